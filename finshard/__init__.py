@@ -1,0 +1,22 @@
+"""finshard: a sharded PostgreSQL (Citus) layer for fintech ledgers and trading.
+
+The business logic is PL/pgSQL in schema ``finshard``; this package installs it, runs local
+clusters, and routes application calls to the node that holds each account.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from finshard import errors  # noqa: E402
+from finshard.errors import FinshardError  # noqa: E402
+
+__all__ = ["__version__", "errors", "FinshardError", "Router"]
+
+
+def __getattr__(name: str):  # pragma: no cover - lazy import keeps `finshard --help` fast
+    if name == "Router":
+        from finshard.router import Router
+
+        return Router
+    raise AttributeError(name)

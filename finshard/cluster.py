@@ -1,0 +1,357 @@
+"""A local finshard cluster on this machine: a Citus coordinator and N workers, or one plain node.
+
+Each node is its own PostgreSQL 15 instance (initdb, pg_ctl) on a free 127.0.0.1 port, with its
+data directory under the cluster directory. When invoked as root the servers run as the
+``postgres`` OS user (PostgreSQL refuses root). The state lives in ``DIR/cluster.json``.
+Every failure the caller can fix raises ClusterError with a one-line reason.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from finshard.errors import ClusterError
+
+__all__ = ["Node", "Cluster", "find_pg_bin", "citus_installed", "free_port"]
+
+DATABASE = "finshard"
+SUPERUSER = "postgres"
+STATE_FILE = "cluster.json"
+
+# Settings every node gets. Citus needs the preload and prepared transactions (its 2PC);
+# wal_level=logical lets Citus move and split shards online.
+BASE_SETTINGS: dict[str, str] = {
+    "listen_addresses": "'127.0.0.1'",
+    "max_connections": "300",
+    "max_prepared_transactions": "300",
+    "shared_buffers": "'256MB'",
+    "wal_level": "logical",
+    "max_wal_senders": "10",
+    "max_replication_slots": "10",
+    "log_min_messages": "warning",
+    "log_line_prefix": "'%m [%p] %q%u@%d '",
+    "timezone": "'UTC'",
+}
+CITUS_SETTINGS: dict[str, str] = {
+    "shared_preload_libraries": "'citus'",
+    # Loopback clusters: no TLS between nodes (Citus would otherwise generate certificates).
+    "citus.node_conninfo": "'sslmode=disable'",
+    "citus.max_cached_conns_per_worker": "4",
+}
+
+
+@dataclass
+class Node:
+    """One PostgreSQL instance of the cluster."""
+
+    name: str
+    role: str  # coordinator | worker | single
+    port: int
+    datadir: str
+    pgbouncer_port: int | None = None
+
+    def dsn(self, dbname: str = DATABASE, *, via_pgbouncer: bool = False) -> str:
+        port = self.pgbouncer_port if via_pgbouncer and self.pgbouncer_port else self.port
+        return f"postgresql://{SUPERUSER}@127.0.0.1:{port}/{dbname}"
+
+
+def find_pg_bin() -> Path:
+    """The PostgreSQL 15 server binaries: $FINSHARD_PG_BIN, else Debian's location."""
+    for candidate in (os.environ.get("FINSHARD_PG_BIN"), "/usr/lib/postgresql/15/bin"):
+        if candidate and (Path(candidate) / "initdb").exists() and (Path(candidate) / "pg_ctl").exists():
+            return Path(candidate)
+    raise ClusterError("PostgreSQL 15 server binaries not found (looked in $FINSHARD_PG_BIN and "
+                       "/usr/lib/postgresql/15/bin); install them with: apt-get install postgresql-15")
+
+
+def citus_installed(pg_bin: Path | None = None) -> bool:
+    """True when the citus extension is installed for these binaries (control file and library)."""
+    pg_bin = pg_bin or find_pg_bin()
+    try:
+        share = subprocess.run([str(pg_bin / "pg_config"), "--sharedir"], capture_output=True, text=True, check=True).stdout.strip()
+        lib = subprocess.run([str(pg_bin / "pg_config"), "--pkglibdir"], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        share, lib = "/usr/share/postgresql/15", "/usr/lib/postgresql/15/lib"
+    return (Path(share) / "extension" / "citus.control").exists() and (Path(lib) / "citus.so").exists()
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@dataclass
+class Cluster:
+    """A local cluster rooted at ``directory``; load() reads its state, up() creates or starts it."""
+
+    directory: Path
+    citus: bool = False
+    nodes: list[Node] = field(default_factory=list)
+    complete: bool = False
+    pgbouncer: bool = False
+
+    # -- state -------------------------------------------------------------------------------
+    @property
+    def state_path(self) -> Path:
+        return self.directory / STATE_FILE
+
+    @classmethod
+    def load(cls, directory: str | Path) -> "Cluster":
+        directory = Path(directory).resolve()
+        path = directory / STATE_FILE
+        if not path.exists():
+            raise ClusterError(f"{directory} holds no finshard cluster (no {STATE_FILE}); create one with: finshard cluster up --dir {directory}")
+        try:
+            data = json.loads(path.read_text())
+            nodes = [Node(**n) for n in data["nodes"]]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ClusterError(f"{path} is unreadable ({exc}); remove {directory} and run cluster up again") from None
+        return cls(directory=directory, citus=bool(data.get("citus")), nodes=nodes,
+                   complete=bool(data.get("complete")), pgbouncer=bool(data.get("pgbouncer")))
+
+    def save(self) -> None:
+        data = {"citus": self.citus, "complete": self.complete, "pgbouncer": self.pgbouncer, "database": DATABASE,
+                "nodes": [asdict(n) for n in self.nodes]}
+        tmp = self.state_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
+        tmp.replace(self.state_path)
+
+    @property
+    def coordinator(self) -> Node:
+        return self.nodes[0]
+
+    @property
+    def workers(self) -> list[Node]:
+        return [n for n in self.nodes if n.role == "worker"]
+
+    def dsn(self, *, via_pgbouncer: bool = False) -> str:
+        return self.coordinator.dsn(via_pgbouncer=via_pgbouncer)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    @classmethod
+    def up(cls, directory: str | Path, *, workers: int = 2, use_citus: bool | None = None,
+           pgbouncer: bool = False, progress: Callable[[str], None] = lambda _m: None) -> "Cluster":
+        """Create and start a cluster in ``directory``, or start an existing one (harmless if running).
+
+        use_citus None means: Citus when installed. Raises ClusterError with the reason on failure.
+        """
+        directory = Path(directory).resolve()
+        if workers < 0 or workers > 16:
+            raise ClusterError(f"--workers must be between 0 and 16, not {workers}")
+        pg_bin = find_pg_bin()
+        if (directory / STATE_FILE).exists():
+            cluster = cls.load(directory)
+            if not cluster.complete:
+                raise ClusterError(f"{directory} holds a half-created cluster (an earlier 'up' failed); "
+                                   f"run 'finshard cluster down --dir {directory}', remove the directory and run up again")
+            cluster.start(progress)
+            if pgbouncer and not cluster.pgbouncer:
+                cluster.pgbouncer = True
+                cluster.save()
+            if cluster.pgbouncer:
+                from finshard import pgbouncer as pgb
+                pgb.start_all(cluster, progress)
+            return cluster
+        if directory.exists() and any(directory.iterdir()):
+            raise ClusterError(f"{directory} is not empty and holds no finshard cluster; choose an empty or new directory")
+        available = citus_installed(pg_bin)
+        if use_citus and not available:
+            raise ClusterError("the citus extension is not installed for PostgreSQL 15 on this machine; run without --citus for a single plain node")
+        citus = available if use_citus is None else use_citus
+        if not citus:
+            progress("citus is not installed (or --no-citus): one plain PostgreSQL node, distribution is off")
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ClusterError(f"cannot create {directory}: {exc.strerror}") from None
+        if not os.access(directory, os.W_OK):
+            raise ClusterError(f"{directory} is not writable")
+        nodes = [Node("coordinator" if citus else "single", "coordinator" if citus else "single", 0, str(directory / "coordinator"))]
+        if citus:
+            nodes += [Node(f"worker{i}", "worker", 0, str(directory / f"worker{i}")) for i in range(1, workers + 1)]
+        cluster = cls(directory=directory, citus=citus, nodes=nodes, pgbouncer=pgbouncer)
+        used: set[int] = set()
+        for node in nodes:
+            port = free_port()
+            while port in used:
+                port = free_port()
+            used.add(port)
+            node.port = port
+        cluster.save()  # complete=false until every node is up: a failure leaves a recognisable half-created dir
+        _make_traversable(directory)
+        for node in nodes:
+            progress(f"initdb {node.name} (port {node.port})")
+            cluster._initdb(pg_bin, node)
+        cluster.start(progress)
+        for node in nodes:
+            cluster._create_database(node)
+        if citus:
+            progress("registering workers with the coordinator")
+            cluster._register_workers()
+        cluster.complete = True
+        cluster.save()
+        if pgbouncer:
+            from finshard import pgbouncer as pgb
+            pgb.start_all(cluster, progress)
+        return cluster
+
+    def start(self, progress: Callable[[str], None] = lambda _m: None) -> None:
+        pg_bin = find_pg_bin()
+        for node in self.nodes:
+            if self._running(pg_bin, node):
+                continue
+            if port_in_use(node.port):
+                raise ClusterError(f"port {node.port} of {node.name} is taken by another program; stop it or recreate the cluster")
+            progress(f"starting {node.name} on port {node.port}")
+            log = Path(node.datadir) / "server.log"
+            res = _run_pg([str(pg_bin / "pg_ctl"), "-D", node.datadir, "-l", str(log), "-w", "-t", "60", "start"])
+            if res.returncode != 0:
+                tail = _tail(log)
+                raise ClusterError(f"{node.name} did not start: {tail or res.stderr.strip() or res.stdout.strip()}")
+
+    def down(self, progress: Callable[[str], None] = lambda _m: None) -> None:
+        """Stop every node (and pgbouncer); stopping a stopped cluster is harmless."""
+        if self.pgbouncer:
+            from finshard import pgbouncer as pgb
+            pgb.stop_all(self)
+        pg_bin = find_pg_bin()
+        for node in reversed(self.nodes):
+            if not Path(node.datadir, "PG_VERSION").exists() or not self._running(pg_bin, node):
+                continue
+            progress(f"stopping {node.name}")
+            res = _run_pg([str(pg_bin / "pg_ctl"), "-D", node.datadir, "-m", "fast", "-w", "-t", "60", "stop"])
+            if res.returncode != 0:
+                raise ClusterError(f"{node.name} did not stop: {res.stderr.strip() or res.stdout.strip()}")
+
+    def status(self) -> list[dict[str, Any]]:
+        """One dict per node: name, role, port, datadir, up, citus version (None when down or absent)."""
+        from finshard import db
+
+        pg_bin = find_pg_bin()
+        rows = []
+        for node in self.nodes:
+            up = Path(node.datadir, "PG_VERSION").exists() and self._running(pg_bin, node)
+            version = None
+            if up:
+                try:
+                    version = db.scalar(node.dsn(), "SELECT extversion FROM pg_extension WHERE extname = 'citus'")
+                except Exception:  # noqa: BLE001 - a node that answers pg_ctl but not SQL is still reported
+                    version = None
+            rows.append({"name": node.name, "role": node.role, "port": node.port, "datadir": node.datadir,
+                         "up": up, "citus": version, "pgbouncer_port": node.pgbouncer_port})
+        return rows
+
+    # -- steps ---------------------------------------------------------------------------------
+    def _initdb(self, pg_bin: Path, node: Node) -> None:
+        datadir = Path(node.datadir)
+        datadir.mkdir(mode=0o700, exist_ok=True)
+        _chown_to_postgres(datadir)
+        res = _run_pg([str(pg_bin / "initdb"), "-D", str(datadir), "-U", SUPERUSER, "--auth=trust",
+                       "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"])
+        if res.returncode != 0:
+            raise ClusterError(f"initdb of {node.name} failed: {(res.stderr or res.stdout).strip().splitlines()[-1]}")
+        settings = dict(BASE_SETTINGS, port=str(node.port), unix_socket_directories=f"'{datadir}'")
+        if self.citus:
+            settings.update(CITUS_SETTINGS)
+        with open(datadir / "postgresql.conf", "a") as conf:
+            conf.write("\n# finshard cluster manager\n")
+            for key, value in settings.items():
+                conf.write(f"{key} = {value}\n")
+
+    def _running(self, pg_bin: Path, node: Node) -> bool:
+        res = _run_pg([str(pg_bin / "pg_ctl"), "-D", node.datadir, "status"])
+        return res.returncode == 0
+
+    def _create_database(self, node: Node) -> None:
+        from finshard import db
+
+        if not db.scalar(node.dsn("postgres"), "SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)):
+            db.execute(node.dsn("postgres"), f"CREATE DATABASE {DATABASE}")
+        if self.citus:
+            db.execute(node.dsn(), "CREATE EXTENSION IF NOT EXISTS citus")
+
+    def _register_workers(self) -> None:
+        from finshard import db
+
+        coordinator = self.coordinator.dsn()
+        db.execute(coordinator, "SELECT citus_set_coordinator_host('127.0.0.1', %s)", (self.coordinator.port,))
+        for worker in self.workers:
+            if not db.scalar(coordinator, "SELECT 1 FROM pg_dist_node WHERE nodeport = %s", (worker.port,)):
+                db.execute(coordinator, "SELECT citus_add_node('127.0.0.1', %s)", (worker.port,))
+
+
+# -- running as postgres -------------------------------------------------------------------------
+def _as_postgres(cmd: list[str]) -> list[str]:
+    if os.geteuid() != 0:
+        return cmd
+    try:
+        pwd.getpwnam("postgres")
+    except KeyError:
+        raise ClusterError("running as root but there is no 'postgres' OS user to run the servers; "
+                           "install postgresql-15 (it creates one) or run as a normal user") from None
+    return ["runuser", "-u", "postgres", "--", *cmd]
+
+
+def _run_pg(cmd: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(_as_postgres(cmd), capture_output=True, text=True, cwd="/")
+
+
+def _chown_to_postgres(path: Path) -> None:
+    if os.geteuid() == 0:
+        entry = pwd.getpwnam("postgres")
+        os.chown(path, entry.pw_uid, entry.pw_gid)
+
+
+def _make_traversable(directory: Path) -> None:
+    """The postgres user must reach the data directories; check every parent as that user."""
+    if os.geteuid() != 0:
+        return
+    os.chmod(directory, 0o755)
+    res = subprocess.run(["runuser", "-u", "postgres", "--", "test", "-x", str(directory)], capture_output=True)
+    if res.returncode != 0:
+        raise ClusterError(f"the postgres OS user cannot enter {directory} (a parent directory is private); "
+                           "choose a directory under /tmp or /srv, or open the parents with chmod o+x")
+
+
+def _tail(path: Path, lines: int = 3) -> str:
+    try:
+        text = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    return " | ".join(text[-lines:])
+
+
+def remove(directory: str | Path) -> None:
+    """Delete a stopped cluster's directory."""
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+def wait_ready(dsn: str, timeout: float = 30.0) -> None:
+    from finshard import db
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            db.scalar(dsn, "SELECT 1")
+            return
+        except Exception:  # noqa: BLE001
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)

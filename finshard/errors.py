@@ -1,0 +1,134 @@
+"""finshard errors: one class per project SQLSTATE, and translate() from psycopg errors.
+
+The SQL table ``finshard.error_codes`` (schema/error_codes.sql) is the source; ``CODES`` below
+mirrors it and a test checks that both agree. Every class carries ``sqlstate``; an instance
+carries the server's message, detail and hint.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["FinshardError", "CODES", "by_sqlstate", "translate", "TransientError", "UnparsableSQL",
+           "ClusterError", "TopologyError"]
+
+
+class FinshardError(Exception):
+    """Base of every finshard error: a rejection by finshard or a failure of the layer itself."""
+
+    sqlstate: str | None = None
+
+    def __init__(self, message: str, *, detail: str | None = None, hint: str | None = None,
+                 sqlstate: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.detail = detail
+        self.hint = hint
+        if sqlstate is not None:
+            self.sqlstate = sqlstate
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class TransientError(FinshardError):
+    """A call failed for a reason that a retry with the same idempotency key may cure."""
+
+
+class UnparsableSQL(FinshardError):
+    """router.execute/explain_route could not parse the SQL, so it refuses to guess a route."""
+
+
+class ClusterError(FinshardError):
+    """The local cluster manager could not do what was asked (the message says why)."""
+
+
+class TopologyError(FinshardError):
+    """The router could not read or make sense of the cluster topology."""
+
+
+# sqlstate -> (class name, meaning). Mirrors finshard.error_codes.
+CODES: dict[str, tuple[str, str]] = {
+    "FS001": ("NullArgument", "a required argument is NULL"),
+    "FS002": ("InvalidAmount", "an amount is zero, negative, NaN or infinite"),
+    "FS003": ("AmountPrecision", "an amount has more decimals than its currency allows"),
+    "FS004": ("AmountOutOfRange", "an amount is beyond what a balance column can hold"),
+    "FS005": ("InvalidArgument", "an argument has a value outside its allowed set"),
+    "FS006": ("TextTooLong", "a text argument is longer than allowed"),
+    "FS010": ("AccountNotFound", "no account has this id"),
+    "FS011": ("AccountClosed", "the account is closed"),
+    "FS012": ("AccountFrozen", "the account is frozen"),
+    "FS013": ("InsufficientFunds", "the available balance does not cover the amount"),
+    "FS014": ("SameAccount", "a transfer names the same account twice"),
+    "FS015": ("AccountNotEmpty", "the account still holds money or reservations"),
+    "FS016": ("DuplicateAccount", "the user already has an account of this bank, currency and type"),
+    "FS017": ("UnknownCurrency", "the currency is not in finshard.currencies"),
+    "FS018": ("FxRateMissing", "no exchange rate is in force for this currency pair"),
+    "FS019": ("AccountTypeNotAllowed", "the account type does not allow this operation"),
+    "FS020": ("UserNotFound", "no user has this id"),
+    "FS021": ("UserInactive", "the user is deactivated"),
+    "FS022": ("DuplicateUsername", "the username is taken"),
+    "FS023": ("DuplicateEmail", "the email is already registered"),
+    "FS024": ("AuthenticationFailed", "the login or the password is wrong"),
+    "FS025": ("InvalidUserData", "a username, email, password or role is malformed"),
+    "FS026": ("BankNotFound", "no bank has this id"),
+    "FS030": ("IdempotencyConflict", "the idempotency key was used before with other parameters"),
+    "FS040": ("TransferNotFound", "no pending transfer has this id on this account"),
+    "FS041": ("TransferNotPending", "the transfer is already posted, voided or expired"),
+    "FS042": ("PostExceedsPending", "the amount to post exceeds the pending amount"),
+    "FS050": ("InstrumentNotFound", "no instrument has this id"),
+    "FS051": ("InstrumentInactive", "the instrument is deactivated"),
+    "FS052": ("DuplicateSymbol", "the instrument symbol is taken"),
+    "FS053": ("InvalidQuote", "a quote has bid above ask or a non-positive price or size"),
+    "FS054": ("NoQuote", "the instrument has no quote yet"),
+    "FS055": ("InvalidOrder", "the order type, side, time in force or price combination is invalid"),
+    "FS056": ("OffTickPrice", "a price is not a multiple of the instrument's tick size"),
+    "FS057": ("OffLotQuantity", "a quantity is not a multiple of the instrument's lot size"),
+    "FS058": ("InsufficientBuyingPower", "cash minus open-order reservations does not cover the order and its commission"),
+    "FS059": ("InsufficientPosition", "the sell exceeds the position (cash accounts cannot sell short)"),
+    "FS060": ("OrderNotFound", "no order has this id on this account"),
+    "FS061": ("OrderNotCancellable", "the order is already filled, cancelled or expired"),
+    "FS062": ("InvalidAlert", "the price alert condition or price is invalid"),
+    "FS070": ("InvalidPeriod", "a date range or month is invalid"),
+    "FS071": ("PartitionMissing", "no partition covers the requested time"),
+    "FS080": ("NotAuthorized", "the caller's role may not do this"),
+}
+
+by_sqlstate: dict[str, type[FinshardError]] = {}
+for _code, (_name, _meaning) in CODES.items():
+    _cls = type(_name, (FinshardError,), {"sqlstate": _code, "__doc__": f"{_code}: {_meaning}."})
+    globals()[_name] = _cls
+    __all__.append(_name)
+    by_sqlstate[_code] = _cls
+
+# SQLSTATEs after which the same call, retried with the same idempotency key, is safe and may
+# succeed: lost connections, shutdowns, serialization failures and deadlocks, Citus shard moves.
+TRANSIENT_SQLSTATES = frozenset({
+    "08000", "08003", "08006", "08001", "08004", "08007",  # connection exceptions
+    "57P01", "57P02", "57P03",  # admin/crash shutdown, cannot connect now
+    "40001", "40P01",  # serialization failure, deadlock detected
+    "55P03",  # lock not available (e.g. a shard being moved)
+    "25006",  # read-only transaction: a node that just became a standby
+})
+
+
+def translate(exc: BaseException) -> FinshardError:
+    """Turn a psycopg error (or any exception) into a finshard error class.
+
+    Project SQLSTATEs become their class; transient ones become TransientError; anything else
+    becomes a plain FinshardError carrying the server's sqlstate.
+    """
+    diag: Any = getattr(exc, "diag", None)
+    sqlstate: str | None = getattr(exc, "sqlstate", None)
+    message = (getattr(diag, "message_primary", None) if diag else None) or str(exc).strip()
+    detail = getattr(diag, "message_detail", None) if diag else None
+    hint = getattr(diag, "message_hint", None) if diag else None
+    if sqlstate in by_sqlstate:
+        return by_sqlstate[sqlstate](message, detail=detail, hint=hint, sqlstate=sqlstate)
+    if sqlstate in TRANSIENT_SQLSTATES or (sqlstate is None and _is_connection_error(exc)):
+        return TransientError(message, detail=detail, hint=hint, sqlstate=sqlstate)
+    return FinshardError(message, detail=detail, hint=hint, sqlstate=sqlstate)
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    return type(exc).__name__ in {"OperationalError", "InterfaceError", "PoolTimeout"} or isinstance(exc, (ConnectionError, OSError))

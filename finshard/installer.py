@@ -1,0 +1,109 @@
+"""Install finshard's SQL into a database, in the order install.sql gives.
+
+install.sql is the one list: a DBA runs it with ``psql -f install.sql``, and install() reads the
+same lines (``\\ir FILE`` runs a file, other lines are SQL, psql's own ``\\set`` is skipped).
+Re-running is harmless; each run records the version in finshard.schema_version.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import psycopg
+
+from finshard import __version__
+from finshard.errors import FinshardError
+
+__all__ = ["sql_root", "install_steps", "install", "InstallReport"]
+
+_INCLUDE = re.compile(r"^\\ir\s+(\S+)\s*$")
+
+
+def sql_root() -> Path:
+    """The folder holding install.sql: $FINSHARD_SQL_DIR, else the checkout this package runs from."""
+    env = os.environ.get("FINSHARD_SQL_DIR")
+    root = Path(env) if env else Path(__file__).resolve().parent.parent
+    if not (root / "install.sql").exists():
+        raise FinshardError(f"install.sql not found in {root}; set FINSHARD_SQL_DIR to the finshard checkout")
+    return root
+
+
+def install_steps(root: Path | None = None) -> list[tuple[str, str]]:
+    """(label, sql) pairs in install order, from install.sql."""
+    root = root or sql_root()
+    steps: list[tuple[str, str]] = []
+    pending: list[str] = []
+    for line in (root / "install.sql").read_text().splitlines():
+        stripped = line.strip()
+        match = _INCLUDE.match(stripped)
+        if match:
+            if pending:
+                steps.append(("install.sql", "\n".join(pending)))
+                pending = []
+            path = root / match.group(1)
+            steps.append((match.group(1), path.read_text()))
+        elif stripped.startswith("\\") or stripped.startswith("--") or not stripped:
+            continue
+        else:
+            pending.append(line)
+            if stripped.endswith(";"):
+                steps.append(("install.sql", "\n".join(pending)))
+                pending = []
+    if pending:
+        steps.append(("install.sql", "\n".join(pending)))
+    return steps
+
+
+@dataclass
+class InstallReport:
+    version: str
+    citus: bool
+    seconds: float
+    files: list[str] = field(default_factory=list)
+
+
+def install(dsn: str, *, shard_count: int | None = None,
+            progress: Callable[[str], None] = lambda _m: None) -> InstallReport:
+    """Apply schema, partitions, procedures and (on Citus) the distribution plan to ``dsn``.
+
+    shard_count sets citus.shard_count for tables distributed by this run (Citus' default is 32).
+    Raises FinshardError naming the file that failed.
+    """
+    started = time.monotonic()
+    steps = install_steps()
+    try:
+        conn = psycopg.connect(dsn, autocommit=True, connect_timeout=10)
+    except psycopg.Error as exc:
+        raise FinshardError(f"cannot connect to {_safe(dsn)}: {str(exc).strip().splitlines()[0]}") from None
+    with conn:
+        citus = bool(conn.execute("SELECT count(*) FROM pg_extension WHERE extname = 'citus'").fetchone()[0])  # type: ignore[index]
+        if not citus and conn.execute("SELECT count(*) FROM pg_available_extensions WHERE name = 'citus'").fetchone()[0]:  # type: ignore[index]
+            # Citus is installed on the machine but not created here: use it only if preloaded.
+            preload = conn.execute("SHOW shared_preload_libraries").fetchone()[0]  # type: ignore[index]
+            if "citus" in preload:
+                conn.execute("CREATE EXTENSION citus")
+                citus = True
+        conn.execute("SET client_min_messages = warning")
+        if citus and shard_count:
+            conn.execute(f"SET citus.shard_count = {int(shard_count)}")
+        report = InstallReport(version=__version__, citus=citus, seconds=0.0)
+        for label, sql in steps:
+            progress(label)
+            try:
+                conn.execute(sql.encode())
+            except psycopg.Error as exc:
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise FinshardError(f"install failed in {label}: {first}", sqlstate=exc.sqlstate) from None
+            report.files.append(label)
+        conn.execute("INSERT INTO finshard.schema_version (version, citus) VALUES (%s, %s)", (__version__, citus))
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _safe(dsn: str) -> str:
+    return re.sub(r"(password=)\S+|(:)[^:@/]+(@)", lambda m: (m.group(1) or ":") + "***" + (m.group(3) or ""), dsn)

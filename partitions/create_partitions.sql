@@ -1,0 +1,48 @@
+CREATE OR REPLACE FUNCTION finshard.create_partitions(p_months_back integer DEFAULT 12,
+                                                      p_months_ahead integer DEFAULT 3,
+                                                      p_table regclass DEFAULT NULL)
+RETURNS TABLE (table_name regclass, partition_name text, range_from timestamptz, range_to timestamptz, created boolean)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET TimeZone = 'UTC'
+AS $$
+DECLARE
+    v_month  timestamptz;
+    v_exists boolean;
+BEGIN
+    IF p_months_back < 0 OR p_months_ahead < 0 THEN
+        PERFORM finshard.fail('FS070', format('months back (%s) and ahead (%s) must be >= 0', p_months_back, p_months_ahead));
+    END IF;
+    -- Maintenance does nothing on a standby, and never runs twice at once.
+    IF pg_is_in_recovery() THEN
+        RAISE NOTICE 'finshard.create_partitions: standby, nothing done';
+        RETURN;
+    END IF;
+    IF NOT pg_try_advisory_xact_lock(hashtext('finshard.partition_maintenance')) THEN
+        RAISE NOTICE 'finshard.create_partitions: another maintenance run holds the lock, nothing done';
+        RETURN;
+    END IF;
+    FOR table_name IN SELECT t.table_name FROM finshard.partitioned_tables() t
+                       WHERE p_table IS NULL OR t.table_name = p_table
+    LOOP
+        FOR v_month IN SELECT generate_series(date_trunc('month', now()) - make_interval(months => p_months_back),
+                                              date_trunc('month', now()) + make_interval(months => p_months_ahead),
+                                              interval '1 month')
+        LOOP
+            partition_name := finshard.partition_name(table_name, v_month);
+            range_from := v_month;
+            range_to := v_month + interval '1 month';
+            SELECT EXISTS (SELECT 1 FROM pg_class c WHERE c.relname = partition_name
+                             AND c.relnamespace = 'finshard'::regnamespace) INTO v_exists;
+            created := NOT v_exists;
+            IF created THEN
+                EXECUTE format('CREATE TABLE finshard.%I PARTITION OF %s FOR VALUES FROM (%L) TO (%L)',
+                               partition_name, table_name, range_from, range_to);
+            END IF;
+            RETURN NEXT;
+        END LOOP;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION finshard.create_partitions(integer, integer, regclass) IS 'Creates the missing monthly partitions from p_months_back months ago to p_months_ahead months ahead (all partitioned tables, or p_table); skips on a standby or when another run holds the lock';
+REVOKE ALL ON FUNCTION finshard.create_partitions(integer, integer, regclass) FROM PUBLIC;

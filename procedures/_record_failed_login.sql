@@ -1,0 +1,23 @@
+CREATE OR REPLACE FUNCTION finshard._record_failed_login(p_user_id bigint)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_sql text := format('UPDATE finshard.users SET failed_logins = failed_logins + 1, last_failed_login_at = now() WHERE user_id = %s', p_user_id);
+BEGIN
+    -- The rejection that follows rolls back this transaction, so the failure is recorded in a
+    -- transaction of its own over a loopback dblink connection (finshard.loopback_conninfo
+    -- overrides where it connects). Where the server refuses that connection, a WARNING says the
+    -- attempt went unrecorded; the login is rejected either way.
+    PERFORM public.dblink_exec(
+        coalesce(nullif(current_setting('finshard.loopback_conninfo', true), ''),
+                 format('host=127.0.0.1 port=%s dbname=%s user=%s', current_setting('port'),
+                        quote_ident(current_database()), quote_ident(current_user))),
+        v_sql);
+EXCEPTION WHEN OTHERS THEN
+    RAISE WARNING 'finshard: failed login of user % not recorded: %', p_user_id, SQLERRM;
+END
+$$;
+COMMENT ON FUNCTION finshard._record_failed_login(bigint) IS 'Counts a failed login in its own transaction (dblink loopback), so it survives the rejection';
+REVOKE ALL ON FUNCTION finshard._record_failed_login(bigint) FROM PUBLIC;

@@ -1,0 +1,26 @@
+CREATE OR REPLACE FUNCTION finshard.add_currency(p_code text, p_name text, p_minor_units smallint DEFAULT 2)
+RETURNS void
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM finshard._not_null(p_code, 'p_code');
+    PERFORM finshard._not_null(p_name, 'p_name');
+    PERFORM finshard._not_null(p_minor_units, 'p_minor_units');
+    IF p_code !~ '^[A-Z]{3}$' THEN
+        PERFORM finshard.fail('FS005', format('currency code %L is not three capital letters (ISO 4217)', left(p_code, 20)));
+    END IF;
+    IF p_minor_units NOT BETWEEN 0 AND 4 THEN
+        PERFORM finshard.fail('FS005', format('minor units %s is not between 0 and 4', p_minor_units));
+    END IF;
+    INSERT INTO finshard.currencies (code, name, minor_units) VALUES (p_code, p_name, p_minor_units)
+    ON CONFLICT (code) DO NOTHING;
+    -- Its house fx account, so cross-currency transfers can go through it.
+    PERFORM finshard._bootstrap();
+    PERFORM finshard._audit(0, 'add_currency', jsonb_build_object('code', p_code, 'minor_units', p_minor_units));
+END
+$$;
+COMMENT ON FUNCTION finshard.add_currency(text, text, smallint) IS 'Adds an ISO 4217 currency and its house fx account; re-adding is harmless. Raises FS001, FS005';
+REVOKE ALL ON FUNCTION finshard.add_currency(text, text, smallint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION finshard.add_currency(text, text, smallint) TO finshard_app;

@@ -1,0 +1,20 @@
+CREATE OR REPLACE FUNCTION finshard.balance(p_account_id bigint)
+RETURNS numeric
+LANGUAGE plpgsql STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_balance numeric;
+BEGIN
+    PERFORM finshard._not_null(p_account_id, 'p_account_id');
+    SELECT a.balance INTO v_balance FROM finshard.accounts a WHERE a.account_id = p_account_id;
+    IF NOT FOUND THEN
+        PERFORM finshard.fail('FS010', format('account %s does not exist', p_account_id));
+    END IF;
+    RETURN v_balance;
+END
+$$;
+COMMENT ON FUNCTION finshard.balance(bigint) IS 'Posted balance of an account (available = balance - reserved, see finshard.accounts). Raises FS001, FS010';
+REVOKE ALL ON FUNCTION finshard.balance(bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION finshard.balance(bigint) TO finshard_app, finshard_readonly;

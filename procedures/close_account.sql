@@ -1,0 +1,29 @@
+CREATE OR REPLACE FUNCTION finshard.close_account(p_account_id bigint)
+RETURNS void
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_acc record;
+BEGIN
+    PERFORM finshard._not_null(p_account_id, 'p_account_id');
+    SELECT * INTO v_acc FROM finshard._lock_account(p_account_id);
+    IF v_acc.status = 'closed' THEN
+        PERFORM finshard.fail('FS011', format('account %s is closed', p_account_id));
+    END IF;
+    IF v_acc.balance <> 0 OR v_acc.reserved <> 0 THEN
+        PERFORM finshard.fail('FS015', format('account %s holds %s %s (%s reserved); only an empty account closes',
+                                              p_account_id, v_acc.balance, v_acc.currency, v_acc.reserved));
+    END IF;
+    UPDATE finshard.accounts SET status = 'closed', updated_at = now() WHERE account_id = p_account_id;
+    -- Free the (user, bank, currency, type) key so the user may open such an account again.
+    DELETE FROM finshard.account_keys k
+     WHERE k.user_id = v_acc.user_id AND k.bank_key = coalesce(v_acc.bank_id, 0)
+       AND k.currency = v_acc.currency AND k.account_type = v_acc.account_type AND k.account_id = p_account_id;
+    PERFORM finshard._audit(p_account_id, 'close_account', '{}');
+END
+$$;
+COMMENT ON FUNCTION finshard.close_account(bigint) IS 'Closes an empty account (zero balance, nothing reserved). Raises FS001, FS010, FS011, FS015, FS019';
+REVOKE ALL ON FUNCTION finshard.close_account(bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION finshard.close_account(bigint) TO finshard_app;

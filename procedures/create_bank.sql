@@ -1,0 +1,27 @@
+CREATE OR REPLACE FUNCTION finshard.create_bank(p_name text, p_code text, p_email text DEFAULT NULL, p_phone text DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_bank_id bigint;
+BEGIN
+    PERFORM finshard._not_null(p_name, 'p_name');
+    PERFORM finshard._not_null(p_code, 'p_code');
+    PERFORM finshard._check_text(p_name, 'p_name', 200);
+    PERFORM finshard._check_text(p_code, 'p_code', 32);
+    PERFORM finshard._check_text(p_email, 'p_email', 254);
+    PERFORM finshard._check_text(p_phone, 'p_phone', 32);
+    IF EXISTS (SELECT 1 FROM finshard.banks b WHERE b.code = p_code) THEN
+        PERFORM finshard.fail('FS005', format('bank code %s is taken', p_code));
+    END IF;
+    INSERT INTO finshard.banks (name, code, email, phone) VALUES (p_name, p_code, p_email, p_phone)
+    RETURNING bank_id INTO v_bank_id;
+    PERFORM finshard._audit(0, 'create_bank', jsonb_build_object('bank_id', v_bank_id, 'code', p_code, 'name', p_name));
+    RETURN v_bank_id;
+END
+$$;
+COMMENT ON FUNCTION finshard.create_bank(text, text, text, text) IS 'Registers a bank (seed 004); returns bank_id. Raises FS001, FS005 (code taken), FS006';
+REVOKE ALL ON FUNCTION finshard.create_bank(text, text, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION finshard.create_bank(text, text, text, text) TO finshard_app;

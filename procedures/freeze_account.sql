@@ -1,0 +1,25 @@
+CREATE OR REPLACE FUNCTION finshard.freeze_account(p_account_id bigint, p_reason text DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_acc record;
+BEGIN
+    PERFORM finshard._not_null(p_account_id, 'p_account_id');
+    PERFORM finshard._check_text(p_reason, 'p_reason', 500);
+    SELECT * INTO v_acc FROM finshard._lock_account(p_account_id);
+    IF v_acc.status = 'closed' THEN
+        PERFORM finshard.fail('FS011', format('account %s is closed', p_account_id));
+    END IF;
+    IF v_acc.status <> 'active' THEN
+        PERFORM finshard.fail('FS005', format('account %s is %s, not active', p_account_id, v_acc.status));
+    END IF;
+    UPDATE finshard.accounts SET status = 'frozen', updated_at = now() WHERE account_id = p_account_id;
+    PERFORM finshard._audit(p_account_id, 'freeze_account', jsonb_build_object('reason', p_reason));
+END
+$$;
+COMMENT ON FUNCTION finshard.freeze_account(bigint, text) IS 'Sets a active account frozen. Raises FS001, FS005, FS006, FS010, FS011, FS019';
+REVOKE ALL ON FUNCTION finshard.freeze_account(bigint, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION finshard.freeze_account(bigint, text) TO finshard_app;

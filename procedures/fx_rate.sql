@@ -1,0 +1,30 @@
+CREATE OR REPLACE FUNCTION finshard.fx_rate(p_base_currency text, p_quote_currency text, p_at timestamptz DEFAULT now())
+RETURNS numeric
+LANGUAGE plpgsql STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_rate numeric;
+BEGIN
+    IF p_base_currency = p_quote_currency THEN
+        RETURN 1;
+    END IF;
+    -- The direct rate in force, else the inverse of the reverse pair's.
+    SELECT r.rate INTO v_rate FROM finshard.fx_rates r
+     WHERE r.base_currency = p_base_currency AND r.quote_currency = p_quote_currency AND r.valid_from <= p_at
+     ORDER BY r.valid_from DESC LIMIT 1;
+    IF v_rate IS NULL THEN
+        SELECT round(1 / r.rate, 10) INTO v_rate FROM finshard.fx_rates r
+         WHERE r.base_currency = p_quote_currency AND r.quote_currency = p_base_currency AND r.valid_from <= p_at
+         ORDER BY r.valid_from DESC LIMIT 1;
+    END IF;
+    IF v_rate IS NULL THEN
+        PERFORM finshard.fail('FS018', format('no exchange rate %s/%s is in force at %s', p_base_currency, p_quote_currency, p_at));
+    END IF;
+    RETURN v_rate;
+END
+$$;
+COMMENT ON FUNCTION finshard.fx_rate(text, text, timestamptz) IS 'The rate (1 base = rate quote) in force at p_at, from the direct pair or the inverse of the reverse one. Raises FS018';
+REVOKE ALL ON FUNCTION finshard.fx_rate(text, text, timestamptz) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION finshard.fx_rate(text, text, timestamptz) TO finshard_app, finshard_readonly;

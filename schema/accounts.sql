@@ -1,0 +1,27 @@
+CREATE TABLE IF NOT EXISTS finshard.accounts (
+    account_id     bigserial      PRIMARY KEY,
+    user_id        bigint         NOT NULL REFERENCES finshard.users (user_id),
+    bank_id        bigint         REFERENCES finshard.banks (bank_id),
+    account_type   text           NOT NULL DEFAULT 'cash' CHECK (account_type IN ('cash', 'margin', 'savings', 'house', 'system')),
+    account_number text           NOT NULL,
+    currency       text           NOT NULL REFERENCES finshard.currencies (code),
+    balance        numeric(22,4)  NOT NULL DEFAULT 0,
+    reserved       numeric(22,4)  NOT NULL DEFAULT 0 CHECK (reserved >= 0),
+    status         text           NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'frozen', 'closed')),
+    entry_seq      bigint         NOT NULL DEFAULT 0,
+    last_entry_at  timestamptz    NOT NULL DEFAULT '-infinity',
+    audit_seq      bigint         NOT NULL DEFAULT 0,
+    audit_hash     text           NOT NULL DEFAULT '',
+    created_at     timestamptz    NOT NULL DEFAULT now(),
+    updated_at     timestamptz    NOT NULL DEFAULT now(),
+    -- House fx accounts carry the house's position and may go negative; nobody else may.
+    CONSTRAINT accounts_funded_check CHECK (account_type IN ('house', 'system') OR balance >= reserved)
+);
+COMMENT ON TABLE finshard.accounts IS 'Multi-currency accounts; distributed by account_id, every account-owned table is colocated with it';
+COMMENT ON COLUMN finshard.accounts.account_number IS 'FS + zero-padded account_id: unique because account_id is, so no cross-shard unique index is needed';
+COMMENT ON COLUMN finshard.accounts.reserved IS 'money held by pending transfers and open buy orders; available = balance - reserved';
+COMMENT ON COLUMN finshard.accounts.entry_seq IS 'number of ledger entries: the ledger row with this seq is the last one, and its balance_after equals balance';
+COMMENT ON COLUMN finshard.accounts.last_entry_at IS 'created_at of the last ledger entry; entries are stamped greatest(clock, this) so time order equals seq order per account';
+COMMENT ON COLUMN finshard.accounts.audit_hash IS 'head of this account''s audit hash chain (finshard.audit_log)';
+
+CREATE INDEX IF NOT EXISTS accounts_user_id_idx ON finshard.accounts (user_id);

@@ -1,0 +1,92 @@
+-- The distribution plan: applied only where the citus extension is installed, after the tables,
+-- their initial partitions and the procedures exist. Re-runnable: each step checks
+-- pg_dist_partition / pg_dist_object first. On plain PostgreSQL it does nothing.
+DO $plan$
+DECLARE
+    v_table   text;
+    v_column  text;
+    v_colocate text;
+    v_fn      regprocedure;
+    v_arg     text;
+    -- Functions whose first argument is p_account_id but that also touch another shard.
+    v_crossing text[] := ARRAY['finshard.close_account(%'];
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus') THEN
+        RAISE NOTICE 'finshard: citus is not installed here; single node, distribution skipped';
+        RETURN;
+    END IF;
+
+    -- Reference tables first: the distributed tables' foreign keys point at them.
+    FOREACH v_table IN ARRAY ARRAY['finshard.error_codes', 'finshard.currencies', 'finshard.fx_rates',
+                                   'finshard.banks', 'finshard.users', 'finshard.instruments']
+    LOOP
+        -- A table with a foreign key to a reference table may already be a Citus local table
+        -- (partmethod 'n', not replicated to all nodes): that is not yet what the plan wants.
+        IF NOT EXISTS (SELECT 1 FROM pg_dist_partition
+                        WHERE logicalrelid = v_table::regclass AND partmethod = 'n' AND repmodel = 't') THEN
+            PERFORM create_reference_table(v_table);
+        END IF;
+    END LOOP;
+
+    -- Foreign keys between two not-yet-distributed tables block create_distributed_table, so the
+    -- account foreign keys are lifted here and put back below, once both sides are colocated.
+    IF NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'finshard.accounts'::regclass AND partmethod = 'h') THEN
+        ALTER TABLE finshard.positions DROP CONSTRAINT IF EXISTS positions_account_id_fkey;
+        ALTER TABLE finshard.price_alerts DROP CONSTRAINT IF EXISTS price_alerts_account_id_fkey;
+    END IF;
+
+    -- accounts anchors the colocation group; everything an account owns follows it.
+    FOR v_table, v_column, v_colocate IN
+        VALUES ('finshard.accounts',         'account_id',      'default'),
+               ('finshard.account_keys',     'user_id',         'finshard.accounts'),
+               ('finshard.idempotency_keys', 'account_id',      'finshard.accounts'),
+               ('finshard.transfers',        'from_account_id', 'finshard.accounts'),
+               ('finshard.transactions',     'account_id',      'finshard.accounts'),
+               ('finshard.orders',           'account_id',      'finshard.accounts'),
+               ('finshard.trades',           'account_id',      'finshard.accounts'),
+               ('finshard.positions',        'account_id',      'finshard.accounts'),
+               ('finshard.notifications',    'account_id',      'finshard.accounts'),
+               ('finshard.price_alerts',     'account_id',      'finshard.accounts'),
+               ('finshard.audit_log',        'account_id',      'finshard.accounts'),
+               -- Market data is per instrument: its own colocation group.
+               ('finshard.quotes',           'instrument_id',   'none'),
+               ('finshard.market_data',      'instrument_id',   'finshard.quotes')
+    LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = v_table::regclass AND partmethod = 'h') THEN
+            PERFORM create_distributed_table(v_table, v_column, colocate_with => v_colocate);
+        END IF;
+    END LOOP;
+
+    IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = 'positions_account_id_fkey') THEN
+        ALTER TABLE finshard.positions ADD CONSTRAINT positions_account_id_fkey
+            FOREIGN KEY (account_id) REFERENCES finshard.accounts (account_id);
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = 'price_alerts_account_id_fkey') THEN
+        ALTER TABLE finshard.price_alerts ADD CONSTRAINT price_alerts_account_id_fkey
+            FOREIGN KEY (account_id) REFERENCES finshard.accounts (account_id);
+    END IF;
+
+    -- Account-scoped functions run on the worker holding the account (delegation). Those whose
+    -- first argument is p_account_id touch only that account's shard, so they are delegated even
+    -- inside a transaction block (force_delegation). transfer-like functions (p_from_account_id)
+    -- may touch a second shard, which force_delegation forbids, so they are delegated only when
+    -- called outside a transaction block (autocommit), where the worker runs the 2PC.
+    FOR v_fn, v_arg IN
+        SELECT p.oid::regprocedure, p.proargnames[1]
+          FROM pg_catalog.pg_proc p
+         WHERE p.pronamespace = 'finshard'::regnamespace
+           AND p.proargnames[1] IN ('p_account_id', 'p_from_account_id')
+           AND p.proargtypes[0] = 'bigint'::regtype
+           AND p.prokind = 'f'
+           AND p.proname NOT LIKE '\_%'
+    LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_dist_object
+                        WHERE classid = 'pg_proc'::regclass AND objid = v_fn::oid
+                          AND distribution_argument_index IS NOT NULL) THEN
+            PERFORM create_distributed_function(v_fn, v_arg,
+                                                colocate_with => 'finshard.accounts',
+                                                force_delegation => (v_arg = 'p_account_id' AND v_fn::text NOT LIKE ANY (v_crossing)));
+        END IF;
+    END LOOP;
+END
+$plan$;

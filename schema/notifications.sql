@@ -1,0 +1,15 @@
+CREATE TABLE IF NOT EXISTS finshard.notifications (
+    account_id      bigint      NOT NULL,
+    notification_id bigserial   NOT NULL,
+    user_id         bigint      NOT NULL,
+    kind            text        NOT NULL CHECK (kind IN ('credited', 'debited', 'transfer_success', 'transfer_failed', 'trade', 'price_alert', 'account')),
+    message         text        NOT NULL,
+    payload         jsonb       NOT NULL DEFAULT '{}',
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    read_at         timestamptz,
+    PRIMARY KEY (account_id, notification_id, created_at)
+) PARTITION BY RANGE (created_at);
+COMMENT ON TABLE finshard.notifications IS 'User notifications (seeds 002, 004); each is also sent with pg_notify on channel finshard_events, on the node that holds the account';
+
+-- Seed 002: a user's notifications.
+CREATE INDEX IF NOT EXISTS notifications_user_idx ON finshard.notifications (user_id, created_at DESC);

@@ -1,0 +1,24 @@
+CREATE TABLE IF NOT EXISTS finshard.transactions (
+    account_id       bigint        NOT NULL,
+    entry_seq        bigint        NOT NULL,
+    transaction_id   bigserial     NOT NULL,
+    transaction_type text          NOT NULL CHECK (transaction_type IN ('deposit', 'withdraw', 'transfer_in', 'transfer_out', 'fx_in', 'fx_out', 'fee', 'trade_buy', 'trade_sell')),
+    amount           numeric(22,4) NOT NULL,
+    balance_after    numeric(22,4) NOT NULL,
+    currency         text          NOT NULL,
+    status           text          NOT NULL DEFAULT 'success' CHECK (status IN ('pending', 'processing', 'success', 'failed')),
+    transfer_id      bigint,
+    order_id         bigint,
+    trade_id         bigint,
+    counterparty_account_id bigint,
+    description      text,
+    created_at       timestamptz   NOT NULL,
+    PRIMARY KEY (account_id, entry_seq, created_at)
+) PARTITION BY RANGE (created_at);
+COMMENT ON TABLE finshard.transactions IS 'The ledger: one row per balance change, monthly partitions on created_at, distributed by account_id';
+COMMENT ON COLUMN finshard.transactions.amount IS 'signed: credits positive, debits negative, so opening balance + sum(amount) = closing balance';
+COMMENT ON COLUMN finshard.transactions.entry_seq IS 'per-account 1, 2, 3...: the order of entries (transaction_id comes from per-node sequences on Citus and is not ordered)';
+COMMENT ON COLUMN finshard.transactions.transaction_type IS 'fx_out/fx_in are the house fx accounts'' legs of a cross-currency transfer; trade_buy/trade_sell settle fills; fee is commission';
+
+-- Seed 001: account_id and created_at are what history and analytics filter on.
+CREATE INDEX IF NOT EXISTS transactions_account_created_idx ON finshard.transactions (account_id, created_at);
