@@ -88,6 +88,7 @@ CODES: dict[str, tuple[str, str]] = {
     "FS059": ("InsufficientPosition", "the sell exceeds the position (cash accounts cannot sell short)"),
     "FS060": ("OrderNotFound", "no order has this id on this account"),
     "FS061": ("OrderNotCancellable", "the order is already filled, cancelled or expired"),
+    "FS063": ("PositionNotFound", "the account holds no position in this instrument"),
     "FS062": ("InvalidAlert", "the price alert condition or price is invalid"),
     "FS070": ("InvalidPeriod", "a date range or month is invalid"),
     "FS071": ("PartitionMissing", "no partition covers the requested time"),

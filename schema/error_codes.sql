@@ -50,6 +50,7 @@ INSERT INTO finshard.error_codes (sqlstate, name, meaning, hint) VALUES
     ('FS059', 'insufficient_position',    'the sell exceeds the position (cash accounts cannot sell short)', 'Sell at most the quantity held minus open sell orders.'),
     ('FS060', 'order_not_found',          'no order has this id on this account',                  'Check the order id and the account id.'),
     ('FS061', 'order_not_cancellable',    'the order is already filled, cancelled or expired',     'Only open orders (new, partially filled, untriggered stops) can be cancelled.'),
+    ('FS063', 'position_not_found',       'the account holds no position in this instrument',     'Buy the instrument first; finshard.positions lists holdings.'),
     ('FS062', 'invalid_alert',            'the price alert condition or price is invalid',         'Condition: above or below; price > 0.'),
     ('FS070', 'invalid_period',           'a date range or month is invalid',                      'Pass p_from < p_to, or a month as a date.'),
     ('FS071', 'partition_missing',        'no partition covers the requested time',                'Run finshard partitions create (finshard.create_partitions).'),

@@ -1,0 +1,34 @@
+CREATE OR REPLACE FUNCTION finshard.account_orders(p_account_id bigint,
+                                                   p_status text DEFAULT NULL,
+                                                   p_instrument_id bigint DEFAULT NULL,
+                                                   p_before_created_at timestamptz DEFAULT NULL,
+                                                   p_before_order_id bigint DEFAULT NULL,
+                                                   p_limit integer DEFAULT 50)
+RETURNS TABLE (order_id bigint, instrument_id bigint, order_type text, side text, quantity numeric, price numeric,
+               stop_price numeric, time_in_force text, status text, filled_quantity numeric, average_fill_price numeric,
+               created_at timestamptz, filled_at timestamptz)
+LANGUAGE plpgsql STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM finshard._not_null(p_account_id, 'p_account_id');
+    IF p_limit IS NULL OR p_limit < 1 OR p_limit > 1000 THEN
+        PERFORM finshard.fail('FS005', format('p_limit %s must be between 1 and 1000', p_limit));
+    END IF;
+    -- Newest first; keyset pagination: pass the last row's created_at and order_id.
+    RETURN QUERY
+        SELECT o.order_id, o.instrument_id, o.order_type, o.side, o.quantity, o.price, o.stop_price, o.time_in_force,
+               o.status, o.filled_quantity, o.average_fill_price, o.created_at, o.filled_at
+          FROM finshard.orders o
+         WHERE o.account_id = p_account_id
+           AND (p_status IS NULL OR o.status = p_status)
+           AND (p_instrument_id IS NULL OR o.instrument_id = p_instrument_id)
+           AND (p_before_created_at IS NULL OR (o.created_at, o.order_id) < (p_before_created_at, coalesce(p_before_order_id, 0)))
+         ORDER BY o.created_at DESC, o.order_id DESC
+         LIMIT p_limit;
+END
+$$;
+COMMENT ON FUNCTION finshard.account_orders(bigint, text, bigint, timestamptz, bigint, integer) IS 'An account''s orders, newest first, filtered by status and instrument, p_limit at a time (keyset: p_before_created_at, p_before_order_id). Raises FS001, FS005';
+REVOKE ALL ON FUNCTION finshard.account_orders(bigint, text, bigint, timestamptz, bigint, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION finshard.account_orders(bigint, text, bigint, timestamptz, bigint, integer) TO finshard_app, finshard_readonly;

@@ -1,0 +1,36 @@
+CREATE OR REPLACE FUNCTION finshard.audit_verify(p_account_id bigint DEFAULT NULL)
+RETURNS TABLE (account_id bigint, audit_seq bigint, problem text)
+LANGUAGE plpgsql STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    -- Every link: the stored hash is the hash of the entry, prev_hash is the previous entry's
+    -- hash, and seqs run 1, 2, 3... Window per account: Citus runs it on each shard.
+    RETURN QUERY
+        SELECT c.account_id, c.audit_seq,
+               CASE WHEN c.hash <> finshard._audit_hash(c.prev_hash, c.account_id, c.audit_seq, c.action, c.details, c.created_at)
+                        THEN 'hash does not match the entry (entry altered)'
+                    WHEN c.prev_hash <> coalesce(c.lag_hash, '')
+                        THEN 'prev_hash does not match the previous entry (entry removed or inserted)'
+                    ELSE 'sequence gap (entry removed)' END
+          FROM (SELECT l.*, lag(l.hash) OVER w AS lag_hash, lag(l.audit_seq, 1, 0::bigint) OVER w AS lag_seq
+                  FROM finshard.audit_log l
+                 WHERE p_account_id IS NULL OR l.account_id = p_account_id
+                WINDOW w AS (PARTITION BY l.account_id ORDER BY l.audit_seq)) c
+         WHERE c.hash <> finshard._audit_hash(c.prev_hash, c.account_id, c.audit_seq, c.action, c.details, c.created_at)
+            OR c.prev_hash <> coalesce(c.lag_hash, '')
+            OR c.audit_seq <> c.lag_seq + 1;
+    -- The chain head on the account must be the last entry: catches removal of the newest entries.
+    RETURN QUERY
+        SELECT a.account_id, a.audit_seq, 'account''s chain head does not match its last entry (newest entries removed)'
+          FROM finshard.accounts a
+          LEFT JOIN LATERAL (SELECT l.hash FROM finshard.audit_log l
+                              WHERE l.account_id = a.account_id AND l.audit_seq = a.audit_seq) last ON true
+         WHERE (p_account_id IS NULL OR a.account_id = p_account_id)
+           AND a.audit_seq > 0 AND last.hash IS DISTINCT FROM a.audit_hash;
+END
+$$;
+COMMENT ON FUNCTION finshard.audit_verify(bigint) IS 'Checks the audit hash chains (one account, or all): returns one row per broken link, none when intact';
+REVOKE ALL ON FUNCTION finshard.audit_verify(bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION finshard.audit_verify(bigint) TO finshard_readonly;

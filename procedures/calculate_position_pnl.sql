@@ -1,0 +1,41 @@
+CREATE OR REPLACE FUNCTION finshard.calculate_position_pnl(p_account_id bigint, p_instrument_id bigint,
+                                                           p_current_price numeric DEFAULT NULL)
+RETURNS numeric
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_price numeric := p_current_price;
+    v_pnl   numeric;
+BEGIN
+    PERFORM finshard._not_null(p_account_id, 'p_account_id');
+    PERFORM finshard._not_null(p_instrument_id, 'p_instrument_id');
+    IF v_price IS NULL THEN
+        -- At market: the latest quote's mid.
+        SELECT (i.bid_price + i.ask_price) / 2 INTO v_price FROM finshard.instruments i WHERE i.instrument_id = p_instrument_id;
+        IF NOT FOUND THEN
+            PERFORM finshard.fail('FS050', format('instrument %s does not exist', p_instrument_id));
+        END IF;
+        IF v_price IS NULL THEN
+            PERFORM finshard.fail('FS054', format('instrument %s has no quote; pass p_current_price', p_instrument_id));
+        END IF;
+    ELSIF v_price = 'NaN'::numeric OR v_price <= 0 OR v_price >= 1e12 THEN
+        PERFORM finshard.fail('FS002', format('p_current_price %s must be > 0 and < 1e12', v_price));
+    END IF;
+    UPDATE finshard.positions p
+       SET unrealized_pnl = round(p.quantity * (v_price - p.average_price), 4), updated_at = now()
+     WHERE p.account_id = p_account_id AND p.instrument_id = p_instrument_id
+    RETURNING p.unrealized_pnl INTO v_pnl;
+    IF NOT FOUND THEN
+        IF NOT EXISTS (SELECT 1 FROM finshard.accounts a WHERE a.account_id = p_account_id) THEN
+            PERFORM finshard.fail('FS010', format('account %s does not exist', p_account_id));
+        END IF;
+        PERFORM finshard.fail('FS063', format('account %s holds no position in instrument %s', p_account_id, p_instrument_id));
+    END IF;
+    RETURN v_pnl;
+END
+$$;
+COMMENT ON FUNCTION finshard.calculate_position_pnl(bigint, bigint, numeric) IS 'Unrealized P&L of a position = quantity x (price - average price) at p_current_price, or at the latest quote mid when NULL; stores and returns it. Raises FS001, FS002, FS010, FS050, FS054, FS063';
+REVOKE ALL ON FUNCTION finshard.calculate_position_pnl(bigint, bigint, numeric) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION finshard.calculate_position_pnl(bigint, bigint, numeric) TO finshard_app;

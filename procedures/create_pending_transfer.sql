@@ -1,0 +1,59 @@
+CREATE OR REPLACE FUNCTION finshard.create_pending_transfer(p_from_account_id bigint,
+                                                            p_to_account_id bigint,
+                                                            p_amount numeric,
+                                                            p_timeout interval DEFAULT interval '1 day',
+                                                            p_idempotency_key text DEFAULT NULL,
+                                                            p_description text DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_currency    text;
+    v_to_currency text;
+    v_replay      jsonb;
+    v_transfer_id bigint;
+BEGIN
+    v_currency := finshard._transfer_checks(p_from_account_id, p_to_account_id, p_amount, p_description);
+    PERFORM finshard._not_null(p_timeout, 'p_timeout');
+    IF p_timeout <= interval '0' OR p_timeout > interval '90 days' THEN
+        PERFORM finshard.fail('FS005', format('p_timeout %s must be positive and at most 90 days', p_timeout));
+    END IF;
+    IF p_idempotency_key IS NOT NULL THEN
+        v_replay := finshard._idempotency_begin(p_from_account_id, p_idempotency_key, 'pending_transfer',
+                        jsonb_build_object('to', p_to_account_id, 'amount', p_amount, 'timeout', p_timeout::text,
+                                           'description', p_description));
+        IF v_replay IS NOT NULL THEN
+            RETURN (v_replay ->> 'transfer_id')::bigint;
+        END IF;
+    END IF;
+    SELECT a.currency INTO v_to_currency FROM finshard.accounts a
+     WHERE a.account_id = p_to_account_id AND a.account_type NOT IN ('house', 'system');
+    IF NOT FOUND THEN
+        PERFORM finshard.fail('FS010', format('account %s does not exist', p_to_account_id));
+    END IF;
+    -- Reserve: the money stays in the balance but is no longer available (TigerBeetle's pending).
+    UPDATE finshard.accounts a SET reserved = a.reserved + p_amount, updated_at = now()
+     WHERE a.account_id = p_from_account_id AND a.status = 'active' AND a.account_type NOT IN ('house', 'system')
+       AND a.balance - a.reserved >= p_amount;
+    IF NOT FOUND THEN
+        PERFORM finshard._account_problem(p_from_account_id, -p_amount);
+    END IF;
+    v_transfer_id := nextval('finshard.transfers_transfer_id_seq');
+    INSERT INTO finshard.transfers (transfer_id, from_account_id, to_account_id, amount, currency, to_currency, status,
+                                    expires_at, idempotency_key, description)
+    VALUES (v_transfer_id, p_from_account_id, p_to_account_id, p_amount, v_currency, v_to_currency, 'pending',
+            now() + p_timeout, p_idempotency_key, p_description);
+    PERFORM finshard._audit(p_from_account_id, 'create_pending_transfer',
+                            jsonb_build_object('transfer_id', v_transfer_id, 'to', p_to_account_id, 'amount', p_amount,
+                                               'expires_at', now() + p_timeout));
+    IF p_idempotency_key IS NOT NULL THEN
+        PERFORM finshard._idempotency_finish(p_from_account_id, p_idempotency_key, jsonb_build_object('transfer_id', v_transfer_id));
+    END IF;
+    RETURN v_transfer_id;
+END
+$$;
+COMMENT ON FUNCTION finshard.create_pending_transfer(bigint, bigint, numeric, interval, text, text) IS 'First phase of a two-phase transfer: reserves p_amount on the source account until post, void or expiry (p_timeout); returns transfer_id. Raises FS001-FS006, FS010-FS014, FS019, FS030';
+REVOKE ALL ON FUNCTION finshard.create_pending_transfer(bigint, bigint, numeric, interval, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION finshard.create_pending_transfer(bigint, bigint, numeric, interval, text, text) TO finshard_app;

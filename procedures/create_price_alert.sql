@@ -1,0 +1,33 @@
+CREATE OR REPLACE FUNCTION finshard.create_price_alert(p_account_id bigint, p_instrument_id bigint, p_condition text, p_price numeric)
+RETURNS bigint
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_acc      record;
+    v_alert_id bigint;
+BEGIN
+    PERFORM finshard._not_null(p_account_id, 'p_account_id');
+    PERFORM finshard._not_null(p_condition, 'p_condition');
+    PERFORM finshard._not_null(p_price, 'p_price');
+    PERFORM finshard._instrument(p_instrument_id);
+    IF p_condition NOT IN ('above', 'below') OR p_price = 'NaN'::numeric OR p_price <= 0 OR p_price >= 1e12 THEN
+        PERFORM finshard.fail('FS062', format('alert %L %s: condition must be above or below, price > 0', left(p_condition, 40), p_price));
+    END IF;
+    SELECT * INTO v_acc FROM finshard._lock_account(p_account_id);
+    IF v_acc.status = 'closed' THEN
+        PERFORM finshard.fail('FS011', format('account %s is closed', p_account_id));
+    END IF;
+    INSERT INTO finshard.price_alerts (account_id, instrument_id, condition, price)
+    VALUES (p_account_id, p_instrument_id, p_condition, p_price)
+    RETURNING alert_id INTO v_alert_id;
+    PERFORM finshard._audit(p_account_id, 'create_price_alert',
+                            jsonb_build_object('alert_id', v_alert_id, 'instrument_id', p_instrument_id,
+                                               'condition', p_condition, 'price', p_price));
+    RETURN v_alert_id;
+END
+$$;
+COMMENT ON FUNCTION finshard.create_price_alert(bigint, bigint, text, numeric) IS 'Arms an alert that fires once (notification + pg_notify on finshard_events) when the quote mid goes above or below p_price; returns alert_id. Raises FS001, FS010, FS011, FS019, FS050, FS051, FS062';
+REVOKE ALL ON FUNCTION finshard.create_price_alert(bigint, bigint, text, numeric) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION finshard.create_price_alert(bigint, bigint, text, numeric) TO finshard_app;

@@ -1,0 +1,30 @@
+CREATE OR REPLACE FUNCTION finshard.expire_day_orders(p_cutoff timestamptz DEFAULT date_trunc('day', now(), 'UTC'))
+RETURNS integer
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_order record;
+    v_count integer := 0;
+BEGIN
+    PERFORM finshard._not_null(p_cutoff, 'p_cutoff');
+    IF pg_is_in_recovery() THEN
+        RETURN 0;
+    END IF;
+    -- DAY orders placed before the trading day's start (UTC midnight unless p_cutoff says
+    -- otherwise) expire and release their reservations, each on its own account's shard.
+    FOR v_order IN
+        SELECT o.account_id, o.order_id FROM finshard.orders o
+         WHERE o.time_in_force = 'DAY' AND o.status IN ('new', 'partially_filled') AND o.created_at < p_cutoff
+    LOOP
+        PERFORM 1 FROM finshard.accounts a WHERE a.account_id = v_order.account_id FOR UPDATE;
+        PERFORM finshard._close_order(v_order.account_id, v_order.order_id, 'expired');
+        v_count := v_count + 1;
+    END LOOP;
+    RETURN v_count;
+END
+$$;
+COMMENT ON FUNCTION finshard.expire_day_orders(timestamptz) IS 'End-of-day maintenance: expires open DAY orders placed before p_cutoff (default: today 00:00 UTC); returns how many';
+REVOKE ALL ON FUNCTION finshard.expire_day_orders(timestamptz) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION finshard.expire_day_orders(timestamptz) TO finshard_app;

@@ -1,0 +1,28 @@
+CREATE OR REPLACE FUNCTION finshard.expire_pending_transfers(p_limit integer DEFAULT 1000)
+RETURNS integer
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_transfer record;
+    v_count    integer := 0;
+BEGIN
+    IF pg_is_in_recovery() THEN
+        RETURN 0;
+    END IF;
+    -- One scan of every shard's partial index, then each expiry on its own account's shard.
+    FOR v_transfer IN
+        SELECT t.from_account_id, t.transfer_id FROM finshard.transfers t
+         WHERE t.status = 'pending' AND t.expires_at <= now()
+         ORDER BY t.expires_at LIMIT p_limit
+    LOOP
+        PERFORM finshard.void_pending_transfer(v_transfer.from_account_id, v_transfer.transfer_id, 'expired');
+        v_count := v_count + 1;
+    END LOOP;
+    RETURN v_count;
+END
+$$;
+COMMENT ON FUNCTION finshard.expire_pending_transfers(integer) IS 'Expires up to p_limit pending transfers past their timeout (releasing their reservations); returns how many. Run it periodically (finshard maintenance)';
+REVOKE ALL ON FUNCTION finshard.expire_pending_transfers(integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION finshard.expire_pending_transfers(integer) TO finshard_app;

@@ -1,0 +1,32 @@
+CREATE OR REPLACE FUNCTION finshard.record_bar(p_instrument_id bigint, p_bucket timestamptz, p_open numeric, p_high numeric,
+                                               p_low numeric, p_close numeric, p_volume numeric DEFAULT 0)
+RETURNS void
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM finshard._not_null(p_instrument_id, 'p_instrument_id');
+    PERFORM finshard._not_null(p_bucket, 'p_bucket');
+    PERFORM finshard._not_null(p_open, 'p_open');
+    PERFORM finshard._not_null(p_high, 'p_high');
+    PERFORM finshard._not_null(p_low, 'p_low');
+    PERFORM finshard._not_null(p_close, 'p_close');
+    PERFORM finshard._not_null(p_volume, 'p_volume');
+    IF 'NaN'::numeric IN (p_open, p_high, p_low, p_close, p_volume) OR least(p_open, p_high, p_low, p_close) <= 0
+       OR p_volume < 0 OR p_low > least(p_open, p_close) OR p_high < greatest(p_open, p_close) THEN
+        PERFORM finshard.fail('FS053', format('bar %s/%s/%s/%s volume %s is not a valid OHLCV bar', p_open, p_high, p_low, p_close, p_volume));
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM finshard.instruments i WHERE i.instrument_id = p_instrument_id) THEN
+        PERFORM finshard.fail('FS050', format('instrument %s does not exist', p_instrument_id));
+    END IF;
+    -- One-minute bars; a bar recorded twice is replaced (a corrected feed).
+    INSERT INTO finshard.market_data (instrument_id, bucket, open, high, low, close, volume)
+    VALUES (p_instrument_id, date_trunc('minute', p_bucket), p_open, p_high, p_low, p_close, p_volume)
+    ON CONFLICT (instrument_id, bucket) DO UPDATE
+       SET open = EXCLUDED.open, high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close, volume = EXCLUDED.volume;
+END
+$$;
+COMMENT ON FUNCTION finshard.record_bar(bigint, timestamptz, numeric, numeric, numeric, numeric, numeric) IS 'Stores (or corrects) a one-minute OHLCV bar. Raises FS001, FS050, FS053';
+REVOKE ALL ON FUNCTION finshard.record_bar(bigint, timestamptz, numeric, numeric, numeric, numeric, numeric) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION finshard.record_bar(bigint, timestamptz, numeric, numeric, numeric, numeric, numeric) TO finshard_app;

@@ -1,0 +1,17 @@
+CREATE OR REPLACE FUNCTION finshard.update_quote(p_instrument_id bigint, p_bid_price numeric, p_bid_size numeric,
+                                                 p_ask_price numeric, p_ask_size numeric)
+RETURNS integer
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM finshard._not_null(p_instrument_id, 'p_instrument_id');
+    RETURN finshard.update_quotes(jsonb_build_array(jsonb_build_object(
+        'instrument_id', p_instrument_id, 'bid_price', p_bid_price, 'bid_size', p_bid_size,
+        'ask_price', p_ask_price, 'ask_size', p_ask_size)));
+END
+$$;
+COMMENT ON FUNCTION finshard.update_quote(bigint, numeric, numeric, numeric, numeric) IS 'Publishes an instrument''s quote (bid <= ask, positive sizes), keeps it in the quote history, fires price alerts and fills resting orders that now cross; returns orders filled. Raises FS001, FS050, FS051, FS053';
+REVOKE ALL ON FUNCTION finshard.update_quote(bigint, numeric, numeric, numeric, numeric) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION finshard.update_quote(bigint, numeric, numeric, numeric, numeric) TO finshard_app;
