@@ -33,6 +33,7 @@ SET client_min_messages = warning;
 \ir partitions/create_partitions.sql
 \ir partitions/list_partitions.sql
 \ir partitions/retire_partitions.sql
+\ir partitions/compress_partitions.sql
 
 -- 3. procedures, one function per file (helpers named _x sort first; SQL-language bodies need them)
 \ir procedures/_account_problem.sql

@@ -66,8 +66,9 @@ class Node:
 
 def find_pg_bin() -> Path:
     """The PostgreSQL 15 server binaries: $FINSHARD_PG_BIN, else Debian's location."""
-    for candidate in (os.environ.get("FINSHARD_PG_BIN"), "/usr/lib/postgresql/15/bin"):
-        if candidate and (Path(candidate) / "initdb").exists() and (Path(candidate) / "pg_ctl").exists():
+    override = os.environ.get("FINSHARD_PG_BIN")
+    for candidate in ([override] if override else ["/usr/lib/postgresql/15/bin"]):
+        if (Path(candidate) / "initdb").exists() and (Path(candidate) / "pg_ctl").exists():
             return Path(candidate)
     raise ClusterError("PostgreSQL 15 server binaries not found (looked in $FINSHARD_PG_BIN and "
                        "/usr/lib/postgresql/15/bin); install them with: apt-get install postgresql-15")
@@ -175,14 +176,14 @@ class Cluster:
         if use_citus and not available:
             raise ClusterError("the citus extension is not installed for PostgreSQL 15 on this machine; run without --citus for a single plain node")
         citus = available if use_citus is None else use_citus
-        if not citus:
-            progress("citus is not installed (or --no-citus): one plain PostgreSQL node, distribution is off")
         try:
             directory.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ClusterError(f"cannot create {directory}: {exc.strerror}") from None
         if not os.access(directory, os.W_OK):
             raise ClusterError(f"{directory} is not writable")
+        if not citus:
+            progress("citus is not installed (or --no-citus): one plain PostgreSQL node, distribution is off")
         nodes = [Node("coordinator" if citus else "single", "coordinator" if citus else "single", 0, str(directory / "coordinator"))]
         if citus:
             nodes += [Node(f"worker{i}", "worker", 0, str(directory / f"worker{i}")) for i in range(1, workers + 1)]

@@ -1,0 +1,366 @@
+"""The finshard command line: a thin click group, one small function per subcommand.
+
+User errors (bad input, a missing server, a rejected call) exit non-zero with a one-line reason
+and no traceback; ``--json`` prints machine-readable output where a program reads it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+import click
+
+from finshard.errors import FinshardError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class CliError(click.ClickException):
+    """A user error: printed as one line, exit code 1."""
+
+    def format_message(self) -> str:
+        return self.message.replace("\n", " ")
+
+
+def _guard(fn: F) -> F:
+    """Turn finshard and driver errors into one-line CLI errors."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except click.ClickException:
+            raise
+        except FinshardError as exc:
+            code = f" [{exc.sqlstate}]" if exc.sqlstate else ""
+            raise CliError(f"{exc}{code}") from None
+        except Exception as exc:  # noqa: BLE001 - the CLI's contract: one line, no traceback
+            if os.environ.get("FINSHARD_DEBUG"):
+                raise
+            name = type(exc).__name__
+            text = str(exc).strip().splitlines()[0] if str(exc).strip() else name
+            raise CliError(f"{name}: {text}") from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _dump(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, default=_json_default))
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
+dsn_option = click.option("--dsn", envvar="FINSHARD_DSN", required=True,
+                          help="Coordinator (or single node) DSN; default $FINSHARD_DSN.")
+dir_option = click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), default=Path("cluster"),
+                          show_default=True, help="Cluster directory.")
+json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+
+
+def _progress(message: str) -> None:
+    click.echo(f"  {message}", err=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="finshard")
+def main() -> None:
+    """finshard: sharded PostgreSQL (Citus) for fintech ledgers and trading."""
+
+
+# -- cluster -------------------------------------------------------------------------------------
+@main.group()
+def cluster() -> None:
+    """Local clusters on this machine (Citus coordinator + workers, or one plain node)."""
+
+
+@cluster.command("up")
+@dir_option
+@click.option("--workers", default=2, show_default=True, type=int, help="Worker nodes (Citus only).")
+@click.option("--citus/--no-citus", default=None, help="Force Citus on or off (default: Citus when installed).")
+@click.option("--pgbouncer", is_flag=True, help="Also run a pgbouncer (transaction pooling) in front of each node.")
+@_guard
+def cluster_up(directory: Path, workers: int, citus: bool | None, pgbouncer: bool) -> None:
+    """Create and start a cluster (harmless when it is already running); prints the coordinator DSN."""
+    from finshard.cluster import Cluster
+
+    c = Cluster.up(directory, workers=workers, use_citus=citus, pgbouncer=pgbouncer, progress=_progress)
+    if not c.citus:
+        click.echo("  distribution is off: citus is not installed here (or --no-citus); one plain node", err=True)
+    click.echo(c.dsn())
+
+
+@cluster.command("down")
+@dir_option
+@_guard
+def cluster_down(directory: Path) -> None:
+    """Stop every node of the cluster (harmless when stopped)."""
+    from finshard.cluster import Cluster
+
+    Cluster.load(directory).down(progress=_progress)
+    click.echo(f"stopped {directory}")
+
+
+@cluster.command("status")
+@dir_option
+@json_option
+@_guard
+def cluster_status(directory: Path, as_json: bool) -> None:
+    """Every node: role, port, data dir, up/down, Citus version."""
+    from finshard.cluster import Cluster
+
+    rows = Cluster.load(directory).status()
+    if as_json:
+        _dump(rows)
+        return
+    click.echo(f"{'node':<12} {'role':<12} {'port':>6} {'state':<5} {'citus':<8} datadir")
+    for r in rows:
+        click.echo(f"{r['name']:<12} {r['role']:<12} {r['port']:>6} {'up' if r['up'] else 'down':<5} "
+                   f"{r['citus'] or '-':<8} {r['datadir']}")
+
+
+@cluster.command("dsn")
+@dir_option
+@click.option("--pgbouncer", is_flag=True, help="The DSN through the coordinator's pgbouncer.")
+@_guard
+def cluster_dsn(directory: Path, pgbouncer: bool) -> None:
+    """Print the coordinator DSN."""
+    from finshard.cluster import Cluster
+
+    c = Cluster.load(directory)
+    if pgbouncer and not c.coordinator.pgbouncer_port:
+        raise CliError("this cluster runs no pgbouncer; start it with: finshard cluster up --pgbouncer")
+    click.echo(c.dsn(via_pgbouncer=pgbouncer))
+
+
+# -- install, seed, demo, bench ----------------------------------------------------------------------
+@main.command()
+@dsn_option
+@click.option("--shard-count", type=click.IntRange(1, 1024), default=None, help="Shards per distributed table (Citus default 32).")
+@_guard
+def install(dsn: str, shard_count: int | None) -> None:
+    """Install schema, partitions, procedures (and the Citus distribution plan); re-runnable."""
+    from finshard.installer import install as do_install
+
+    report = do_install(dsn, shard_count=shard_count)
+    click.echo(f"finshard {report.version} installed ({'citus' if report.citus else 'single node'}) "
+               f"from {len(report.files)} files in {report.seconds:.1f}s")
+
+
+@main.command()
+@dsn_option
+@click.option("--users", default=20, show_default=True, type=click.IntRange(1, 100000))
+@click.option("--seed", "rng_seed", default=42, show_default=True, type=int)
+@json_option
+@_guard
+def seed(dsn: str, users: int, rng_seed: int, as_json: bool) -> None:
+    """Create demo users, accounts, deposits, instruments and quotes (through the router)."""
+    from finshard.seed import seed as do_seed
+
+    summary = do_seed(dsn, users=users, rng_seed=rng_seed)
+    _dump(summary) if as_json else click.echo(", ".join(f"{k}: {v}" for k, v in summary.items() if not isinstance(v, list)))
+
+
+@main.command()
+@dir_option
+@click.option("--workers", default=2, show_default=True, type=int)
+@_guard
+def demo(directory: Path, workers: int) -> None:
+    """The main job, end to end: a local cluster, the schema, demo data, transfers and orders, status."""
+    from finshard.demo import run_demo
+
+    run_demo(directory, workers=workers, echo=click.echo)
+
+
+@main.command()
+@dsn_option
+@click.argument("what", type=click.Choice(["transfer", "router", "orders"]), default="transfer")
+@click.option("--seconds", default=5.0, show_default=True, type=float)
+@click.option("--clients", default=8, show_default=True, type=int)
+@json_option
+@_guard
+def bench(dsn: str, what: str, seconds: float, clients: int, as_json: bool) -> None:
+    """Benchmarks (ratios, side by side, in one run); see bench/ for the full suites."""
+    from finshard import bench as b
+
+    result = b.run(what, dsn, seconds=seconds, clients=clients)
+    _dump(result) if as_json else click.echo(b.format_result(result))
+
+
+# -- routing -------------------------------------------------------------------------------------------
+@main.command()
+@dsn_option
+@click.argument("account_id", type=int)
+@json_option
+@_guard
+def shard(dsn: str, account_id: int, as_json: bool) -> None:
+    """Which shard and node hold ACCOUNT_ID (hash, shard range, node)."""
+    from finshard.router import Router
+
+    with Router.connect(dsn) as r:
+        loc = r.shard_for(account_id)
+        data = {"account_id": account_id, "hash": loc.hash, "shard_id": loc.shard_id, "min_value": loc.min_value,
+                "max_value": loc.max_value, "node": str(loc.node), "citus": r.topology.citus}
+    if as_json:
+        _dump(data)
+    else:
+        click.echo(f"account {account_id}: hash {loc.hash} -> shard {loc.shard_id} [{loc.min_value}, {loc.max_value}] on {loc.node}")
+
+
+@main.command("route")
+@dsn_option
+@click.argument("sql")
+@click.option("--param", "params", multiple=True, help="A value for each %s, in order.")
+@json_option
+@_guard
+def route_cmd(dsn: str, sql: str, params: tuple[str, ...], as_json: bool) -> None:
+    """Where SQL would run, and why (single shard, fan-out, reference)."""
+    from finshard.router import Router
+
+    with Router.connect(dsn) as r:
+        decision = r.explain_route(sql, list(params) or None)
+    if as_json:
+        _dump(decision.as_dict())
+    else:
+        click.echo(f"{decision.kind} -> {decision.node}: {decision.reason}")
+
+
+# -- partitions ----------------------------------------------------------------------------------------
+@main.group()
+def partitions() -> None:
+    """Time-partition maintenance (monthly, UTC)."""
+
+
+@partitions.command("list")
+@dsn_option
+@json_option
+@_guard
+def partitions_list(dsn: str, as_json: bool) -> None:
+    """Every partition with its range and when retention lets it go."""
+    from finshard import db
+
+    rows = db.rows(dsn, "SELECT table_name::text, partition_name, range_from, range_to, retire_after FROM finshard.list_partitions()")
+    if as_json:
+        _dump([dict(zip(("table", "partition", "from", "to", "retire_after"), r)) for r in rows])
+        return
+    for t, p, f, to, ra in rows:
+        click.echo(f"{t:<24} {p:<34} {f:%Y-%m-%d} .. {to:%Y-%m-%d}  retire after {ra:%Y-%m-%d}")
+
+
+@partitions.command("create")
+@dsn_option
+@click.option("--back", default=12, show_default=True, type=click.IntRange(0, 120), help="Months back.")
+@click.option("--ahead", default=3, show_default=True, type=click.IntRange(0, 120), help="Months ahead.")
+@_guard
+def partitions_create(dsn: str, back: int, ahead: int) -> None:
+    """Create missing monthly partitions (re-runnable)."""
+    from finshard import db
+
+    rows = db.rows(dsn, "SELECT partition_name FROM finshard.create_partitions(%s, %s) WHERE created", (back, ahead))
+    click.echo(f"created {len(rows)} partitions" + (f": {', '.join(r[0] for r in rows)}" if rows else ""))
+
+
+@partitions.command("retire")
+@dsn_option
+@click.option("--apply", is_flag=True, help="Drop them (default: only list what would go).")
+@_guard
+def partitions_retire(dsn: str, apply: bool) -> None:
+    """Drop partitions past their table's retention (dry run unless --apply)."""
+    from finshard import db
+
+    rows = db.rows(dsn, "SELECT partition_name, retired FROM finshard.retire_partitions(%s)", (not apply,))
+    verb = "retired" if apply else "would retire"
+    click.echo(f"{verb} {len(rows)} partitions" + (f": {', '.join(r[0] for r in rows)}" if rows else ""))
+
+
+@partitions.command("compress")
+@dsn_option
+@click.option("--older-than", default="3 months", show_default=True, help="Compress partitions that ended this long ago.")
+@_guard
+def partitions_compress(dsn: str, older_than: str) -> None:
+    """Convert old append-only partitions to columnar storage (Citus columnar)."""
+    from finshard import db
+
+    rows = db.rows(dsn, "SELECT partition_name FROM finshard.compress_partitions(%s::interval) WHERE compressed", (older_than,))
+    click.echo(f"compressed {len(rows)} partitions" + (f": {', '.join(r[0] for r in rows)}" if rows else ""))
+
+
+# -- failover, pgbouncer, audit ----------------------------------------------------------------------------
+@main.group()
+def failover() -> None:
+    """High-availability drills on a local cluster."""
+
+
+@failover.command("drill")
+@dir_option
+@click.option("--node", default=None, help="Node to fail (default: the first worker, or the single node).")
+@json_option
+@_guard
+def failover_drill(directory: Path, node: str | None, as_json: bool) -> None:
+    """Fail a node and promote its streaming standby; prove no acknowledged write was lost."""
+    from finshard.failover import drill
+
+    report = drill(directory, node_name=node, progress=_progress)
+    _dump(report) if as_json else click.echo("\n".join(f"{k}: {v}" for k, v in report.items()))
+
+
+@main.group()
+def pgbouncer() -> None:
+    """pgbouncer in front of the nodes (transaction pooling)."""
+
+
+@pgbouncer.command("config")
+@dir_option
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None, help="Where to write (default DIR/pgbouncer).")
+@_guard
+def pgbouncer_config(directory: Path, out: Path | None) -> None:
+    """Write pgbouncer.ini and userlist.txt for every node of the cluster."""
+    from finshard import pgbouncer as pgb
+    from finshard.cluster import Cluster
+
+    written = pgb.write_configs(Cluster.load(directory), out)
+    for path in written:
+        click.echo(str(path))
+
+
+@main.group()
+def audit() -> None:
+    """The tamper-evident audit log."""
+
+
+@audit.command("verify")
+@dsn_option
+@click.option("--account", "account_id", type=int, default=None, help="One account's chain (default: all).")
+@json_option
+@_guard
+def audit_verify(dsn: str, account_id: int | None, as_json: bool) -> None:
+    """Recompute the audit hash chains; exit 1 when any link is broken."""
+    from finshard import db
+
+    rows = db.rows(dsn, "SELECT account_id, audit_seq, problem FROM finshard.audit_verify(%s::bigint)", (account_id,))
+    entries = db.scalar(dsn, "SELECT count(*) FROM finshard.audit_log" + (" WHERE account_id = %s" if account_id is not None else ""),
+                        (account_id,) if account_id is not None else None)
+    if as_json:
+        _dump({"entries": entries, "broken": [dict(zip(("account_id", "audit_seq", "problem"), r)) for r in rows]})
+    else:
+        for a, s, p in rows:
+            click.echo(f"account {a} entry {s}: {p}")
+    if rows:
+        raise CliError(f"audit chain broken in {len(rows)} places")
+    if not as_json:
+        click.echo(f"audit log intact: {entries} entries verified")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""pgbouncer in front of each node of a local cluster: transaction pooling, one process per node.
+
+pgbouncer 1.18 has no prepared statements in transaction pooling, so clients going through it
+must disable them (psycopg: prepare_threshold=None; the Router does with prepare=False).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Callable
+
+from finshard.cluster import Cluster, Node, _as_postgres, _chown_to_postgres, free_port, port_in_use
+from finshard.errors import ClusterError
+
+__all__ = ["write_configs", "start_all", "stop_all", "render_ini"]
+
+
+def _binary() -> str:
+    path = shutil.which("pgbouncer") or ("/usr/sbin/pgbouncer" if Path("/usr/sbin/pgbouncer").exists() else None)
+    if path is None:
+        raise ClusterError("pgbouncer is not installed; install it with: apt-get install pgbouncer")
+    return path
+
+
+def render_ini(node: Node, workdir: Path, listen_port: int, *, pool_size: int = 20) -> str:
+    return "\n".join([
+        "; written by finshard pgbouncer config",
+        "[databases]",
+        f"finshard = host=127.0.0.1 port={node.port} dbname=finshard",
+        "postgres = host=127.0.0.1 port={} dbname=postgres".format(node.port),
+        "",
+        "[pgbouncer]",
+        "listen_addr = 127.0.0.1",
+        f"listen_port = {listen_port}",
+        f"unix_socket_dir = {workdir}",
+        "auth_type = trust",
+        f"auth_file = {workdir / 'userlist.txt'}",
+        "pool_mode = transaction",
+        "max_client_conn = 500",
+        f"default_pool_size = {pool_size}",
+        "ignore_startup_parameters = extra_float_digits,options",
+        "server_reset_query = DISCARD ALL",
+        f"pidfile = {workdir / f'{node.name}.pid'}",
+        f"logfile = {workdir / f'{node.name}.log'}",
+        "admin_users = postgres",
+        "",
+    ])
+
+
+def write_configs(cluster: Cluster, out: Path | None = None) -> list[Path]:
+    """Write <node>.ini for every node and one userlist.txt; assigns pgbouncer ports if needed."""
+    workdir = Path(out) if out else cluster.directory / "pgbouncer"
+    workdir.mkdir(parents=True, exist_ok=True)
+    _chown_to_postgres(workdir)
+    written = []
+    userlist = workdir / "userlist.txt"
+    # trust auth on loopback, like the cluster's pg_hba: the user must still be listed.
+    userlist.write_text('"postgres" ""\n')
+    written.append(userlist)
+    for node in cluster.nodes:
+        if not node.pgbouncer_port:
+            node.pgbouncer_port = free_port()
+        ini = workdir / f"{node.name}.ini"
+        ini.write_text(render_ini(node, workdir, node.pgbouncer_port))
+        written.append(ini)
+    cluster.save()
+    return written
+
+
+def start_all(cluster: Cluster, progress: Callable[[str], None] = lambda _m: None) -> None:
+    binary = _binary()
+    write_configs(cluster)
+    workdir = cluster.directory / "pgbouncer"
+    for node in cluster.nodes:
+        assert node.pgbouncer_port
+        if _pid(workdir, node) is not None:
+            continue
+        if port_in_use(node.pgbouncer_port):
+            raise ClusterError(f"pgbouncer port {node.pgbouncer_port} of {node.name} is taken")
+        progress(f"starting pgbouncer for {node.name} on port {node.pgbouncer_port}")
+        res = subprocess.run(_as_postgres([binary, "-d", str(workdir / f"{node.name}.ini")]), capture_output=True, text=True)
+        if res.returncode != 0:
+            raise ClusterError(f"pgbouncer for {node.name} did not start: {(res.stderr or res.stdout).strip()}")
+        deadline = time.monotonic() + 10
+        while not port_in_use(node.pgbouncer_port):
+            if time.monotonic() > deadline:
+                raise ClusterError(f"pgbouncer for {node.name} is not listening on {node.pgbouncer_port}")
+            time.sleep(0.05)
+
+
+def stop_all(cluster: Cluster) -> None:
+    workdir = cluster.directory / "pgbouncer"
+    for node in cluster.nodes:
+        pid = _pid(workdir, node)
+        if pid is not None:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            for _ in range(100):
+                if _pid(workdir, node) is None:
+                    break
+                time.sleep(0.05)
+
+
+def _pid(workdir: Path, node: Node) -> int | None:
+    path = workdir / f"{node.name}.pid"
+    try:
+        pid = int(path.read_text().strip())
+        os.kill(pid, 0)
+        return pid
+    except (OSError, ValueError):
+        return None

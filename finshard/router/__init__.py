@@ -1,0 +1,246 @@
+"""The shard-aware router: applications call finshard's SQL functions through it.
+
+    from finshard import Router
+    with Router.connect(dsn) as r:
+        r.transfer(from_account_id=1, to_account_id=2, amount=Decimal("10.00"), idempotency_key="k1")
+        r.shard_for(1)
+
+Each account-scoped call goes straight to the node holding the account's shard (Citus workers
+carry metadata and run the delegated function locally), through a per-node pool in autocommit,
+with explicit casts. Everything else goes to the coordinator. Business logic stays in PL/pgSQL.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+import uuid
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any, Callable, Iterator, Sequence
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool
+
+from finshard.errors import FinshardError, TopologyError, TransientError, translate
+from finshard.router.procedures import PROCEDURES, Proc
+from finshard.router.routing import Route, route
+from finshard.router.topology import NodeAddr, ShardLocation, Topology
+
+__all__ = ["Router", "Route", "ShardLocation", "NodeAddr", "Topology", "PROCEDURES"]
+
+log = logging.getLogger("finshard.router")
+
+
+class Router:
+    """Routes finshard calls to the right node. Create with ``Router.connect(dsn)``; close() or use ``with``."""
+
+    def __init__(self, dsn: str, *, pool_size: int = 4, retries: int = 5, backoff: float = 0.05,
+                 node_dsns: dict[str, str] | None = None, connect_timeout: int = 5,
+                 prepare: bool | None = None) -> None:
+        """dsn: the coordinator (or single node). node_dsns maps "host:port" of a node, as Citus
+        names it, to the DSN to reach it by (e.g. its pgbouncer). prepare=False disables server-side
+        prepared statements (needed behind pgbouncer in transaction pooling)."""
+        self.dsn = dsn
+        self.pool_size = pool_size
+        self.retries = retries
+        self.backoff = backoff
+        self.node_dsns = dict(node_dsns or {})
+        self.connect_timeout = connect_timeout
+        self.prepare = prepare
+        info = conninfo_to_dict(dsn)
+        self._coordinator = NodeAddr(str(info.get("host") or "localhost"), int(info.get("port") or 5432))
+        self._pools: dict[NodeAddr, ConnectionPool] = {}
+        self._down: dict[NodeAddr, float] = {}
+        self.topology = self._read_topology()
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    @classmethod
+    def connect(cls, dsn: str, **kwargs: Any) -> "Router":
+        """Connect to the coordinator, read the topology (Citus or a single node) and return a Router."""
+        return cls(dsn, **kwargs)
+
+    def close(self) -> None:
+        for pool in self._pools.values():
+            pool.close()
+        self._pools.clear()
+
+    def __enter__(self) -> "Router":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- topology ------------------------------------------------------------------------------
+    def _read_topology(self) -> Topology:
+        try:
+            with psycopg.connect(self.dsn, autocommit=True, connect_timeout=self.connect_timeout) as conn:
+                return Topology.read(conn, self._coordinator)
+        except psycopg.Error as exc:
+            raise TopologyError(f"cannot read the topology from {self._coordinator}: {translate(exc)}") from None
+
+    def refresh(self) -> Topology:
+        """Read the topology again (after a shard move, a split, a node change)."""
+        self.topology = self._read_topology()
+        return self.topology
+
+    def shard_for(self, account_id: int) -> ShardLocation:
+        """Which shard and node hold ``account_id`` (hash, shard id and range, node)."""
+        return self.topology.locate(int(account_id))
+
+    def node_dsn(self, node: NodeAddr) -> str:
+        override = self.node_dsns.get(str(node))
+        if override:
+            return override
+        if node == self._coordinator:
+            return self.dsn
+        return make_conninfo(self.dsn, host=node.host, port=str(node.port))
+
+    def _pool(self, node: NodeAddr) -> ConnectionPool:
+        pool = self._pools.get(node)
+        if pool is None:
+            kwargs: dict[str, Any] = {"autocommit": True, "connect_timeout": self.connect_timeout}
+            if self.prepare is False:
+                kwargs["prepare_threshold"] = None
+            pool = ConnectionPool(self.node_dsn(node), min_size=1, max_size=self.pool_size, kwargs=kwargs,
+                                  open=True, timeout=10, name=f"finshard-{node}",
+                                  check=ConnectionPool.check_connection)
+            self._pools[node] = pool
+        return pool
+
+    def _node_for(self, proc: Proc, args: dict[str, Any]) -> NodeAddr:
+        if proc.route_by is None or args.get(proc.route_by) is None:
+            return self.topology.coordinator
+        node = self.topology.node_for_account(int(args[proc.route_by]))
+        # A node that failed recently: use the coordinator, which can reach every shard.
+        if node in self._down and time.monotonic() - self._down[node] < 5.0:
+            return self.topology.coordinator
+        return node
+
+    # -- calls -----------------------------------------------------------------------------------
+    def call(self, proc_name: str, /, **kwargs: Any) -> Any:
+        """Call finshard.<name> with keyword arguments (names without p_; from_ for p_from).
+
+        Money and quantities are Decimal (a float is refused). Raises finshard.errors classes.
+        """
+        proc = _BY_NAME.get(proc_name)
+        if proc is None:
+            raise FinshardError(f"finshard has no public function {proc_name}")
+        # Python keywords as parameter names: pass from_=..., the SQL parameter is p_from.
+        kwargs = {k.rstrip("_"): v for k, v in kwargs.items()}
+        allowed = {p for p, _t in proc.params}
+        unknown = set(kwargs) - allowed
+        if unknown:
+            raise TypeError(f"{proc_name}() got unexpected arguments: {', '.join(sorted(unknown))}")
+        args = {k: v for k, v in kwargs.items() if v is not None}
+        # A retry must not apply a write twice: give idempotent calls a key when the caller did not.
+        if proc.idempotent_key and args.get(proc.idempotent_key) is None:
+            args[proc.idempotent_key] = f"router-{uuid.uuid4()}"
+        sql = _sql(proc, args)
+        params = [_adapt(args[p]) for p, _t in proc.params if p in args]
+        safe_to_retry = not proc.writes or proc.idempotent_key is not None
+        attempt = 0
+        while True:
+            node = self._node_for(proc, args)
+            try:
+                return self._execute_proc(node, proc, sql, params)
+            except TransientError as exc:
+                attempt += 1
+                self._note_failure(node, exc)
+                if attempt > self.retries or not safe_to_retry:
+                    raise
+                time.sleep(self.backoff * (2 ** (attempt - 1)) * (0.5 + random.random()))
+
+    def _execute_proc(self, node: NodeAddr, proc: Proc, sql: str, params: list[Any]) -> Any:
+        try:
+            with self._pool(node).connection() as conn:
+                if proc.returns == "rows" or proc.returns == "row":
+                    with conn.cursor(row_factory=dict_row) as cur:
+                        cur.execute(sql, params)
+                        rows = cur.fetchall()
+                    return rows if proc.returns == "rows" else (rows[0] if rows else None)
+                row = conn.execute(sql, params).fetchone()
+                return None if proc.returns == "void" or row is None else row[0]
+        except psycopg.Error as exc:
+            raise translate(exc) from None
+        except Exception as exc:  # pool timeouts, OS errors: the node is unreachable
+            if type(exc).__name__ in {"PoolTimeout", "TooManyRequests"} or isinstance(exc, OSError):
+                raise TransientError(f"{node} unreachable: {exc}") from None
+            raise
+
+    def _note_failure(self, node: NodeAddr, exc: FinshardError) -> None:
+        log.warning("finshard router: %s on %s; retrying", exc, node)
+        if exc.sqlstate is None or exc.sqlstate.startswith("08") or exc.sqlstate.startswith("57"):
+            self._down[node] = time.monotonic()
+            pool = self._pools.pop(node, None)
+            if pool is not None:
+                pool.close(timeout=0)
+            try:
+                self.refresh()
+            except TopologyError:
+                pass
+
+    # -- SQL routing -------------------------------------------------------------------------------
+    def explain_route(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> Route:
+        """Where ``execute`` would run ``sql``, and why. Raises UnparsableSQL when it cannot tell."""
+        return route(sql, params, self.topology)
+
+    def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Run one statement on the node its route names (autocommit); returns rows as dicts."""
+        decision = self.explain_route(sql, params)
+        try:
+            with self._pool(decision.node).connection() as conn:
+                with conn.cursor(row_factory=dict_row) as cur:
+                    cur.execute(sql, params)
+                    return cur.fetchall() if cur.description else []
+        except psycopg.Error as exc:
+            raise translate(exc) from None
+
+    def nodes(self) -> Iterator[NodeAddr]:
+        return iter(self.topology.nodes)
+
+
+def _sql(proc: Proc, args: dict[str, Any]) -> str:
+    # Named notation so SQL defaults apply; explicit casts so psycopg's int2/numeric guesses
+    # never pick another overload. SELECT * FROM f(...) is delegated by Citus like SELECT f(...).
+    named = ", ".join(f"p_{p} => %s::{t}" for p, t in proc.params if p in args)
+    if proc.returns in ("rows", "row"):
+        return f"SELECT * FROM finshard.{proc.name}({named})"
+    return f"SELECT finshard.{proc.name}({named})"
+
+
+def _adapt(value: Any) -> Any:
+    if isinstance(value, float):
+        # Money is exact: a float would carry binary noise into numeric.
+        raise TypeError(f"pass money and quantities as Decimal or str, not float ({value!r})")
+    if isinstance(value, (dict, list)):
+        return Jsonb(value)
+    if isinstance(value, timedelta):
+        return value
+    return value
+
+
+_BY_NAME: dict[str, Proc] = {p.name: p for p in PROCEDURES}
+
+
+def _make_method(proc: Proc) -> Callable[..., Any]:
+    def method(self: Router, **kwargs: Any) -> Any:
+        return self.call(proc.name, **kwargs)
+
+    method.__name__ = proc.name
+    params = ", ".join(f"{p}: {t}" for p, t in proc.params)
+    method.__doc__ = (f"finshard.{proc.name}({params}) -> {proc.returns}"
+                      + (f"; runs on the node holding {proc.route_by}" if proc.route_by else "; runs on the coordinator")
+                      + ". Raises finshard.errors classes.")
+    return method
+
+
+for _proc in PROCEDURES:
+    setattr(Router, _proc.name, _make_method(_proc))
+
+_ = (json, date, datetime, Decimal)

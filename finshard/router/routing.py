@@ -1,0 +1,145 @@
+"""Where a SQL statement should run: pure decisions from sqlglot's parse tree and the topology.
+
+``route(sql, params, topology)`` returns a Route (plain data). A statement on a distributed table
+that pins the distribution column (equality in WHERE, or its value in a one-row INSERT) goes to
+the node holding that shard; anything else goes to the coordinator, and the Route says why
+(fan-out, reference table, local table). SQL that does not parse is refused, never guessed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import sqlglot
+from sqlglot import exp
+
+from finshard.errors import UnparsableSQL
+from finshard.router.topology import NodeAddr, Topology
+
+__all__ = ["Route", "route"]
+
+_PLACEHOLDER = re.compile(r"%s|%\((\w+)\)s")
+
+
+@dataclass(frozen=True)
+class Route:
+    node: NodeAddr
+    kind: str  # single_shard | fan_out | reference | local | coordinator
+    reason: str
+    table: str | None = None
+    value: int | None = None
+    shard_id: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"node": str(self.node), "kind": self.kind, "reason": self.reason, "table": self.table,
+                "value": self.value, "shard_id": self.shard_id}
+
+
+def _to_dollar(sql: str) -> tuple[str, list[str | None]]:
+    """psycopg placeholders (%s, %(name)s) -> $1, $2... so sqlglot sees parameters it knows."""
+    names: list[str | None] = []
+
+    def sub(m: re.Match[str]) -> str:
+        names.append(m.group(1))
+        return f"${len(names)}"
+
+    return _PLACEHOLDER.sub(sub, sql), names
+
+
+def _value(node: exp.Expression, params: Sequence[Any] | dict[str, Any] | None, names: list[str | None]) -> Any:
+    while isinstance(node, (exp.Cast, exp.Paren)):
+        node = node.this
+    if isinstance(node, exp.Literal):
+        return int(node.this) if not node.is_string else node.this
+    if isinstance(node, exp.Neg) and isinstance(node.this, exp.Literal):
+        return -int(node.this.this)
+    if isinstance(node, (exp.Parameter, exp.Placeholder)):
+        text = node.sql(dialect="postgres").lstrip("$")
+        if not text.isdigit() or params is None:
+            return None
+        index = int(text) - 1
+        name = names[index] if index < len(names) else None
+        if name is not None and isinstance(params, dict):
+            return params.get(name)
+        if isinstance(params, (list, tuple)) and index < len(params):
+            return params[index]
+    return None
+
+
+def _table_name(table: exp.Table) -> str:
+    schema = table.db or "finshard"
+    return f"{schema}.{table.name}"
+
+
+def route(sql: str, params: Sequence[Any] | dict[str, Any] | None, topology: Topology) -> Route:
+    """Decide where ``sql`` runs. Raises UnparsableSQL for what sqlglot cannot parse."""
+    text, names = _to_dollar(sql)
+    try:
+        statements = [s for s in sqlglot.parse(text, read="postgres") if s is not None]
+    except sqlglot.errors.SqlglotError as exc:
+        raise UnparsableSQL(f"cannot parse SQL to route it: {str(exc).splitlines()[0]}") from None
+    if len(statements) != 1:
+        raise UnparsableSQL(f"route one statement at a time, not {len(statements)}")
+    stmt = statements[0]
+    coordinator = topology.coordinator
+    if not topology.citus:
+        return Route(coordinator, "local", "plain PostgreSQL: one node holds everything")
+    if isinstance(stmt, exp.Command) or not isinstance(stmt, (exp.Select, exp.Insert, exp.Update, exp.Delete, exp.Union)):
+        return Route(coordinator, "coordinator", f"{stmt.key.upper()} statements run on the coordinator")
+    tables = [_table_name(t) for t in stmt.find_all(exp.Table)]
+    known = [topology.tables[t] for t in tables if t in topology.tables]
+    distributed = [t for t in known if t.kind == "distributed"]
+    if not distributed:
+        if known and all(t.kind == "reference" for t in known):
+            return Route(coordinator, "reference", f"only reference tables ({', '.join(t.name for t in known)}): any node has them")
+        return Route(coordinator, "coordinator", "no distributed table in the statement")
+    if len({t.colocation_id for t in distributed}) > 1:
+        return Route(coordinator, "fan_out", "distributed tables of different colocation groups: the coordinator plans the join")
+    pinned = _pinned_value(stmt, distributed[0].name, distributed[0].column or "", params, names, len(distributed) > 1)
+    if pinned is None:
+        return Route(coordinator, "fan_out",
+                     f"{distributed[0].name}.{distributed[0].column} is not pinned to one value: the coordinator fans out to every shard")
+    try:
+        value = int(pinned)
+    except (TypeError, ValueError):
+        return Route(coordinator, "fan_out", f"distribution value {pinned!r} is not a bigint")
+    loc = topology.locate(value, distributed[0].name)
+    return Route(loc.node, "single_shard",
+                 f"{distributed[0].column} = {value}: hash {loc.hash} is in shard {loc.shard_id} [{loc.min_value}, {loc.max_value}]",
+                 distributed[0].name, value, loc.shard_id)
+
+
+def _pinned_value(stmt: exp.Expression, table: str, column: str, params: Any, names: list[str | None],
+                  several: bool) -> Any:
+    if isinstance(stmt, exp.Insert):
+        cols = [c.name for c in stmt.this.expressions] if isinstance(stmt.this, exp.Schema) else []
+        values = stmt.expression
+        if column in cols and isinstance(values, exp.Values) and len(values.expressions) == 1:
+            row = values.expressions[0]
+            return _value(row.expressions[cols.index(column)], params, names)
+        return None
+    where = stmt.args.get("where")
+    if where is None:
+        return None
+    # Only top-level AND-ed equalities pin a value: an OR could reach other shards.
+    found = None
+    for cond in _conjuncts(where.this):
+        if isinstance(cond, exp.EQ):
+            for col, other in ((cond.this, cond.expression), (cond.expression, cond.this)):
+                if isinstance(col, exp.Column) and col.name == column and not isinstance(other, exp.Column):
+                    value = _value(other, params, names)
+                    if value is not None:
+                        if found is not None and found != value:
+                            return None
+                        found = value
+    return found
+
+
+def _conjuncts(node: exp.Expression) -> list[exp.Expression]:
+    while isinstance(node, exp.Paren):
+        node = node.this
+    if isinstance(node, exp.And):
+        return _conjuncts(node.this) + _conjuncts(node.expression)
+    return [node]

@@ -1,0 +1,38 @@
+"""Small helpers shared by the tests: users and funded accounts, and a snapshot of what a
+rejected call must leave unchanged."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+
+
+def new_user(conn: psycopg.Connection, prefix: str = "t") -> int:
+    name = f"{prefix}{uuid.uuid4().hex[:12]}"
+    return conn.execute("SELECT finshard.create_user(%s, %s, %s)", (name, f"{name}@example.com", "correct horse")).fetchone()[0]
+
+
+def new_account(conn: psycopg.Connection, currency: str = "USD", deposit: Decimal | str | None = None,
+                account_type: str = "cash") -> int:
+    user = new_user(conn)
+    acc = conn.execute("SELECT finshard.open_account(%s::bigint, %s, %s)", (user, currency, account_type)).fetchone()[0]
+    if deposit is not None:
+        conn.execute("SELECT finshard.deposit(%s::bigint, %s::numeric)", (acc, Decimal(deposit)))
+    return acc
+
+
+def snapshot(conn: psycopg.Connection) -> dict[str, Any]:
+    """Everything a rejected call must leave as it was: balances, reservations, row counts."""
+    return {
+        "accounts": conn.execute("SELECT account_id, balance, reserved, status, entry_seq, audit_seq FROM finshard.accounts ORDER BY 1").fetchall(),
+        "counts": conn.execute(
+            "SELECT (SELECT count(*) FROM finshard.transactions), (SELECT count(*) FROM finshard.audit_log), "
+            "(SELECT count(*) FROM finshard.transfers), (SELECT count(*) FROM finshard.orders), "
+            "(SELECT count(*) FROM finshard.trades), (SELECT count(*) FROM finshard.notifications), "
+            "(SELECT count(*) FROM finshard.users), (SELECT count(*) FROM finshard.idempotency_keys), "
+            "(SELECT count(*) FROM finshard.positions), (SELECT count(*) FROM finshard.instruments), "
+            "(SELECT count(*) FROM finshard.price_alerts)").fetchone(),
+    }

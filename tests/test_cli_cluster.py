@@ -1,0 +1,122 @@
+"""Issue 2: `finshard cluster` manages real local clusters; bad input is one line, no traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import CITUS, _tmpdir
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "finshard.cli", *args], capture_output=True, text=True, cwd=ROOT,
+                          env={**os.environ, **(env or {})}, timeout=300)
+
+
+def assert_one_line_error(res: subprocess.CompletedProcess[str], *needles: str) -> None:
+    assert res.returncode != 0
+    assert "Traceback" not in res.stderr
+    lines = [line for line in res.stderr.strip().splitlines() if line.strip()]
+    assert len(lines) == 1, res.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def test_plain_cluster_up_twice_status_dsn_down_twice():
+    directory = _tmpdir("finshard-cli-") / "c"
+    res = run("cluster", "up", "--dir", str(directory), "--no-citus")
+    assert res.returncode == 0, res.stderr
+    dsn = res.stdout.strip()
+    assert dsn.startswith("postgresql://postgres@127.0.0.1:")
+    assert "distribution is off" in res.stderr
+    again = run("cluster", "up", "--dir", str(directory), "--no-citus")
+    assert again.returncode == 0 and again.stdout.strip() == dsn
+    status = json.loads(run("cluster", "status", "--dir", str(directory), "--json").stdout)
+    assert [(n["role"], n["up"]) for n in status] == [("single", True)]
+    assert run("cluster", "dsn", "--dir", str(directory)).stdout.strip() == dsn
+    assert run("install", "--dsn", dsn).returncode == 0
+    assert run("cluster", "down", "--dir", str(directory)).returncode == 0
+    assert run("cluster", "down", "--dir", str(directory)).returncode == 0
+    status = json.loads(run("cluster", "status", "--dir", str(directory), "--json").stdout)
+    assert status[0]["up"] is False
+
+
+@pytest.mark.citus
+def test_citus_cluster_up_registers_two_workers():
+    directory = _tmpdir("finshard-cli-") / "c"
+    try:
+        res = run("cluster", "up", "--dir", str(directory))
+        assert res.returncode == 0, res.stderr
+        status = json.loads(run("cluster", "status", "--dir", str(directory), "--json").stdout)
+        assert [n["role"] for n in status] == ["coordinator", "worker", "worker"]
+        assert all(n["up"] and n["citus"] for n in status)
+        import psycopg
+        with psycopg.connect(res.stdout.strip(), autocommit=True) as conn:
+            ports = {r[0] for r in conn.execute("SELECT nodeport FROM pg_dist_node WHERE groupid > 0")}
+        assert ports == {n["port"] for n in status if n["role"] == "worker"}
+    finally:
+        run("cluster", "down", "--dir", str(directory))
+
+
+def test_up_in_a_non_empty_foreign_directory_is_refused():
+    directory = _tmpdir("finshard-cli-")
+    (directory / "something.txt").write_text("not a cluster")
+    assert_one_line_error(run("cluster", "up", "--dir", str(directory), "--no-citus"), "not empty")
+
+
+def test_up_in_an_unwritable_directory_is_refused():
+    assert_one_line_error(run("cluster", "up", "--dir", "/proc/finshard-cluster", "--no-citus"), "/proc/finshard-cluster")
+
+
+def test_half_created_cluster_is_recognised():
+    directory = _tmpdir("finshard-cli-")
+    (directory / "cluster.json").write_text(json.dumps({"citus": False, "complete": False, "nodes": [
+        {"name": "single", "role": "single", "port": 1, "datadir": str(directory / "coordinator")}]}))
+    assert_one_line_error(run("cluster", "up", "--dir", str(directory)), "half-created")
+
+
+def test_missing_postgres_binaries_are_reported():
+    directory = _tmpdir("finshard-cli-") / "c"
+    assert_one_line_error(run("cluster", "up", "--dir", str(directory), env={"FINSHARD_PG_BIN": "/nonexistent"}),
+                          "binaries not found")
+
+
+def test_port_taken_by_another_program_is_reported():
+    directory = _tmpdir("finshard-cli-") / "c"
+    assert run("cluster", "up", "--dir", str(directory), "--no-citus").returncode == 0
+    run("cluster", "down", "--dir", str(directory))
+    port = json.loads((directory / "cluster.json").read_text())["nodes"][0]["port"]
+    with socket.socket() as squatter:
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen()
+        assert_one_line_error(run("cluster", "up", "--dir", str(directory)), f"port {port}", "taken")
+
+
+def test_status_of_a_directory_without_a_cluster_is_one_line():
+    assert_one_line_error(run("cluster", "status", "--dir", str(_tmpdir("finshard-cli-"))), "no finshard cluster")
+
+
+def test_install_against_an_unreachable_server_is_one_line():
+    assert_one_line_error(run("install", "--dsn", "postgresql://postgres@127.0.0.1:1/finshard"), "cannot connect")
+
+
+def test_docker_compose_parses_and_names_real_images():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert {"coordinator", "worker1", "worker2", "setup", "pgbouncer"} <= set(services)
+    for name in ("coordinator", "worker1", "worker2", "setup"):
+        assert services[name]["image"].startswith("citusdata/citus:") and services[name]["image"].endswith("-pg15")
+    assert services["pgbouncer"]["image"].startswith("edoburu/pgbouncer:")
+    assert services["pgbouncer"]["environment"]["POOL_MODE"] == "transaction"
+    assert "install.sql" in (ROOT / "docker" / "setup.sh").read_text()
+    assert CITUS in (True, False)
