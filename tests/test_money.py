@@ -1,0 +1,253 @@
+"""Issue 3: the money core on plain PostgreSQL and on Citus."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+
+import psycopg
+import pytest
+
+from tests.helpers import new_account, new_user
+
+
+def balances(conn, *ids):
+    return [conn.execute("SELECT finshard.balance(%s::bigint)", (i,)).fetchone()[0] for i in ids]
+
+
+def test_deposit_withdraw_transfer_move_money_and_write_the_ledger(db):
+    with db.connect() as conn:
+        a = new_account(conn, "USD", "100.00")
+        b = new_account(conn, "USD")
+        row = conn.execute("SELECT * FROM finshard.transfer(%s::bigint, %s::bigint, 30.25)", (a, b)).fetchone()
+        assert row[1:3] == (Decimal("69.75"), Decimal("30.25"))
+        conn.execute("SELECT finshard.withdraw(%s::bigint, 9.75)", (a,))
+        assert balances(conn, a, b) == [Decimal("60.00"), Decimal("30.25")]
+        ledger = conn.execute("SELECT transaction_type, amount, balance_after, transfer_id FROM finshard.transactions "
+                              "WHERE account_id = %s ORDER BY entry_seq", (a,)).fetchall()
+        assert [(t, a_, b_) for t, a_, b_, _ in ledger] == [("deposit", Decimal("100"), Decimal("100")),
+                                                          ("transfer_out", Decimal("-30.25"), Decimal("69.75")),
+                                                          ("withdraw", Decimal("-9.75"), Decimal("60.00"))]
+        transfer_id = ledger[1][3]
+        assert conn.execute("SELECT transfer_id FROM finshard.transactions WHERE account_id = %s", (b,)).fetchone()[0] == transfer_id
+        assert conn.execute("SELECT status, amount FROM finshard.transfers WHERE transfer_id = %s AND from_account_id = %s",
+                            (transfer_id, a)).fetchone() == ("success", Decimal("30.25"))
+
+
+def test_idempotent_transfer_applies_once_and_replays_the_original_result(db):
+    with db.connect() as conn:
+        a = new_account(conn, "USD", "100.00")
+        b = new_account(conn, "USD")
+        first = conn.execute("SELECT * FROM finshard.transfer(%s::bigint, %s::bigint, 10, 'k-1')", (a, b)).fetchone()
+        conn.execute("SELECT finshard.deposit(%s::bigint, 5)", (a,))
+        again = conn.execute("SELECT * FROM finshard.transfer(%s::bigint, %s::bigint, 10.00, 'k-1')", (a, b)).fetchone()
+        assert again == first
+        assert balances(conn, a, b) == [Decimal("95.00"), Decimal("10.00")]
+
+
+def test_concurrent_retries_with_one_key_apply_once(db):
+    with db.connect() as conn:
+        a = new_account(conn, "USD", "100.00")
+        b = new_account(conn, "USD")
+    results, errors = [], []
+
+    def worker():
+        try:
+            with db.connect() as c:
+                results.append(c.execute("SELECT * FROM finshard.transfer(%s::bigint, %s::bigint, 7, 'same-key')", (a, b)).fetchone())
+        except psycopg.Error as exc:  # pragma: no cover - the assertion below reports it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(6)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert not errors
+    assert len({r[0] for r in results}) == 1
+    with db.connect() as conn:
+        assert balances(conn, a, b) == [Decimal("93.00"), Decimal("7.00")]
+
+
+def test_cross_currency_transfer_goes_through_house_accounts_and_keeps_each_currency_total(db):
+    with db.connect() as conn:
+        conn.execute("SELECT finshard.set_fx_rate('USD', 'EUR', 0.9137)")
+        totals = lambda: dict(conn.execute("SELECT currency, sum(balance) FROM finshard.accounts GROUP BY 1").fetchall())  # noqa: E731
+        usd = new_account(conn, "USD", "200.00")
+        eur = new_account(conn, "EUR")
+        before = totals()
+        row = conn.execute("SELECT * FROM finshard.transfer(%s::bigint, %s::bigint, 100.00)", (usd, eur)).fetchone()
+        assert row[3] == Decimal("91.37") and row[4] == Decimal("0.9137")
+        assert totals() == before
+        back = conn.execute("SELECT * FROM finshard.transfer(%s::bigint, %s::bigint, 10.00)", (eur, usd)).fetchone()
+        assert back[3] == round(Decimal("10.00") * round(1 / Decimal("0.9137"), 10), 2)
+        assert totals() == before
+        kinds = {r[0] for r in conn.execute("SELECT transaction_type FROM finshard.transactions WHERE transfer_id = %s", (row[0],))}
+        assert kinds == {"transfer_out", "transfer_in", "fx_in", "fx_out"}
+
+
+def test_pending_transfer_reserves_then_posts_partially_once(db):
+    with db.connect() as conn:
+        a = new_account(conn, "USD", "100.00")
+        b = new_account(conn, "USD")
+        tid = conn.execute("SELECT finshard.create_pending_transfer(%s::bigint, %s::bigint, 60)", (a, b)).fetchone()[0]
+        assert conn.execute("SELECT balance, reserved FROM finshard.accounts WHERE account_id = %s", (a,)).fetchone() == (Decimal("100"), Decimal("60"))
+        with pytest.raises(psycopg.Error) as info:
+            conn.execute("SELECT finshard.withdraw(%s::bigint, 50)", (a,))
+        assert info.value.sqlstate == "FS013"
+        conn.execute("SELECT finshard.post_pending_transfer(%s::bigint, %s::bigint, 25)", (a, tid))
+        assert conn.execute("SELECT balance, reserved FROM finshard.accounts WHERE account_id = %s", (a,)).fetchone() == (Decimal("75"), Decimal("0"))
+        assert balances(conn, b) == [Decimal("25.00")]
+        for sql in ("SELECT finshard.post_pending_transfer(%s::bigint, %s::bigint)", "SELECT finshard.void_pending_transfer(%s::bigint, %s::bigint)"):
+            with pytest.raises(psycopg.Error) as info:
+                conn.execute(sql, (a, tid))
+            assert info.value.sqlstate == "FS041"
+
+
+def test_pending_transfer_resolves_exactly_once_under_concurrency(db):
+    with db.connect() as conn:
+        a = new_account(conn, "USD", "100.00")
+        b = new_account(conn, "USD")
+        tid = conn.execute("SELECT finshard.create_pending_transfer(%s::bigint, %s::bigint, 40)", (a, b)).fetchone()[0]
+    outcomes = []
+
+    def resolve(sql):
+        try:
+            with db.connect() as c:
+                c.execute(sql, (a, tid))
+                outcomes.append("ok")
+        except psycopg.Error as exc:
+            outcomes.append(exc.sqlstate)
+
+    threads = [threading.Thread(target=resolve, args=(sql,)) for sql in
+               ["SELECT finshard.post_pending_transfer(%s::bigint, %s::bigint)", "SELECT finshard.void_pending_transfer(%s::bigint, %s::bigint)"] * 3]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert outcomes.count("ok") == 1 and outcomes.count("FS041") == 5
+    with db.connect() as conn:
+        bal = balances(conn, a, b)
+        assert bal in ([Decimal("60.00"), Decimal("40.00")], [Decimal("100.00"), Decimal("0.00")])
+        assert conn.execute("SELECT reserved FROM finshard.accounts WHERE account_id = %s", (a,)).fetchone()[0] == 0
+
+
+def test_expired_pending_transfers_release_their_reservation_and_notify(db):
+    with db.connect() as conn:
+        a = new_account(conn, "USD", "100.00")
+        b = new_account(conn, "USD")
+        tid = conn.execute("SELECT finshard.create_pending_transfer(%s::bigint, %s::bigint, 30, interval '1 second')", (a, b)).fetchone()[0]
+        time.sleep(1.2)
+        with pytest.raises(psycopg.Error) as info:
+            conn.execute("SELECT finshard.post_pending_transfer(%s::bigint, %s::bigint)", (a, tid))
+        assert info.value.sqlstate == "FS041"
+        assert conn.execute("SELECT finshard.expire_pending_transfers()").fetchone()[0] >= 1
+        assert conn.execute("SELECT status FROM finshard.transfers WHERE transfer_id = %s AND from_account_id = %s", (tid, a)).fetchone()[0] == "expired"
+        assert conn.execute("SELECT reserved FROM finshard.accounts WHERE account_id = %s", (a,)).fetchone()[0] == 0
+        assert conn.execute("SELECT count(*) FROM finshard.notifications WHERE account_id = %s AND kind = 'transfer_failed'", (a,)).fetchone()[0] == 1
+
+
+def test_users_authenticate_by_username_or_email_and_failures_are_recorded(db):
+    with db.connect() as conn:
+        uid = conn.execute("SELECT finshard.create_user('Carol_' || %s, %s, 's3cret-pass')", (str(time.time_ns()), f"c{time.time_ns()}@Example.com")).fetchone()[0]
+        name, email, hashed = conn.execute("SELECT username, email, password_hash FROM finshard.users WHERE user_id = %s", (uid,)).fetchone()
+        assert hashed.startswith("$2a$") and "s3cret" not in hashed
+        assert conn.execute("SELECT finshard.authenticate(%s, 's3cret-pass')", (name.upper(),)).fetchone()[0] == uid
+        assert conn.execute("SELECT finshard.authenticate(%s, 's3cret-pass')", (email.upper(),)).fetchone()[0] == uid
+        for _ in range(2):
+            with pytest.raises(psycopg.Error) as info:
+                conn.execute("SELECT finshard.authenticate(%s, 'wrong-pass')", (name,))
+            assert info.value.sqlstate == "FS024"
+        assert conn.execute("SELECT failed_logins FROM finshard.users WHERE user_id = %s", (uid,)).fetchone()[0] == 2
+        conn.execute("SELECT finshard.deactivate_user(%s::bigint)", (uid,))
+        with pytest.raises(psycopg.Error) as info:
+            conn.execute("SELECT finshard.authenticate(%s, 's3cret-pass')", (name,))
+        assert info.value.sqlstate == "FS021"
+
+
+def test_close_requires_empty_and_frees_the_account_key(db):
+    with db.connect() as conn:
+        user = new_user(conn)
+        acc = conn.execute("SELECT finshard.open_account(%s::bigint, 'EUR')", (user,)).fetchone()[0]
+        conn.execute("SELECT finshard.close_account(%s::bigint)", (acc,))
+        again = conn.execute("SELECT finshard.open_account(%s::bigint, 'EUR')", (user,)).fetchone()[0]
+        assert again != acc
+
+
+@pytest.mark.citus
+@pytest.mark.parametrize("kind", ["username", "account"])
+def test_uniqueness_holds_for_two_concurrent_attempts_on_citus(citus, kind):
+    """Usernames (reference table) and one account per user/bank/currency/type (account_keys by user_id):
+    two concurrent attempts whose new rows land on different shards, exactly one wins."""
+    with citus.connect() as conn:
+        user = new_user(conn)
+    name = f"race{time.time_ns()}"
+    barrier = threading.Barrier(2)
+    outcomes: list[object] = []
+
+    def attempt(i: int) -> None:
+        with citus.connect() as c:
+            barrier.wait()
+            try:
+                if kind == "username":
+                    outcomes.append(c.execute("SELECT finshard.create_user(%s, %s, 'password123')", (name, f"{name}{i}@example.com")).fetchone()[0])
+                else:
+                    outcomes.append(c.execute("SELECT finshard.open_account(%s::bigint, 'UZS', 'savings')", (user,)).fetchone()[0])
+            except psycopg.Error as exc:
+                outcomes.append(exc.sqlstate)
+
+    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(2)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    codes = [o for o in outcomes if isinstance(o, str)]
+    assert len(codes) == 1 and codes[0] == ("FS022" if kind == "username" else "FS016"), outcomes
+    if kind == "account":
+        with citus.connect() as c:
+            assert c.execute("SELECT count(*) FROM finshard.accounts WHERE user_id = %s AND currency = 'UZS'", (user,)).fetchone()[0] == 1
+
+
+def test_notifications_are_stored_and_sent_on_the_channel(db):
+    with db.connect() as conn:
+        acc = new_account(conn, "USD")
+    from finshard.router import Router
+    with Router.connect(db.dsn) as r:
+        node_dsn = r.node_dsn(r.shard_for(acc).node)
+    with psycopg.connect(node_dsn, autocommit=True) as listener:
+        listener.execute("LISTEN finshard_events")
+        with db.connect() as conn:
+            conn.execute("SELECT finshard.deposit(%s::bigint, 12.34)", (acc,))
+        events = [n for n in listener.notifies(timeout=5, stop_after=1)]
+    assert events and f'"account_id": {acc}' in events[0].payload and '"credited"' in events[0].payload
+    with db.connect() as conn:
+        assert conn.execute("SELECT kind FROM finshard.notifications WHERE account_id = %s", (acc,)).fetchall() == [("credited",)]
+
+
+def test_audit_chain_detects_an_altered_and_a_removed_entry(db):
+    with db.connect() as conn:
+        acc = new_account(conn, "USD", "10.00")
+        conn.execute("SELECT finshard.withdraw(%s::bigint, 1)", (acc,))
+        conn.execute("SELECT finshard.deposit(%s::bigint, 2)", (acc,))
+        assert conn.execute("SELECT count(*) FROM finshard.audit_verify(%s::bigint)", (acc,)).fetchone()[0] == 0
+        conn.execute("UPDATE finshard.audit_log SET details = details || '{\"amount\": 1000}' WHERE account_id = %s AND audit_seq = 2", (acc,))
+        problems = conn.execute("SELECT audit_seq, problem FROM finshard.audit_verify(%s::bigint)", (acc,)).fetchall()
+        assert (2, "hash does not match the entry (entry altered)") in problems
+        conn.execute("DELETE FROM finshard.audit_log WHERE account_id = %s AND audit_seq = 4", (acc,))
+        problems = conn.execute("SELECT problem FROM finshard.audit_verify(%s::bigint)", (acc,)).fetchall()
+        assert any("newest entries removed" in p for (p,) in problems)
+
+
+def test_the_app_role_can_execute_functions_but_not_write_tables(db):
+    role = f"app_{time.time_ns()}"
+    with db.connect() as conn:
+        acc = new_account(conn, "USD")
+        conn.execute(f"CREATE ROLE {role} LOGIN IN ROLE finshard_app")
+    try:
+        dsn = psycopg.conninfo.make_conninfo(db.dsn, user=role)
+        with psycopg.connect(dsn, autocommit=True) as app:
+            assert app.execute("SELECT balance FROM finshard.deposit(%s::bigint, 5)", (acc,)).fetchone()[0] == Decimal("5")
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                app.execute("UPDATE finshard.accounts SET balance = 1e6 WHERE account_id = %s", (acc,))
+        with db.connect() as conn:
+            assert conn.execute("SELECT actor FROM finshard.audit_log WHERE account_id = %s ORDER BY audit_seq DESC LIMIT 1", (acc,)).fetchone()[0] == role
+    finally:
+        with db.connect() as conn:
+            conn.execute(f"DROP OWNED BY {role}")
+            conn.execute(f"DROP ROLE {role}")
