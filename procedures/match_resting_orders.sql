@@ -6,7 +6,11 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_quote  record;
-    v_order  record;
+    v_accounts bigint[];
+    v_orders   bigint[];
+    v_sides    text[];
+    v_account  bigint;
+    v_i        integer;
     v_left   numeric;
     v_filled numeric;
     v_count  integer := 0;
@@ -19,22 +23,31 @@ BEGIN
     -- The quote's size is shared: resting orders take it in price-time priority (best price first,
     -- stops and earlier orders before later ones at the same price). One scan of every shard's
     -- open-order index finds the candidates; each fill then runs on its own account's shard.
-    FOR v_order IN
-        SELECT o.account_id, o.order_id, o.side
-          FROM finshard.orders o
-         WHERE o.instrument_id = p_instrument_id AND o.status IN ('new', 'partially_filled')
-           AND ((o.side = 'buy' AND ((o.order_type = 'limit' AND o.price >= v_quote.ask_price)
-                                     OR (o.order_type IN ('stop', 'stop_limit') AND (o.triggered OR o.stop_price <= v_quote.ask_price))))
-             OR (o.side = 'sell' AND ((o.order_type = 'limit' AND o.price <= v_quote.bid_price)
-                                     OR (o.order_type IN ('stop', 'stop_limit') AND (o.triggered OR o.stop_price >= v_quote.bid_price)))))
-         ORDER BY o.side,
-                  CASE WHEN o.side = 'buy' THEN -coalesce(o.price, 1e12) ELSE coalesce(o.price, 0) END,
-                  o.created_at, o.order_id
+    SELECT array_agg(c.account_id ORDER BY c.prio), array_agg(c.order_id ORDER BY c.prio), array_agg(c.side ORDER BY c.prio)
+      INTO v_accounts, v_orders, v_sides
+      FROM (SELECT o.account_id, o.order_id, o.side,
+                   row_number() OVER (ORDER BY o.side, CASE WHEN o.side = 'buy' THEN -coalesce(o.price, 1e12) ELSE coalesce(o.price, 0) END,
+                                               o.created_at, o.order_id) AS prio
+              FROM finshard.orders o
+             WHERE o.instrument_id = p_instrument_id AND o.status IN ('new', 'partially_filled')
+               AND ((o.side = 'buy' AND ((o.order_type = 'limit' AND o.price >= v_quote.ask_price)
+                                         OR (o.order_type IN ('stop', 'stop_limit') AND (o.triggered OR o.stop_price <= v_quote.ask_price))))
+                 OR (o.side = 'sell' AND ((o.order_type = 'limit' AND o.price <= v_quote.bid_price)
+                                         OR (o.order_type IN ('stop', 'stop_limit') AND (o.triggered OR o.stop_price >= v_quote.bid_price)))))) c;
+    IF v_orders IS NULL THEN
+        RETURN 0;
+    END IF;
+    -- Lock every account involved in account id order before filling in priority order: two quote
+    -- updates (or a quote update and a transfer) then never wait on each other in a cycle.
+    FOR v_account IN SELECT DISTINCT a FROM unnest(v_accounts) a ORDER BY 1 LOOP
+        PERFORM 1 FROM finshard.accounts a WHERE a.account_id = v_account FOR UPDATE;
+    END LOOP;
+    FOR v_i IN 1 .. array_length(v_orders, 1)
     LOOP
-        v_left := CASE v_order.side WHEN 'buy' THEN v_quote.ask_size ELSE v_quote.bid_size END;
+        v_left := CASE v_sides[v_i] WHEN 'buy' THEN v_quote.ask_size ELSE v_quote.bid_size END;
         CONTINUE WHEN v_left <= 0;
-        v_filled := finshard._match_order(v_order.account_id, v_order.order_id, v_left);
-        IF v_order.side = 'buy' THEN
+        v_filled := finshard._match_order(v_accounts[v_i], v_orders[v_i], v_left);
+        IF v_sides[v_i] = 'buy' THEN
             v_quote.ask_size := v_quote.ask_size - v_filled;
         ELSE
             v_quote.bid_size := v_quote.bid_size - v_filled;

@@ -251,3 +251,24 @@ def test_the_app_role_can_execute_functions_but_not_write_tables(db):
         with db.connect() as conn:
             conn.execute(f"DROP OWNED BY {role}")
             conn.execute(f"DROP ROLE {role}")
+
+
+@pytest.mark.citus
+def test_force_delegated_calls_work_inside_a_multi_node_transaction_block(citus):
+    """A DBA's BEGIN; deposit(a); deposit(b); COMMIT with a and b on different workers: Citus
+    prepares both worker transactions, so no NOTIFY may be sent there; the rows still are."""
+    from finshard.router import Router
+    with citus.connect() as conn:
+        accounts = [new_account(conn, "USD") for _ in range(8)]
+    with Router.connect(citus.dsn) as r:
+        nodes = {}
+        for acc in accounts:
+            nodes.setdefault(r.shard_for(acc).node, acc)
+    a, b = list(nodes.values())[:2]
+    with psycopg.connect(citus.dsn) as conn:  # not autocommit: one transaction block
+        conn.execute("SELECT finshard.deposit(%s::bigint, 5)", (a,))
+        conn.execute("SELECT finshard.deposit(%s::bigint, 7)", (b,))
+        conn.commit()
+    with citus.connect() as conn:
+        assert balances(conn, a, b) == [Decimal("5.00"), Decimal("7.00")]
+        assert conn.execute("SELECT count(*) FROM finshard.notifications WHERE account_id IN (%s, %s)", (a, b)).fetchone()[0] == 2

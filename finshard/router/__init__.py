@@ -107,6 +107,12 @@ class Router:
             kwargs: dict[str, Any] = {"autocommit": True, "connect_timeout": self.connect_timeout}
             if self.prepare is False:
                 kwargs["prepare_threshold"] = None
+            # One direct connection first: a node that refuses connections fails now, not after the
+            # pool's wait, so the call falls back to the coordinator at once.
+            try:
+                psycopg.connect(self.node_dsn(node), **kwargs).close()
+            except psycopg.Error as exc:
+                raise TransientError(f"{node} unreachable: {str(exc).strip().splitlines()[0]}") from None
             pool = ConnectionPool(self.node_dsn(node), min_size=1, max_size=self.pool_size, kwargs=kwargs,
                                   open=True, timeout=10, name=f"finshard-{node}",
                                   check=ConnectionPool.check_connection)
@@ -157,8 +163,9 @@ class Router:
                 time.sleep(self.backoff * (2 ** (attempt - 1)) * (0.5 + random.random()))
 
     def _execute_proc(self, node: NodeAddr, proc: Proc, sql: str, params: list[Any]) -> Any:
+        pool = self._pool(node)
         try:
-            with self._pool(node).connection() as conn:
+            with pool.connection() as conn:
                 if proc.returns == "rows" or proc.returns == "row":
                     with conn.cursor(row_factory=dict_row) as cur:
                         cur.execute(sql, params)
