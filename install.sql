@@ -8,6 +8,7 @@ SET client_min_messages = warning;
 \ir schema/finshard.sql
 \ir schema/schema_version.sql
 \ir schema/error_codes.sql
+\ir schema/settings.sql
 \ir schema/currencies.sql
 \ir schema/fx_rates.sql
 \ir schema/banks.sql
@@ -84,6 +85,7 @@ SET client_min_messages = warning;
 \ir procedures/deactivate_instrument.sql
 \ir procedures/deactivate_user.sql
 \ir procedures/deposit.sql
+\ir procedures/dispatch_notifications.sql
 \ir procedures/expire_day_orders.sql
 \ir procedures/expire_pending_transfers.sql
 \ir procedures/fail.sql
@@ -98,6 +100,7 @@ SET client_min_messages = warning;
 \ir procedures/record_bar.sql
 \ir procedures/search_instruments.sql
 \ir procedures/set_fx_rate.sql
+\ir procedures/set_notify_delivery.sql
 \ir procedures/trading_volume.sql
 \ir procedures/transfer.sql
 \ir procedures/unfreeze_account.sql

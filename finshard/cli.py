@@ -335,6 +335,45 @@ def pgbouncer_config(directory: Path, out: Path | None) -> None:
 
 
 @main.group()
+def notifications() -> None:
+    """Delivery of notifications (pg_notify on channel finshard_events)."""
+
+
+@notifications.command("dispatch")
+@dsn_option
+@click.option("--follow", is_flag=True, help="Keep dispatching until interrupted.")
+@click.option("--interval", default=0.2, show_default=True, type=float, help="Seconds between passes with --follow.")
+@_guard
+def notifications_dispatch(dsn: str, follow: bool, interval: float) -> None:
+    """Send stored notifications that were not sent when created (deferred delivery)."""
+    import time
+
+    from finshard import db
+
+    with db.connect(dsn) as conn:
+        while True:
+            sent = conn.execute("SELECT finshard.dispatch_notifications()").fetchone()[0]  # type: ignore[index]
+            if not follow:
+                click.echo(f"sent {sent} notifications")
+                return
+            if sent:
+                click.echo(f"sent {sent}", err=True)
+            time.sleep(interval)
+
+
+@notifications.command("mode")
+@dsn_option
+@click.argument("mode", type=click.Choice(["immediate", "deferred"]))
+@_guard
+def notifications_mode(dsn: str, mode: str) -> None:
+    """Choose immediate pg_notify (default) or deferred, batched delivery."""
+    from finshard import db
+
+    db.execute(dsn, "SELECT finshard.set_notify_delivery(%s)", (mode,))
+    click.echo(f"notification delivery: {mode}" + ("; run: finshard notifications dispatch --follow" if mode == "deferred" else ""))
+
+
+@main.group()
 def audit() -> None:
     """The tamper-evident audit log."""
 

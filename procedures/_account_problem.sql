@@ -1,7 +1,6 @@
 CREATE OR REPLACE FUNCTION finshard._account_problem(p_account_id bigint, p_amount numeric DEFAULT 0, p_release numeric DEFAULT 0)
 RETURNS void
 LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_acc finshard.accounts;

@@ -1,7 +1,6 @@
 CREATE OR REPLACE FUNCTION finshard._active_user(p_user_id bigint)
 RETURNS void
 LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_active boolean;

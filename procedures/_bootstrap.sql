@@ -1,7 +1,6 @@
 CREATE OR REPLACE FUNCTION finshard._bootstrap()
 RETURNS void
 LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_code text;

@@ -2,7 +2,6 @@ CREATE OR REPLACE FUNCTION finshard._cash_movement(p_account_id bigint, p_amount
                                                    p_idempotency_key text, p_description text,
                                                    OUT transaction_id bigint, OUT balance numeric)
 LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_currency text;

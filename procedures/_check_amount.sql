@@ -1,7 +1,6 @@
 CREATE OR REPLACE FUNCTION finshard._check_amount(p_amount numeric, p_currency text, p_name text DEFAULT 'p_amount')
 RETURNS void
 LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_minor smallint;

@@ -1,7 +1,6 @@
 CREATE OR REPLACE FUNCTION finshard._check_period(p_from timestamptz, p_to timestamptz)
 RETURNS void
 LANGUAGE plpgsql IMMUTABLE
-SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     PERFORM finshard._not_null(p_from, 'p_from');

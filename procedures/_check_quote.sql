@@ -2,7 +2,6 @@ CREATE OR REPLACE FUNCTION finshard._check_quote(p_instrument_id bigint, p_bid_p
                                                  p_ask_price numeric, p_ask_size numeric)
 RETURNS void
 LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     PERFORM finshard._not_null(p_bid_price, 'p_bid_price');

@@ -1,7 +1,6 @@
 CREATE OR REPLACE FUNCTION finshard._check_text(p_value text, p_name text, p_max_length integer)
 RETURNS void
 LANGUAGE plpgsql IMMUTABLE
-SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     -- Text is stored verbatim (and only ever bound as a value): the length is the only limit.

@@ -2,7 +2,6 @@ CREATE OR REPLACE FUNCTION finshard._claim_pending(p_from_account_id bigint, p_t
                                                    OUT to_account_id bigint, OUT amount numeric,
                                                    OUT currency text, OUT expired boolean)
 LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_status text;

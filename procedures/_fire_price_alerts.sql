@@ -1,7 +1,6 @@
 CREATE OR REPLACE FUNCTION finshard._fire_price_alerts(p_instrument_id bigint)
 RETURNS integer
 LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_mid   numeric;

@@ -1,7 +1,6 @@
 CREATE OR REPLACE FUNCTION finshard._idempotency_begin(p_account_id bigint, p_key text, p_operation text, p_request jsonb)
 RETURNS jsonb
 LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_row finshard.idempotency_keys;

@@ -1,7 +1,6 @@
 CREATE OR REPLACE FUNCTION finshard._idempotency_finish(p_account_id bigint, p_key text, p_result jsonb)
 RETURNS void
 LANGUAGE sql
-SET search_path = pg_catalog, pg_temp
 AS $$
     UPDATE finshard.idempotency_keys SET result = p_result
      WHERE account_id = p_account_id AND idempotency_key = p_key;

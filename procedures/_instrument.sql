@@ -3,7 +3,6 @@ CREATE OR REPLACE FUNCTION finshard._instrument(p_instrument_id bigint,
                                                 OUT bid_price numeric, OUT bid_size numeric,
                                                 OUT ask_price numeric, OUT ask_size numeric)
 LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_active boolean;

@@ -7,7 +7,6 @@ CREATE OR REPLACE FUNCTION finshard._lock_account(p_account_id bigint,
                                                   OUT reserved numeric,
                                                   OUT status text)
 LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     -- OUT parameters, not the accounts row type: a table row type as a return type breaks

@@ -1,7 +1,6 @@
 CREATE OR REPLACE FUNCTION finshard._match_order(p_account_id bigint, p_order_id bigint, p_max_quantity numeric DEFAULT NULL)
 RETURNS numeric
 LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_order  record;

@@ -4,6 +4,7 @@ CREATE OR REPLACE FUNCTION finshard._move(p_from_account_id bigint,
                                           p_transfer_id bigint,
                                           p_description text,
                                           p_release numeric DEFAULT 0,
+                                          p_from_currency text DEFAULT NULL,
                                           OUT from_balance numeric,
                                           OUT to_balance numeric,
                                           OUT to_amount numeric,
@@ -11,7 +12,6 @@ CREATE OR REPLACE FUNCTION finshard._move(p_from_account_id bigint,
                                           OUT from_currency text,
                                           OUT to_currency text)
 LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_leg        record;
@@ -20,11 +20,12 @@ DECLARE
     v_to_user    bigint;
 BEGIN
     -- Currencies never change, so they are read without locks; the legs lock.
+    from_currency := coalesce(p_from_currency,
+                              (SELECT a.currency FROM finshard.accounts a WHERE a.account_id = p_from_account_id));
     SELECT a.currency INTO to_currency FROM finshard.accounts a WHERE a.account_id = p_to_account_id;
     IF NOT FOUND THEN
         PERFORM finshard.fail('FS010', format('account %s does not exist', p_to_account_id));
     END IF;
-    SELECT a.currency INTO from_currency FROM finshard.accounts a WHERE a.account_id = p_from_account_id;
     to_amount := p_amount;
     IF from_currency <> to_currency THEN
         fx_rate := finshard.fx_rate(from_currency, to_currency);
@@ -69,5 +70,5 @@ BEGIN
                              jsonb_build_object('transfer_id', p_transfer_id, 'amount', to_amount, 'currency', to_currency));
 END
 $$;
-COMMENT ON FUNCTION finshard._move(bigint, bigint, numeric, bigint, text, numeric) IS 'Moves p_amount between two accounts (converting through the house fx accounts), in account id lock order, with notifications';
-REVOKE ALL ON FUNCTION finshard._move(bigint, bigint, numeric, bigint, text, numeric) FROM PUBLIC;
+COMMENT ON FUNCTION finshard._move(bigint, bigint, numeric, bigint, text, numeric, text) IS 'Moves p_amount between two accounts (converting through the house fx accounts), in account id lock order, with notifications';
+REVOKE ALL ON FUNCTION finshard._move(bigint, bigint, numeric, bigint, text, numeric, text) FROM PUBLIC;

@@ -1,7 +1,6 @@
 CREATE OR REPLACE FUNCTION finshard._not_null(p_value anyelement, p_name text)
 RETURNS void
 LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     IF p_value IS NULL THEN

@@ -1,7 +1,6 @@
 CREATE OR REPLACE FUNCTION finshard._record_failed_login(p_user_id bigint)
 RETURNS void
 LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_sql text := format('UPDATE finshard.users SET failed_logins = failed_logins + 1, last_failed_login_at = now() WHERE user_id = %s', p_user_id);

@@ -2,7 +2,6 @@ CREATE OR REPLACE FUNCTION finshard._transfer_checks(p_from_account_id bigint, p
                                                      p_description text)
 RETURNS text
 LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_currency text;

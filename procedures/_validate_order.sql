@@ -3,7 +3,6 @@ CREATE OR REPLACE FUNCTION finshard._validate_order(p_order_type text, p_side te
                                                     p_tick_size numeric, p_lot_size numeric)
 RETURNS void
 LANGUAGE plpgsql IMMUTABLE
-SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     PERFORM finshard._not_null(p_order_type, 'p_order_type');

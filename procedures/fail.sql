@@ -1,7 +1,6 @@
 CREATE OR REPLACE FUNCTION finshard.fail(p_code text, p_message text, p_detail text DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_hint text;

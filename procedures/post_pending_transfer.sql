@@ -27,7 +27,8 @@ BEGIN
     transfer_id := p_transfer_id;
     -- Move the posted amount and release the whole reservation in the same entry: a partial post
     -- returns the rest to the available balance.
-    v_move := finshard._move(p_from_account_id, v_pending.to_account_id, v_amount, p_transfer_id, NULL, v_pending.amount);
+    v_move := finshard._move(p_from_account_id, v_pending.to_account_id, v_amount, p_transfer_id, NULL, v_pending.amount,
+                             v_pending.currency);
     from_balance := v_move.from_balance;
     to_balance := v_move.to_balance;
     to_amount := v_move.to_amount;

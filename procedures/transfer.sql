@@ -32,7 +32,7 @@ BEGIN
     transfer_id := nextval('finshard.transfers_transfer_id_seq');
     -- Both legs in this one transaction: on Citus, when the accounts are on two nodes, the worker
     -- running this delegated call commits both with two-phase commit; either both land or neither.
-    v_move := finshard._move(p_from_account_id, p_to_account_id, p_amount, transfer_id, p_description);
+    v_move := finshard._move(p_from_account_id, p_to_account_id, p_amount, transfer_id, p_description, 0, v_currency);
     from_balance := v_move.from_balance;
     to_balance := v_move.to_balance;
     to_amount := v_move.to_amount;

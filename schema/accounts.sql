@@ -12,6 +12,7 @@ CREATE TABLE IF NOT EXISTS finshard.accounts (
     last_entry_at  timestamptz    NOT NULL DEFAULT '-infinity',
     audit_seq      bigint         NOT NULL DEFAULT 0,
     audit_hash     text           NOT NULL DEFAULT '',
+    audit_prev_hash text          NOT NULL DEFAULT '',
     created_at     timestamptz    NOT NULL DEFAULT now(),
     updated_at     timestamptz    NOT NULL DEFAULT now(),
     -- House fx accounts carry the house's position and may go negative; nobody else may.
@@ -23,5 +24,6 @@ COMMENT ON COLUMN finshard.accounts.reserved IS 'money held by pending transfers
 COMMENT ON COLUMN finshard.accounts.entry_seq IS 'number of ledger entries: the ledger row with this seq is the last one, and its balance_after equals balance';
 COMMENT ON COLUMN finshard.accounts.last_entry_at IS 'created_at of the last ledger entry; entries are stamped greatest(clock, this) so time order equals seq order per account';
 COMMENT ON COLUMN finshard.accounts.audit_hash IS 'head of this account''s audit hash chain (finshard.audit_log)';
+COMMENT ON COLUMN finshard.accounts.audit_prev_hash IS 'the head before the last append: lets one UPDATE ... RETURNING both advance the chain and name the link';
 
 CREATE INDEX IF NOT EXISTS accounts_user_id_idx ON finshard.accounts (user_id);

@@ -17,7 +17,7 @@ BEGIN
     END IF;
 
     -- Reference tables first: the distributed tables' foreign keys point at them.
-    FOREACH v_table IN ARRAY ARRAY['finshard.error_codes', 'finshard.currencies', 'finshard.fx_rates',
+    FOREACH v_table IN ARRAY ARRAY['finshard.error_codes', 'finshard.settings', 'finshard.currencies', 'finshard.fx_rates',
                                    'finshard.banks', 'finshard.users', 'finshard.instruments']
     LOOP
         -- A table with a foreign key to a reference table may already be a Citus local table

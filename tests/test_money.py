@@ -271,4 +271,31 @@ def test_force_delegated_calls_work_inside_a_multi_node_transaction_block(citus)
         conn.commit()
     with citus.connect() as conn:
         assert balances(conn, a, b) == [Decimal("5.00"), Decimal("7.00")]
-        assert conn.execute("SELECT count(*) FROM finshard.notifications WHERE account_id IN (%s, %s)", (a, b)).fetchone()[0] == 2
+        unsent = conn.execute("SELECT count(*) FROM finshard.notifications WHERE account_id IN (%s, %s) AND sent_at IS NULL", (a, b)).fetchone()[0]
+        assert unsent == 2
+    # The dispatcher sends what the prepared worker transactions could not.
+    with citus.connect() as listener:
+        listener.execute("LISTEN finshard_events")
+        with citus.connect() as conn:
+            assert conn.execute("SELECT finshard.dispatch_notifications()").fetchone()[0] >= 2
+        payloads = [n.payload for n in listener.notifies(timeout=5, stop_after=50)]
+    assert any(f'"account_id": {a}' in p for p in payloads) and any(f'"account_id": {b}' in p for p in payloads)
+
+
+def test_deferred_delivery_stores_rows_and_the_dispatcher_sends_them_once(db):
+    with db.connect() as conn:
+        acc = new_account(conn, "USD")
+        conn.execute("SELECT finshard.set_notify_delivery('deferred')")
+        try:
+            conn.execute("SELECT finshard.deposit(%s::bigint, 1)", (acc,))
+            assert conn.execute("SELECT sent_at FROM finshard.notifications WHERE account_id = %s", (acc,)).fetchone()[0] is None
+        finally:
+            conn.execute("SELECT finshard.set_notify_delivery('immediate')")
+        with db.connect() as listener:
+            listener.execute("LISTEN finshard_events")
+            assert conn.execute("SELECT finshard.dispatch_notifications()").fetchone()[0] >= 1
+            assert any(f'"account_id": {acc}' in n.payload for n in listener.notifies(timeout=5, stop_after=20))
+        assert conn.execute("SELECT count(*) FROM finshard.notifications WHERE account_id = %s AND sent_at IS NULL", (acc,)).fetchone()[0] == 0
+        with pytest.raises(psycopg.Error) as info:
+            conn.execute("SELECT finshard.set_notify_delivery('sometimes')")
+        assert info.value.sqlstate == "FS005"

@@ -22,7 +22,7 @@ from tests.helpers import new_account
 
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN_ONLY = {"fail", "create_partitions", "list_partitions", "retire_partitions", "compress_partitions",
-              "partitioned_tables", "partition_name"}
+              "partitioned_tables", "partition_name", "set_notify_delivery"}
 
 
 def test_router_has_one_method_per_public_sql_function(plain):

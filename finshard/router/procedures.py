@@ -71,6 +71,7 @@ PROCEDURES: tuple[Proc, ...] = (
     Proc("daily_volume", _p("from:timestamptz", "to:timestamptz"), "rows", writes=False),
     Proc("most_active_accounts", _p("from:timestamptz", "to:timestamptz", "limit:integer"), "rows", writes=False),
     Proc("new_users_per_day", _p("from:timestamptz", "to:timestamptz"), "rows", writes=False),
+    Proc("dispatch_notifications", _p("limit:integer"), "scalar"),
     Proc("audit_verify", _p("account_id:bigint"), "rows", writes=False),
     # trading
     Proc("create_instrument", _p("symbol:text", "name:text", "instrument_type:text", "exchange:text", "currency:text",

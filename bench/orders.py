@@ -1,0 +1,13 @@
+"""Issue 5: place_order (immediately filled market buys) vs transfer throughput, and the cost of
+one update_quote that fills N resting orders spread over every shard. Prints; asserts nothing.
+
+    .venv/bin/python bench/orders.py
+"""
+
+from _common import cluster_from_args, show
+
+from finshard import bench
+
+args, cluster, dsn = cluster_from_args(__doc__)
+show(bench.orders_vs_transfers(dsn, clients=args.clients, seconds=args.seconds))
+show(bench.quote_fill_cost(dsn))

@@ -1,0 +1,18 @@
+"""Issue 3: transfer throughput vs pgbench tpcb-like (same server, clients, settings, one run);
+on Citus also same-node vs cross-node transfers. Prints ratios; asserts nothing.
+
+    .venv/bin/python bench/transfers.py              # Citus when installed
+    .venv/bin/python bench/transfers.py --no-citus   # plain PostgreSQL
+"""
+
+from _common import cluster_from_args, show
+
+from finshard import bench
+
+args, cluster, dsn = cluster_from_args(__doc__)
+show(bench.transfer_vs_pgbench(dsn, clients=args.clients, seconds=args.seconds))
+if cluster is None or cluster.citus:
+    try:
+        show(bench.same_vs_cross_node(dsn, clients=args.clients, seconds=args.seconds))
+    except RuntimeError as exc:
+        print(f"same vs cross node skipped: {exc}")

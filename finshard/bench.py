@@ -1,0 +1,323 @@
+"""Benchmarks: ratios measured side by side in one run (absolute numbers drift on shared machines).
+
+Throughput comparisons use pgbench for both sides (same C client, same protocol, same clients and
+duration), alternating A B A B so that drift hits both. Router comparisons use the same Python
+harness on both sides. Nothing here asserts on time.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import re
+import statistics
+import subprocess
+import tempfile
+import time
+import uuid
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Callable
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from finshard.cluster import find_pg_bin
+
+__all__ = ["run", "format_result", "pgbench", "make_accounts", "transfer_vs_pgbench", "same_vs_cross_node",
+           "router_overhead", "direct_vs_coordinator", "orders_vs_transfers", "quote_fill_cost"]
+
+_TPS = re.compile(r"tps = ([0-9.]+) \(without initial connection time\)")
+
+
+def pgbench(dsn: str, scripts: list[str] | None, *, clients: int, seconds: float, builtin: str | None = None,
+            variables: dict[str, Any] | None = None) -> float:
+    """Run pgbench for ``seconds`` and return its tps (excluding connection time)."""
+    info = conninfo_to_dict(dsn)
+    cmd = [str(find_pg_bin() / "pgbench"), "-n", "-c", str(clients), "-j", str(min(clients, 2)), "-T", str(max(1, int(seconds))),
+           "-h", str(info.get("host", "127.0.0.1")), "-p", str(info.get("port", 5432)), "-U", str(info.get("user", "postgres")),
+           str(info.get("dbname", "finshard"))]
+    if builtin:
+        cmd += ["-b", builtin]
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, text in enumerate(scripts or []):
+            path = Path(tmp) / f"s{i}.sql"
+            path.write_text(text)
+            cmd += ["-f", str(path)]
+        for k, v in (variables or {}).items():
+            cmd += ["-D", f"{k}={v}"]
+        res = subprocess.run(cmd, capture_output=True, text=True)
+    match = _TPS.search(res.stdout)
+    if res.returncode != 0 or not match:
+        raise RuntimeError(f"pgbench failed: {(res.stderr or res.stdout).strip()[-400:]}")
+    return float(match.group(1))
+
+
+def make_accounts(dsn: str, count: int, *, deposit: str = "1000000000.00", currency: str = "USD") -> list[int]:
+    """``count`` funded accounts with consecutive ids (one session, one sequence), created server-side."""
+    tag = uuid.uuid4().hex[:10]
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        ids = [r[0] for r in conn.execute(
+            "SELECT finshard.open_account(finshard.create_user('bench' || %s || i, 'bench' || %s || i || '@example.com', 'benchmark-pw'), %s) "
+            "FROM generate_series(1, %s) i", (tag, tag, currency, count)).fetchall()]
+        for acc in ids:
+            conn.execute("SELECT finshard.deposit(%s::bigint, %s::numeric)", (acc, Decimal(deposit)))
+    return sorted(ids)
+
+
+def _alternate(a: Callable[[], float], b: Callable[[], float], rounds: int = 2) -> tuple[float, float]:
+    xs, ys = [], []
+    for _ in range(rounds):
+        xs.append(a())
+        ys.append(b())
+    return statistics.mean(xs), statistics.mean(ys)
+
+
+def transfer_vs_pgbench(dsn: str, *, clients: int = 8, seconds: float = 10, accounts: int = 1000, scale: int = 10) -> dict[str, Any]:
+    """finshard.transfer vs pgbench's built-in tpcb-like on the same server, clients and duration.
+
+    tpcb-like runs in its own database on the same server (scale ``scale``: that many branches, so
+    its branch-row contention is that of a real bank, not of one row); finshard's transfers pick two
+    random accounts of ``accounts`` with pgbench's own random(), in autocommit.
+    """
+    info = conninfo_to_dict(dsn)
+    admin = make_conninfo(dsn, dbname="postgres")
+    cmp_dsn = make_conninfo(dsn, dbname="finshard_pgbench")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = 'finshard_pgbench'").fetchone():
+            conn.execute("CREATE DATABASE finshard_pgbench")
+    subprocess.run([str(find_pg_bin() / "pgbench"), "-i", "-q", "-s", str(scale), "-h", str(info.get("host", "127.0.0.1")),
+                    "-p", str(info.get("port", 5432)), "-U", str(info.get("user", "postgres")), "finshard_pgbench"],
+                   check=True, capture_output=True)
+    ids = make_accounts(dsn, accounts)
+    base, span = ids[0], len(ids)
+    if ids[-1] - ids[0] + 1 != span:
+        raise RuntimeError("bench accounts are not consecutive; run on a quiet database")
+    script = ("\\set f random(0, :n - 1)\n\\set d random(1, :n - 1)\n\\set src :base + :f\n\\set dst :base + ((:f + :d) % :n)\n"
+              "SELECT finshard.transfer(:src::bigint, :dst::bigint, 0.01);\n")
+    def finshard_run() -> float:
+        return pgbench(dsn, [script], clients=clients, seconds=seconds, variables={"n": span, "base": base})
+
+    tpcb, finshard = _alternate(lambda: pgbench(cmp_dsn, None, clients=clients, seconds=seconds, builtin="tpcb-like"), finshard_run)
+    # Deferred notification delivery, with the dispatcher running alongside (its cost is counted).
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("SELECT finshard.set_notify_delivery('deferred')")
+        try:
+            with _dispatcher(dsn):
+                deferred = finshard_run()
+        finally:
+            conn.execute("SELECT finshard.set_notify_delivery('immediate')")
+            conn.execute("SELECT finshard.dispatch_notifications(1000000)")
+    return {"benchmark": "transfer vs pgbench tpcb-like", "clients": clients, "seconds_each": seconds, "rounds": 2,
+            "pgbench_scale": scale, "accounts": span, "tpcb_like_tps": round(tpcb, 1),
+            "finshard_transfer_tps": round(finshard, 1), "ratio": round(finshard / tpcb, 3),
+            "finshard_transfer_deferred_notify_tps": round(deferred, 1), "ratio_deferred_notify": round(deferred / tpcb, 3),
+            "target": ">= 1.0"}
+
+
+class _dispatcher:
+    """A thread calling dispatch_notifications() every 100 ms while the block runs."""
+
+    def __init__(self, dsn: str) -> None:
+        import threading
+
+        self.dsn = dsn
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            while not self.stop.wait(0.1):
+                conn.execute("SELECT finshard.dispatch_notifications(100000)")
+
+    def __enter__(self) -> "_dispatcher":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join()
+
+
+def _accounts_by_node(dsn: str, ids: list[int]) -> dict[str, list[int]]:
+    from finshard.router import Router
+
+    with Router.connect(dsn) as r:
+        groups: dict[str, list[int]] = {}
+        for acc in ids:
+            groups.setdefault(str(r.shard_for(acc).node), []).append(acc)
+    return groups
+
+
+def _pair_scripts(pairs: list[tuple[int, int]]) -> list[str]:
+    return [f"SELECT finshard.transfer({a}::bigint, {b}::bigint, 0.01);\n" for a, b in pairs]
+
+
+def same_vs_cross_node(dsn: str, *, clients: int = 8, seconds: float = 10, accounts: int = 400, scripts: int = 64) -> dict[str, Any]:
+    """On Citus: transfers whose two accounts share a worker vs transfers across workers (2PC)."""
+    import random
+
+    groups = _accounts_by_node(dsn, make_accounts(dsn, accounts))
+    nodes = sorted(groups)
+    if len(nodes) < 2:
+        raise RuntimeError("same vs cross node needs at least two worker nodes (a Citus cluster)")
+    rng = random.Random(1)
+    same = [tuple(rng.sample(groups[nodes[i % len(nodes)]], 2)) for i in range(scripts)]
+    cross = []
+    for i in range(scripts):
+        a, b = nodes[i % len(nodes)], nodes[(i + 1) % len(nodes)]
+        cross.append((rng.choice(groups[a]), rng.choice(groups[b])))
+    s, c = _alternate(lambda: pgbench(dsn, _pair_scripts(same), clients=clients, seconds=seconds),  # type: ignore[arg-type]
+                      lambda: pgbench(dsn, _pair_scripts(cross), clients=clients, seconds=seconds))  # type: ignore[arg-type]
+    return {"benchmark": "same-node vs cross-node transfers (Citus)", "clients": clients, "seconds_each": seconds,
+            "same_node_tps": round(s, 1), "cross_node_tps": round(c, 1), "ratio": round(c / s, 3), "target": ">= 0.5"}
+
+
+def orders_vs_transfers(dsn: str, *, clients: int = 8, seconds: float = 10, accounts: int = 400) -> dict[str, Any]:
+    """place_order (immediately filled market buys) vs transfer, same server, clients, duration."""
+    ids = make_accounts(dsn, accounts)
+    base, span = ids[0], len(ids)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        sym = "B" + uuid.uuid4().hex[:8].upper()
+        iid = conn.execute("SELECT finshard.create_instrument(%s, 'Bench Corp')", (sym,)).fetchone()[0]
+        conn.execute("SELECT finshard.update_quote(%s::bigint, 99.99, 1e9, 100.01, 1e9)", (iid,))
+    order = ("\\set f random(0, :n - 1)\n\\set acc :base + :f\n"
+             f"SELECT finshard.place_order(:acc::bigint, {iid}::bigint, 'market', 'buy', 1);\n")
+    transfer = ("\\set f random(0, :n - 1)\n\\set d random(1, :n - 1)\n\\set src :base + :f\n\\set dst :base + ((:f + :d) % :n)\n"
+                "SELECT finshard.transfer(:src::bigint, :dst::bigint, 0.01);\n")
+    v = {"n": span, "base": base}
+    t, o = _alternate(lambda: pgbench(dsn, [transfer], clients=clients, seconds=seconds, variables=v),
+                      lambda: pgbench(dsn, [order], clients=clients, seconds=seconds, variables=v))
+    return {"benchmark": "place_order (filled market buy) vs transfer", "clients": clients, "seconds_each": seconds,
+            "transfer_tps": round(t, 1), "place_order_tps": round(o, 1), "ratio": round(o / t, 3), "target": ">= 0.8"}
+
+
+def quote_fill_cost(dsn: str, *, sizes: tuple[int, ...] = (10, 100, 1000)) -> dict[str, Any]:
+    """Time of one update_quote that fills N resting limit orders spread over every shard."""
+    out: dict[str, Any] = {"benchmark": "update_quote filling N resting orders", "results": []}
+    baseline_ms = None
+    for n in sizes:
+        ids = make_accounts(dsn, n, deposit="100000.00")
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            sym = "R" + uuid.uuid4().hex[:8].upper()
+            iid = conn.execute("SELECT finshard.create_instrument(%s, 'Resting Corp')", (sym,)).fetchone()[0]
+            conn.execute("SELECT finshard.update_quote(%s::bigint, 99.00, 1e6, 101.00, 1e6)", (iid,))
+            for acc in ids:
+                conn.execute("SELECT finshard.place_order(%s::bigint, %s::bigint, 'limit', 'buy', 1, 100.00)", (acc, iid))
+            if baseline_ms is None:
+                start = time.perf_counter()
+                conn.execute("SELECT finshard.update_quote(%s::bigint, 99.00, 1e6, 101.00, 1e6)", (iid,))
+                baseline_ms = (time.perf_counter() - start) * 1000
+            start = time.perf_counter()
+            filled = conn.execute("SELECT finshard.update_quote(%s::bigint, 99.50, 1e6, 99.90, 1e6)", (iid,)).fetchone()[0]
+            ms = (time.perf_counter() - start) * 1000
+        out["results"].append({"n": n, "filled": filled, "ms": round(ms, 1), "ms_per_order": round(ms / max(filled, 1), 2)})
+    out["no_fill_update_quote_ms"] = round(baseline_ms or 0, 1)
+    return out
+
+
+def _router_worker(args: tuple[str, dict[str, str] | None, list[int], float, bool, Any]) -> int:
+    dsn, node_dsns, ids, seconds, prepare_off, start_evt = args
+    import random
+
+    from finshard.router import Router
+
+    rng = random.Random()
+    count = 0
+    kwargs: dict[str, Any] = {"node_dsns": node_dsns}
+    if prepare_off:
+        kwargs["prepare"] = False
+    with Router.connect(dsn, pool_size=1, **kwargs) as r:
+        start_evt.wait()
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            a, b = rng.sample(ids, 2)
+            r.transfer(from_account_id=a, to_account_id=b, amount=Decimal("0.01"), idempotency_key=uuid.uuid4().hex)
+            count += 1
+    return count
+
+
+def _router_tps(dsn: str, node_dsns: dict[str, str] | None, ids: list[int], clients: int, seconds: float, prepare_off: bool = False) -> float:
+    ctx = mp.get_context("spawn")
+    with ctx.Manager() as manager:
+        evt = manager.Event()
+        with ctx.Pool(clients) as pool:
+            result = pool.map_async(_router_worker, [(dsn, node_dsns, ids, seconds, prepare_off, evt)] * clients)
+            time.sleep(1.5)
+            evt.set()
+            return sum(result.get(seconds + 60)) / seconds
+
+
+def direct_vs_coordinator(dsn: str, *, clients: int = 8, seconds: float = 8, accounts: int = 400,
+                          pgbouncer_dsns: dict[str, str] | None = None) -> dict[str, Any]:
+    """Router straight to each account's worker vs the same router sending everything to the coordinator
+    (which delegates); optionally also through pgbouncer. Transfers between accounts of one node."""
+    from finshard.router import Router
+
+    groups = _accounts_by_node(dsn, make_accounts(dsn, accounts))
+    ids = max(groups.values(), key=len)  # one node's accounts: no 2PC on either side
+    with Router.connect(dsn) as r:
+        via_coordinator = {str(n): dsn for n in r.topology.nodes}
+    direct, coord = _alternate(lambda: _router_tps(dsn, None, ids, clients, seconds),
+                               lambda: _router_tps(dsn, via_coordinator, ids, clients, seconds))
+    out: dict[str, Any] = {"benchmark": "router direct-to-worker vs through the coordinator", "clients": clients,
+                           "seconds_each": seconds, "direct_tps": round(direct, 1), "via_coordinator_tps": round(coord, 1),
+                           "ratio": round(direct / coord, 3), "target": ">= 1.3"}
+    if pgbouncer_dsns:
+        first = next(iter(pgbouncer_dsns.values()))
+        bounced = _router_tps(first, pgbouncer_dsns, ids, clients, seconds, prepare_off=True)
+        out["via_pgbouncer_tps"] = round(bounced, 1)
+        out["pgbouncer_vs_direct"] = round(bounced / direct, 3)
+    return out
+
+
+def router_overhead(dsn: str, *, iterations: int = 1500) -> dict[str, Any]:
+    """Latency of router.transfer vs a raw psycopg SELECT finshard.transfer on an equivalent
+    connection (autocommit, same node, same casts, same idempotency key work), interleaved."""
+    from finshard.router import Router
+
+    ids = make_accounts(dsn, 20)
+    with Router.connect(dsn) as r:
+        a = ids[0]
+        same_node = [b for b in ids[1:] if r.shard_for(b).node == r.shard_for(a).node] or ids[1:]
+        node_dsn = r.node_dsn(r.shard_for(a).node)
+        raw = psycopg.connect(node_dsn, autocommit=True)
+        sql = ("SELECT * FROM finshard.transfer(p_from_account_id => %s::bigint, p_to_account_id => %s::bigint, "
+               "p_amount => %s::numeric, p_idempotency_key => %s::text)")
+        raw_t: list[float] = []
+        router_t: list[float] = []
+        for i in range(iterations + 100):
+            b = same_node[i % len(same_node)]
+            k1, k2 = uuid.uuid4().hex, uuid.uuid4().hex
+            t0 = time.perf_counter()
+            raw.execute(sql, (a, b, Decimal("0.01"), k1)).fetchone()
+            t1 = time.perf_counter()
+            r.transfer(from_account_id=a, to_account_id=b, amount=Decimal("0.01"), idempotency_key=k2)
+            t2 = time.perf_counter()
+            if i >= 100:  # warm-up: plans cached, pools full
+                raw_t.append(t1 - t0)
+                router_t.append(t2 - t1)
+        raw.close()
+    return {"benchmark": "router.transfer vs raw psycopg call (1 client, interleaved)", "iterations": iterations,
+            "raw_median_ms": round(statistics.median(raw_t) * 1000, 3), "router_median_ms": round(statistics.median(router_t) * 1000, 3),
+            "raw_mean_ms": round(statistics.mean(raw_t) * 1000, 3), "router_mean_ms": round(statistics.mean(router_t) * 1000, 3),
+            "ratio_median": round(statistics.median(router_t) / statistics.median(raw_t), 3),
+            "ratio_mean": round(statistics.mean(router_t) / statistics.mean(raw_t), 3), "target": "<= 1.10"}
+
+
+def run(what: str, dsn: str, *, seconds: float = 5, clients: int = 8) -> dict[str, Any]:
+    """The quick benchmarks behind `finshard bench` (bench/ holds the full runs)."""
+    if what == "transfer":
+        return transfer_vs_pgbench(dsn, clients=clients, seconds=seconds)
+    if what == "router":
+        return router_overhead(dsn, iterations=500)
+    if what == "orders":
+        return orders_vs_transfers(dsn, clients=clients, seconds=seconds)
+    raise ValueError(what)
+
+
+def format_result(result: dict[str, Any]) -> str:
+    lines = [result.get("benchmark", "")]
+    for key, value in result.items():
+        if key != "benchmark":
+            lines.append(f"  {key}: {value}")
+    return "\n".join(lines)

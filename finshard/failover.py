@@ -1,0 +1,139 @@
+"""`finshard failover drill`: fail a node of a local cluster and promote its standby, then prove
+that no acknowledged write was lost and that the cluster takes writes again.
+
+The drill builds a streaming standby of the node (pg_basebackup), makes it synchronous (a commit is
+acknowledged only once the standby has it), writes through the router, kills the primary
+(immediate stop: a crash), promotes the standby, points Citus at it (citus_update_node) or the
+cluster file at it (single node), and checks every acknowledged write.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+import uuid
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Callable
+
+import psycopg
+
+from finshard.cluster import Cluster, Node, _chown_to_postgres, _run_pg, find_pg_bin, free_port
+from finshard.errors import ClusterError
+
+__all__ = ["drill"]
+
+
+def drill(directory: str | Path, *, node_name: str | None = None, writes: int = 40,
+          progress: Callable[[str], None] = lambda _m: None) -> dict[str, Any]:
+    cluster = Cluster.load(directory)
+    if not all(row["up"] for row in cluster.status()):
+        raise ClusterError("every node must be up for a drill; run: finshard cluster up --dir " + str(cluster.directory))
+    node = _pick(cluster, node_name)
+    pg_bin = find_pg_bin()
+    dsn = cluster.dsn()
+    from finshard.router import Router
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        if not conn.execute("SELECT to_regclass('finshard.accounts')").fetchone()[0]:
+            raise ClusterError("finshard is not installed on this cluster; run: finshard install --dsn " + dsn)
+
+    progress(f"building a synchronous standby of {node.name}")
+    standby_dir = Path(node.datadir + "-standby")
+    if standby_dir.exists():
+        shutil.rmtree(standby_dir)
+    standby_port = free_port()
+    # The cluster directory belongs to whoever ran `cluster up`; the standby's to postgres.
+    standby_dir.mkdir(mode=0o700)
+    _chown_to_postgres(standby_dir)
+    res = _run_pg([str(pg_bin / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(node.port), "-U", "postgres",
+                   "-D", str(standby_dir), "-X", "stream", "-R", "-c", "fast",
+                   "-d", f"host=127.0.0.1 port={node.port} user=postgres application_name=finshard_drill"])
+    if res.returncode != 0:
+        raise ClusterError(f"pg_basebackup of {node.name} failed: {res.stderr.strip().splitlines()[-1] if res.stderr.strip() else res.returncode}")
+    with open(standby_dir / "postgresql.auto.conf", "a") as conf:
+        conf.write(f"port = {standby_port}\nunix_socket_directories = '{standby_dir}'\n")
+    res = _run_pg([str(pg_bin / "pg_ctl"), "-D", str(standby_dir), "-l", str(standby_dir / "server.log"), "-w", "start"])
+    if res.returncode != 0:
+        raise ClusterError(f"the standby of {node.name} did not start: {res.stderr.strip() or res.stdout.strip()}")
+    with psycopg.connect(node.dsn(), autocommit=True) as primary:
+        primary.execute("ALTER SYSTEM SET synchronous_standby_names = 'finshard_drill'")
+        primary.execute("SELECT pg_reload_conf()")
+        deadline = time.monotonic() + 30
+        while primary.execute("SELECT count(*) FROM pg_stat_replication WHERE application_name = 'finshard_drill' "
+                              "AND sync_state = 'sync' AND state = 'streaming'").fetchone()[0] == 0:
+            if time.monotonic() > deadline:
+                raise ClusterError("the standby did not become synchronous within 30s")
+            time.sleep(0.2)
+
+    progress(f"writing through the router to accounts on {node.name}")
+    acknowledged: dict[str, tuple[int, Decimal]] = {}
+    with Router.connect(dsn) as r:
+        user = r.create_user(username=f"drill{uuid.uuid4().hex[:10]}", email=f"drill{uuid.uuid4().hex[:10]}@example.com",
+                             password="failover-drill")
+        mine: list[int] = []
+        for currency in ("USD", "EUR", "UZS"):
+            for kind in ("cash", "savings", "margin"):
+                acc = r.open_account(user_id=user, currency=currency, account_type=kind)
+                if not cluster.citus or r.shard_for(acc).node.port == node.port:
+                    mine.append(acc)
+        if not mine:
+            raise ClusterError(f"no drill account landed on {node.name}; run the drill again")
+        for i in range(writes):
+            acc = mine[i % len(mine)]
+            key = f"drill-{uuid.uuid4().hex}"
+            out = r.deposit(account_id=acc, amount=Decimal("1.00"), idempotency_key=key)
+            acknowledged[key] = (acc, out["balance"])
+
+    progress(f"killing {node.name} (immediate stop)")
+    t_fail = time.monotonic()
+    _run_pg([str(pg_bin / "pg_ctl"), "-D", node.datadir, "-m", "immediate", "-w", "stop"])
+    progress("promoting the standby")
+    res = _run_pg([str(pg_bin / "pg_ctl"), "-D", str(standby_dir), "-w", "promote"])
+    if res.returncode != 0:
+        raise ClusterError(f"promotion failed: {res.stderr.strip() or res.stdout.strip()}")
+    new = Node(node.name, node.role, standby_port, str(standby_dir), node.pgbouncer_port)
+    with psycopg.connect(new.dsn(), autocommit=True) as promoted:
+        promoted.execute("ALTER SYSTEM RESET synchronous_standby_names")
+        promoted.execute("SELECT pg_reload_conf()")
+    if cluster.citus:
+        with psycopg.connect(dsn, autocommit=True) as coord:
+            node_id = coord.execute("SELECT nodeid FROM pg_dist_node WHERE nodeport = %s", (node.port,)).fetchone()[0]
+            coord.execute("SELECT citus_update_node(%s, '127.0.0.1', %s)", (node_id, standby_port))
+    t_back = time.monotonic()
+
+    # The cluster file now names the promoted node; the crashed data dir is kept for inspection.
+    failed_dir = Path(node.datadir + "-failed")
+    if failed_dir.exists():
+        shutil.rmtree(failed_dir)
+    Path(node.datadir).rename(failed_dir)
+    cluster.nodes = [new if n.name == node.name else n for n in cluster.nodes]
+    cluster.save()
+    _chown_to_postgres(standby_dir)
+
+    progress("verifying every acknowledged write on the promoted node")
+    lost = []
+    with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
+        for key, (acc, balance) in acknowledged.items():
+            if not conn.execute("SELECT 1 FROM finshard.idempotency_keys WHERE account_id = %s AND idempotency_key = %s", (acc, key)).fetchone():
+                lost.append(key)
+        last = conn.execute("SELECT max(entry_seq) FROM finshard.transactions WHERE account_id = ANY(%s)", (mine,)).fetchone()[0]
+    with Router.connect(cluster.dsn()) as r:
+        after = r.deposit(account_id=mine[0], amount=Decimal("1.00"))
+    if lost:
+        raise ClusterError(f"{len(lost)} acknowledged writes were lost in the failover")
+    return {"node": node.name, "old_port": node.port, "new_port": standby_port, "acknowledged_writes": len(acknowledged),
+            "lost_writes": 0, "accounts_on_node": len(mine), "ledger_entries_checked": last,
+            "seconds_to_promote_and_repoint": round(t_back - t_fail, 2), "write_after_failover": str(after["balance"]),
+            "failed_datadir": str(failed_dir), "promoted_datadir": str(standby_dir)}
+
+
+def _pick(cluster: Cluster, name: str | None) -> Node:
+    if name is None:
+        return cluster.workers[0] if cluster.citus and cluster.workers else cluster.coordinator
+    for node in cluster.nodes:
+        if node.name == name:
+            if cluster.citus and node.role == "coordinator":
+                raise ClusterError("the drill fails a worker (or a single node); coordinator failover needs a standby coordinator and is not drilled")
+            return node
+    raise ClusterError(f"no node named {name}; nodes: {', '.join(n.name for n in cluster.nodes)}")

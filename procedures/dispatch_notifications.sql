@@ -1,0 +1,43 @@
+CREATE OR REPLACE FUNCTION finshard.dispatch_notifications(p_limit integer DEFAULT 10000)
+RETURNS integer
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_row   record;
+    v_count integer := 0;
+BEGIN
+    IF p_limit IS NULL OR p_limit < 1 THEN
+        PERFORM finshard.fail('FS005', format('p_limit %s must be at least 1', p_limit));
+    END IF;
+    IF pg_is_in_recovery() THEN
+        RETURN 0;
+    END IF;
+    -- One dispatcher at a time, so a notification is sent once.
+    IF NOT pg_try_advisory_xact_lock(hashtext('finshard.dispatch_notifications')) THEN
+        RETURN 0;
+    END IF;
+    -- Unsent rows, oldest first, marked sent and signalled in this one transaction: the NOTIFYs
+    -- are delivered when it commits, together (one pass of the notify lock for the whole batch).
+    FOR v_row IN
+        SELECT n.account_id, n.notification_id, n.user_id, n.kind, n.message, n.payload, n.created_at
+          FROM finshard.notifications n
+         WHERE n.sent_at IS NULL
+         ORDER BY n.created_at
+         LIMIT p_limit
+    LOOP
+        UPDATE finshard.notifications SET sent_at = now()
+         WHERE account_id = v_row.account_id AND notification_id = v_row.notification_id AND created_at = v_row.created_at;
+        PERFORM pg_notify('finshard_events',
+                          jsonb_build_object('notification_id', v_row.notification_id, 'account_id', v_row.account_id,
+                                             'user_id', v_row.user_id, 'kind', v_row.kind, 'message', v_row.message,
+                                             'payload', v_row.payload)::text);
+        v_count := v_count + 1;
+    END LOOP;
+    RETURN v_count;
+END
+$$;
+COMMENT ON FUNCTION finshard.dispatch_notifications(integer) IS 'Sends (pg_notify on finshard_events, on this node) up to p_limit stored notifications that were not sent when created, oldest first, and marks them sent; returns how many. Run it in a loop (finshard notifications dispatch) when notify_delivery is deferred';
+REVOKE ALL ON FUNCTION finshard.dispatch_notifications(integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION finshard.dispatch_notifications(integer) TO finshard_app;
