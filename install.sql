@@ -36,7 +36,10 @@ SET client_min_messages = warning;
 \ir partitions/retire_partitions.sql
 \ir partitions/compress_partitions.sql
 
--- 3. procedures, one function per file (helpers named _x sort first; SQL-language bodies need them)
+-- 3. procedures, one function per file (helpers named _x sort first; SQL-language bodies need them).
+--    Public functions are SECURITY DEFINER with a pinned search_path; the _x helpers are not SECURITY
+--    DEFINER, run only inside them and inherit that pinned path (a SET clause would cost a GUC
+--    save and restore on every call of a hot helper).
 \ir procedures/_account_problem.sql
 \ir procedures/_active_user.sql
 \ir procedures/_audit.sql
@@ -45,6 +48,7 @@ SET client_min_messages = warning;
 \ir procedures/_cash_amount.sql
 \ir procedures/_cash_movement.sql
 \ir procedures/_check_amount.sql
+\ir procedures/_check_limit.sql
 \ir procedures/_check_period.sql
 \ir procedures/_check_quote.sql
 \ir procedures/_check_text.sql

@@ -8,6 +8,12 @@ from _common import cluster_from_args, show
 
 from finshard import bench
 
-args, cluster, dsn = cluster_from_args(__doc__)
-show(bench.orders_vs_transfers(dsn, clients=args.clients, seconds=args.seconds))
-show(bench.quote_fill_cost(dsn))
+
+def main() -> None:
+    args, cluster, dsn = cluster_from_args(__doc__)
+    show(bench.orders_vs_transfers(dsn, clients=args.clients, seconds=args.seconds))
+    show(bench.quote_fill_cost(dsn))
+
+
+if __name__ == "__main__":  # the router bench spawns worker processes that import this file
+    main()

@@ -9,10 +9,16 @@ from _common import cluster_from_args, show
 
 from finshard import bench
 
-args, cluster, dsn = cluster_from_args(__doc__)
-show(bench.transfer_vs_pgbench(dsn, clients=args.clients, seconds=args.seconds))
-if cluster is None or cluster.citus:
-    try:
-        show(bench.same_vs_cross_node(dsn, clients=args.clients, seconds=args.seconds))
-    except RuntimeError as exc:
-        print(f"same vs cross node skipped: {exc}")
+
+def main() -> None:
+    args, cluster, dsn = cluster_from_args(__doc__)
+    show(bench.transfer_vs_pgbench(dsn, clients=args.clients, seconds=args.seconds))
+    if cluster is None or cluster.citus:
+        try:
+            show(bench.same_vs_cross_node(dsn, clients=args.clients, seconds=args.seconds))
+        except RuntimeError as exc:
+            print(f"same vs cross node skipped: {exc}")
+
+
+if __name__ == "__main__":  # the router bench spawns worker processes that import this file
+    main()

@@ -1,14 +1,15 @@
-CREATE OR REPLACE FUNCTION finshard._close_order(p_account_id bigint, p_order_id bigint, p_status text)
+CREATE OR REPLACE FUNCTION finshard._close_order(p_account_id bigint, p_order_id bigint, p_status text, p_created_at timestamptz)
 RETURNS void
 LANGUAGE plpgsql
 AS $$
 DECLARE
     v_order record;
 BEGIN
+    -- created_at comes with the id everywhere: it prunes the monthly partitions to one.
     -- Ends an open order: what it still reserves (cash for a buy, quantity for a sell) is released.
     SELECT o.reserved_cash AS released, o.quantity - o.filled_quantity AS unfilled, o.side, o.instrument_id, o.created_at
       INTO v_order FROM finshard.orders o
-     WHERE o.account_id = p_account_id AND o.order_id = p_order_id FOR UPDATE;
+     WHERE o.account_id = p_account_id AND o.order_id = p_order_id AND o.created_at = p_created_at FOR UPDATE;
     UPDATE finshard.orders SET status = p_status, reserved_cash = 0, updated_at = now()
      WHERE account_id = p_account_id AND order_id = p_order_id AND created_at = v_order.created_at;
     IF v_order.side = 'buy' AND v_order.released > 0 THEN
@@ -20,5 +21,5 @@ BEGIN
     END IF;
 END
 $$;
-COMMENT ON FUNCTION finshard._close_order(bigint, bigint, text) IS 'Sets an open order cancelled, expired or rejected and releases its reserved cash or quantity';
-REVOKE ALL ON FUNCTION finshard._close_order(bigint, bigint, text) FROM PUBLIC;
+COMMENT ON FUNCTION finshard._close_order(bigint, bigint, text, timestamptz) IS 'Sets an open order cancelled, expired or rejected and releases its reserved cash or quantity';
+REVOKE ALL ON FUNCTION finshard._close_order(bigint, bigint, text, timestamptz) FROM PUBLIC;

@@ -1,4 +1,5 @@
-CREATE OR REPLACE FUNCTION finshard._fill(p_account_id bigint, p_order_id bigint, p_quantity numeric, p_price numeric)
+CREATE OR REPLACE FUNCTION finshard._fill(p_account_id bigint, p_order_id bigint, p_quantity numeric, p_price numeric,
+                                           p_created_at timestamptz)
 RETURNS boolean
 LANGUAGE plpgsql
 AS $$
@@ -17,7 +18,8 @@ DECLARE
 BEGIN
     SELECT o.instrument_id, o.side, o.quantity - o.filled_quantity AS remaining, o.reserved_cash, o.filled_quantity,
            o.average_fill_price, o.created_at
-      INTO v_order FROM finshard.orders o WHERE o.account_id = p_account_id AND o.order_id = p_order_id;
+      INTO v_order FROM finshard.orders o
+     WHERE o.account_id = p_account_id AND o.order_id = p_order_id AND o.created_at = p_created_at;
     SELECT a.currency, a.balance - a.reserved INTO v_currency, v_available
       FROM finshard.accounts a WHERE a.account_id = p_account_id;
     v_notional := finshard._cash_amount(p_quantity, p_price, v_currency);
@@ -28,7 +30,7 @@ BEGIN
                           ELSE least(v_order.reserved_cash, round(v_order.reserved_cash * p_quantity / v_order.remaining, 4)) END;
         -- A stop can fill above the price it reserved for (a gap): without the cash, reject it.
         IF v_available + v_release < v_notional + v_fee THEN
-            PERFORM finshard._close_order(p_account_id, p_order_id, 'rejected');
+            PERFORM finshard._close_order(p_account_id, p_order_id, 'rejected', p_created_at);
             RETURN false;
         END IF;
     ELSE
@@ -80,5 +82,5 @@ BEGIN
     RETURN true;
 END
 $$;
-COMMENT ON FUNCTION finshard._fill(bigint, bigint, numeric, numeric) IS 'Executes one fill: trade, ledger settlement and commission, position (average price, realized P&L), order progress, notification. false when a buy lacks the cash (the order is rejected)';
-REVOKE ALL ON FUNCTION finshard._fill(bigint, bigint, numeric, numeric) FROM PUBLIC;
+COMMENT ON FUNCTION finshard._fill(bigint, bigint, numeric, numeric, timestamptz) IS 'Executes one fill: trade, ledger settlement and commission, position (average price, realized P&L), order progress, notification. false when a buy lacks the cash (the order is rejected)';
+REVOKE ALL ON FUNCTION finshard._fill(bigint, bigint, numeric, numeric, timestamptz) FROM PUBLIC;

@@ -1,4 +1,5 @@
-CREATE OR REPLACE FUNCTION finshard._match_order(p_account_id bigint, p_order_id bigint, p_max_quantity numeric DEFAULT NULL)
+CREATE OR REPLACE FUNCTION finshard._match_order(p_account_id bigint, p_order_id bigint, p_created_at timestamptz,
+                                                 p_max_quantity numeric DEFAULT NULL)
 RETURNS numeric
 LANGUAGE plpgsql
 AS $$
@@ -13,7 +14,7 @@ BEGIN
     -- The account first, then its order: the same lock order as place_order and cancel_order.
     PERFORM 1 FROM finshard.accounts a WHERE a.account_id = p_account_id FOR UPDATE;
     SELECT o.* INTO v_order FROM finshard.orders o
-     WHERE o.account_id = p_account_id AND o.order_id = p_order_id FOR UPDATE;
+     WHERE o.account_id = p_account_id AND o.order_id = p_order_id AND o.created_at = p_created_at FOR UPDATE;
     IF NOT FOUND OR v_order.status NOT IN ('new', 'partially_filled') THEN
         RETURN 0;
     END IF;
@@ -41,16 +42,16 @@ BEGIN
     IF v_order.time_in_force = 'FOK' AND v_fill < v_order.quantity - v_order.filled_quantity THEN
         v_fill := 0;
     END IF;
-    IF v_fill > 0 AND NOT finshard._fill(p_account_id, p_order_id, v_fill, v_price) THEN
+    IF v_fill > 0 AND NOT finshard._fill(p_account_id, p_order_id, v_fill, v_price, p_created_at) THEN
         RETURN 0;
     END IF;
     -- Market orders, IOC and FOK never rest: what did not fill now is cancelled.
     IF (v_order.order_type = 'market' OR v_order.time_in_force IN ('IOC', 'FOK'))
        AND v_fill < v_order.quantity - v_order.filled_quantity THEN
-        PERFORM finshard._close_order(p_account_id, p_order_id, 'cancelled');
+        PERFORM finshard._close_order(p_account_id, p_order_id, 'cancelled', p_created_at);
     END IF;
     RETURN v_fill;
 END
 $$;
-COMMENT ON FUNCTION finshard._match_order(bigint, bigint, numeric) IS 'Fills one open order against its instrument''s latest quote (at most p_max_quantity), applying stop triggers and time in force; returns the quantity filled';
-REVOKE ALL ON FUNCTION finshard._match_order(bigint, bigint, numeric) FROM PUBLIC;
+COMMENT ON FUNCTION finshard._match_order(bigint, bigint, timestamptz, numeric) IS 'Fills one open order against its instrument''s latest quote (at most p_max_quantity), applying stop triggers and time in force; returns the quantity filled';
+REVOKE ALL ON FUNCTION finshard._match_order(bigint, bigint, timestamptz, numeric) FROM PUBLIC;

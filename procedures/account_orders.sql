@@ -13,9 +13,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     PERFORM finshard._not_null(p_account_id, 'p_account_id');
-    IF p_limit IS NULL OR p_limit < 1 OR p_limit > 1000 THEN
-        PERFORM finshard.fail('FS005', format('p_limit %s must be between 1 and 1000', p_limit));
-    END IF;
+    PERFORM finshard._check_limit(p_limit, 1000);
     -- Newest first; keyset pagination: pass the last row's created_at and order_id.
     RETURN QUERY
         SELECT o.order_id, o.instrument_id, o.order_type, o.side, o.quantity, o.price, o.stop_price, o.time_in_force,

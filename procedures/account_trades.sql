@@ -12,9 +12,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     PERFORM finshard._not_null(p_account_id, 'p_account_id');
-    IF p_limit IS NULL OR p_limit < 1 OR p_limit > 1000 THEN
-        PERFORM finshard.fail('FS005', format('p_limit %s must be between 1 and 1000', p_limit));
-    END IF;
+    PERFORM finshard._check_limit(p_limit, 1000);
     RETURN QUERY
         SELECT t.trade_id, t.order_id, t.instrument_id, t.side, t.quantity, t.price, t.commission, t.realized_pnl, t.executed_at
           FROM finshard.trades t

@@ -6,11 +6,12 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_status text;
+    v_created_at timestamptz;
 BEGIN
     PERFORM finshard._not_null(p_account_id, 'p_account_id');
     PERFORM finshard._not_null(p_order_id, 'p_order_id');
     PERFORM finshard._lock_account(p_account_id);
-    SELECT o.status INTO v_status FROM finshard.orders o
+    SELECT o.status, o.created_at INTO v_status, v_created_at FROM finshard.orders o
      WHERE o.account_id = p_account_id AND o.order_id = p_order_id FOR UPDATE;
     IF NOT FOUND THEN
         PERFORM finshard.fail('FS060', format('account %s has no order %s', p_account_id, p_order_id));
@@ -18,7 +19,7 @@ BEGIN
     IF v_status NOT IN ('new', 'partially_filled') THEN
         PERFORM finshard.fail('FS061', format('order %s is %s and cannot be cancelled', p_order_id, v_status));
     END IF;
-    PERFORM finshard._close_order(p_account_id, p_order_id, 'cancelled');
+    PERFORM finshard._close_order(p_account_id, p_order_id, 'cancelled', v_created_at);
     PERFORM finshard._audit(p_account_id, 'cancel_order', jsonb_build_object('order_id', p_order_id));
 END
 $$;

@@ -8,9 +8,7 @@ DECLARE
     v_row   record;
     v_count integer := 0;
 BEGIN
-    IF p_limit IS NULL OR p_limit < 1 THEN
-        PERFORM finshard.fail('FS005', format('p_limit %s must be at least 1', p_limit));
-    END IF;
+    PERFORM finshard._check_limit(p_limit, 1000000);
     IF pg_is_in_recovery() THEN
         RETURN 0;
     END IF;

@@ -15,11 +15,11 @@ BEGIN
     -- DAY orders placed before the trading day's start (UTC midnight unless p_cutoff says
     -- otherwise) expire and release their reservations, each on its own account's shard.
     FOR v_order IN
-        SELECT o.account_id, o.order_id FROM finshard.orders o
+        SELECT o.account_id, o.order_id, o.created_at FROM finshard.orders o
          WHERE o.time_in_force = 'DAY' AND o.status IN ('new', 'partially_filled') AND o.created_at < p_cutoff
     LOOP
         PERFORM 1 FROM finshard.accounts a WHERE a.account_id = v_order.account_id FOR UPDATE;
-        PERFORM finshard._close_order(v_order.account_id, v_order.order_id, 'expired');
+        PERFORM finshard._close_order(v_order.account_id, v_order.order_id, 'expired', v_order.created_at);
         v_count := v_count + 1;
     END LOOP;
     RETURN v_count;

@@ -9,6 +9,7 @@ DECLARE
     v_accounts bigint[];
     v_orders   bigint[];
     v_sides    text[];
+    v_created  timestamptz[];
     v_account  bigint;
     v_i        integer;
     v_left   numeric;
@@ -23,9 +24,10 @@ BEGIN
     -- The quote's size is shared: resting orders take it in price-time priority (best price first,
     -- stops and earlier orders before later ones at the same price). One scan of every shard's
     -- open-order index finds the candidates; each fill then runs on its own account's shard.
-    SELECT array_agg(c.account_id ORDER BY c.prio), array_agg(c.order_id ORDER BY c.prio), array_agg(c.side ORDER BY c.prio)
-      INTO v_accounts, v_orders, v_sides
-      FROM (SELECT o.account_id, o.order_id, o.side,
+    SELECT array_agg(c.account_id ORDER BY c.prio), array_agg(c.order_id ORDER BY c.prio), array_agg(c.side ORDER BY c.prio),
+           array_agg(c.created_at ORDER BY c.prio)
+      INTO v_accounts, v_orders, v_sides, v_created
+      FROM (SELECT o.account_id, o.order_id, o.side, o.created_at,
                    row_number() OVER (ORDER BY o.side, CASE WHEN o.side = 'buy' THEN -coalesce(o.price, 1e12) ELSE coalesce(o.price, 0) END,
                                                o.created_at, o.order_id) AS prio
               FROM finshard.orders o
@@ -46,7 +48,7 @@ BEGIN
     LOOP
         v_left := CASE v_sides[v_i] WHEN 'buy' THEN v_quote.ask_size ELSE v_quote.bid_size END;
         CONTINUE WHEN v_left <= 0;
-        v_filled := finshard._match_order(v_accounts[v_i], v_orders[v_i], v_left);
+        v_filled := finshard._match_order(v_accounts[v_i], v_orders[v_i], v_created[v_i], v_left);
         IF v_sides[v_i] = 'buy' THEN
             v_quote.ask_size := v_quote.ask_size - v_filled;
         ELSE

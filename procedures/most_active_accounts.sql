@@ -6,9 +6,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     PERFORM finshard._check_period(p_from, p_to);
-    IF p_limit IS NULL OR p_limit < 1 OR p_limit > 10000 THEN
-        PERFORM finshard.fail('FS005', format('p_limit %s must be between 1 and 10000', p_limit));
-    END IF;
+    PERFORM finshard._check_limit(p_limit, 10000);
     RETURN QUERY
         SELECT t.account_id, t.currency, count(*) AS n, sum(abs(t.amount))
           FROM finshard.transactions t

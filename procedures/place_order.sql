@@ -20,6 +20,7 @@ DECLARE
     v_ref      numeric;
     v_reserve  numeric := 0;
     v_free     numeric;
+    v_created_at timestamptz;
 BEGIN
     PERFORM finshard._not_null(p_account_id, 'p_account_id');
     SELECT * INTO v_ins FROM finshard._instrument(p_instrument_id);
@@ -74,9 +75,9 @@ BEGIN
                                  reserved_cash, idempotency_key)
     VALUES (p_account_id, p_instrument_id, p_order_type, p_side, p_quantity, p_price, p_stop_price, p_time_in_force,
             v_reserve, p_idempotency_key)
-    RETURNING order_id INTO v_order_id;
+    RETURNING order_id, created_at INTO v_order_id, v_created_at;
     -- Execute against the latest quote now; what does not fill rests (or is cancelled: market, IOC, FOK).
-    PERFORM finshard._match_order(p_account_id, v_order_id);
+    PERFORM finshard._match_order(p_account_id, v_order_id, v_created_at);
     PERFORM finshard._audit(p_account_id, 'place_order',
                             jsonb_build_object('order_id', v_order_id, 'instrument_id', p_instrument_id, 'type', p_order_type,
                                                'side', p_side, 'quantity', p_quantity, 'price', p_price, 'stop_price', p_stop_price,

@@ -8,9 +8,7 @@ AS $$
 BEGIN
     PERFORM finshard._not_null(p_query, 'p_query');
     PERFORM finshard._check_text(p_query, 'p_query', 100);
-    IF p_limit IS NULL OR p_limit < 1 OR p_limit > 500 THEN
-        PERFORM finshard.fail('FS005', format('p_limit %s must be between 1 and 500', p_limit));
-    END IF;
+    PERFORM finshard._check_limit(p_limit, 500);
     -- Symbol or name prefix; keyset pagination: pass the last symbol seen as p_after_symbol.
     -- LIKE metacharacters in the query are matched literally.
     RETURN QUERY
