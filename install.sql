@@ -36,6 +36,10 @@ SET client_min_messages = warning;
 \ir partitions/retire_partitions.sql
 \ir partitions/compress_partitions.sql
 
+-- Helper signatures change between versions; CREATE OR REPLACE would add an overload beside the old
+-- one and make calls ambiguous. Helpers are late-bound PL/pgSQL: drop them and create them again.
+DO $$ DECLARE f regprocedure; BEGIN FOR f IN SELECT p.oid::regprocedure FROM pg_proc p WHERE p.pronamespace = 'finshard'::regnamespace AND p.proname LIKE '\_%' LOOP EXECUTE format('DROP FUNCTION %s', f); END LOOP; END $$;
+
 -- 3. procedures, one function per file (helpers named _x sort first; SQL-language bodies need them).
 --    Public functions are SECURITY DEFINER with a pinned search_path; the _x helpers are not SECURITY
 --    DEFINER, run only inside them and inherit that pinned path (a SET clause would cost a GUC
@@ -64,6 +68,7 @@ SET client_min_messages = warning;
 \ir procedures/_move.sql
 \ir procedures/_not_null.sql
 \ir procedures/_notify.sql
+\ir procedures/_notify_now.sql
 \ir procedures/_post_entry.sql
 \ir procedures/_record_failed_login.sql
 \ir procedures/_transfer_checks.sql

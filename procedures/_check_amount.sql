@@ -1,9 +1,10 @@
-CREATE OR REPLACE FUNCTION finshard._check_amount(p_amount numeric, p_currency text, p_name text DEFAULT 'p_amount')
+CREATE OR REPLACE FUNCTION finshard._check_amount(p_amount numeric, p_currency text, p_name text DEFAULT 'p_amount',
+                                                  p_minor_units smallint DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql STABLE
 AS $$
 DECLARE
-    v_minor smallint;
+    v_minor smallint := p_minor_units;
 BEGIN
     IF p_amount IS NULL THEN
         PERFORM finshard.fail('FS001', format('%s must not be NULL', p_name));
@@ -15,14 +16,16 @@ BEGIN
     IF p_amount >= 1e18 THEN
         PERFORM finshard.fail('FS004', format('%s %s is beyond the largest amount a balance holds (< 1e18)', p_name, p_amount));
     END IF;
-    SELECT c.minor_units INTO v_minor FROM finshard.currencies c WHERE c.code = p_currency;
-    IF NOT FOUND THEN
-        PERFORM finshard.fail('FS017', format('currency %s is not in finshard.currencies', p_currency));
+    IF v_minor IS NULL THEN
+        SELECT c.minor_units INTO v_minor FROM finshard.currencies c WHERE c.code = p_currency;
+        IF NOT FOUND THEN
+            PERFORM finshard.fail('FS017', format('currency %s is not in finshard.currencies', p_currency));
+        END IF;
     END IF;
     IF p_amount <> round(p_amount, v_minor) THEN
         PERFORM finshard.fail('FS003', format('%s %s has more than %s decimals, the most %s allows', p_name, p_amount, v_minor, p_currency));
     END IF;
 END
 $$;
-COMMENT ON FUNCTION finshard._check_amount(numeric, text, text) IS 'Raises FS001/FS002/FS003/FS004/FS017 unless p_amount is a valid positive amount in p_currency';
-REVOKE ALL ON FUNCTION finshard._check_amount(numeric, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION finshard._check_amount(numeric, text, text, smallint) IS 'Raises FS001/FS002/FS003/FS004/FS017 unless p_amount is a valid positive amount in p_currency';
+REVOKE ALL ON FUNCTION finshard._check_amount(numeric, text, text, smallint) FROM PUBLIC;

@@ -5,6 +5,7 @@ LANGUAGE plpgsql
 AS $$
 DECLARE
     v_currency text;
+    v_minor    smallint;
 BEGIN
     PERFORM finshard._not_null(p_from_account_id, 'p_from_account_id');
     PERFORM finshard._not_null(p_to_account_id, 'p_to_account_id');
@@ -13,11 +14,15 @@ BEGIN
     IF p_from_account_id = p_to_account_id THEN
         PERFORM finshard.fail('FS014', format('transfer from account %s to itself', p_from_account_id));
     END IF;
-    SELECT a.currency INTO v_currency FROM finshard.accounts a WHERE a.account_id = p_from_account_id;
+    -- One statement for the currency and its decimals (accounts joined to a reference table); transfer
+    -- is never force-delegated, which would refuse the join.
+    SELECT a.currency, c.minor_units INTO v_currency, v_minor
+      FROM finshard.accounts a JOIN finshard.currencies c ON c.code = a.currency
+     WHERE a.account_id = p_from_account_id;
     IF NOT FOUND THEN
         PERFORM finshard.fail('FS010', format('account %s does not exist', p_from_account_id));
     END IF;
-    PERFORM finshard._check_amount(p_amount, v_currency);
+    PERFORM finshard._check_amount(p_amount, v_currency, 'p_amount', v_minor);
     RETURN v_currency;
 END
 $$;

@@ -305,3 +305,24 @@ def test_invariants_after_concurrent_random_orders_and_quotes(db):
             last = conn.execute("SELECT balance_after FROM finshard.transactions WHERE account_id = %s ORDER BY entry_seq DESC LIMIT 1", (acc,)).fetchone()[0]
             assert last == balance
         assert conn.execute("SELECT count(*) FROM finshard.trades WHERE account_id = ANY(%s)", (accounts,)).fetchone()[0] > 50
+
+
+@pytest.mark.citus
+def test_force_delegated_trading_calls_work_inside_a_transaction_block(citus):
+    """Under force_delegation Citus refuses statements that do not filter by the account: every
+    force-delegated function must still run inside a DBA's BEGIN ... COMMIT."""
+    with citus.connect() as conn:
+        iid, acc = instrument(conn), new_account(conn, "USD", "1000.00")
+    with psycopg.connect(citus.dsn) as conn:
+        order(conn, acc, iid, "market", "buy", 2)
+        resting = order(conn, acc, iid, "limit", "buy", 1, "5.00")
+        conn.execute("SELECT finshard.cancel_order(%s::bigint, %s::bigint)", (acc, resting))
+        conn.execute("SELECT finshard.calculate_position_pnl(%s::bigint, %s::bigint)", (acc, iid))
+        conn.execute("SELECT finshard.create_price_alert(%s::bigint, %s::bigint, 'above', 50)", (acc, iid))
+        conn.execute("SELECT finshard.freeze_account(%s::bigint)", (acc,))
+        conn.execute("SELECT finshard.unfreeze_account(%s::bigint)", (acc,))
+        conn.execute("SELECT finshard.withdraw(%s::bigint, 1)", (acc,))
+        conn.execute("SELECT * FROM finshard.account_orders(%s::bigint)", (acc,)).fetchall()
+        conn.commit()
+    with citus.connect() as conn:
+        assert conn.execute("SELECT quantity FROM finshard.positions WHERE account_id = %s", (acc,)).fetchone()[0] == 2
