@@ -28,7 +28,7 @@ BEGIN
        SET balance = a.balance + p_amount,
            reserved = a.reserved - p_release,
            entry_seq = a.entry_seq + 1,
-           last_entry_at = greatest(v_clock, a.last_entry_at),
+           last_entry_at = finshard._next_instant(v_clock, a.last_entry_at),
            updated_at = v_clock
      WHERE a.account_id = p_account_id
        AND a.status = 'active'

@@ -22,7 +22,7 @@ COMMENT ON TABLE finshard.accounts IS 'Multi-currency accounts; distributed by a
 COMMENT ON COLUMN finshard.accounts.account_number IS 'FS + zero-padded account_id: unique because account_id is, so no cross-shard unique index is needed';
 COMMENT ON COLUMN finshard.accounts.reserved IS 'money held by pending transfers and open buy orders; available = balance - reserved';
 COMMENT ON COLUMN finshard.accounts.entry_seq IS 'number of ledger entries: the ledger row with this seq is the last one, and its balance_after equals balance';
-COMMENT ON COLUMN finshard.accounts.last_entry_at IS 'created_at of the last ledger entry; entries are stamped greatest(clock, this) so time order equals seq order per account';
+COMMENT ON COLUMN finshard.accounts.last_entry_at IS 'created_at of the last ledger entry; the next is stamped max(clock, this + 1 microsecond), so created_at strictly increases along entry_seq';
 COMMENT ON COLUMN finshard.accounts.audit_hash IS 'head of this account''s audit hash chain (finshard.audit_log)';
 COMMENT ON COLUMN finshard.accounts.audit_prev_hash IS 'the head before the last append: lets one UPDATE ... RETURNING both advance the chain and name the link';
 

@@ -304,6 +304,9 @@ def test_invariants_after_concurrent_random_orders_and_quotes(db):
                 assert filled <= qty and filled == traded
             last = conn.execute("SELECT balance_after FROM finshard.transactions WHERE account_id = %s ORDER BY entry_seq DESC LIMIT 1", (acc,)).fetchone()[0]
             assert last == balance
+            # Ledger time strictly increases along entry_seq, even for a trade and its fee in one transaction.
+            times = [t for (t,) in conn.execute("SELECT created_at FROM finshard.transactions WHERE account_id = %s ORDER BY entry_seq", (acc,))]
+            assert all(a < b for a, b in zip(times, times[1:])), acc
         assert conn.execute("SELECT count(*) FROM finshard.trades WHERE account_id = ANY(%s)", (accounts,)).fetchone()[0] > 50
 
 
