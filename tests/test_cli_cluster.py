@@ -115,7 +115,9 @@ def test_docker_compose_parses_and_names_real_images():
     services = compose["services"]
     assert {"coordinator", "worker1", "worker2", "setup", "pgbouncer"} <= set(services)
     for name in ("coordinator", "worker1", "worker2", "setup"):
-        assert services[name]["image"].startswith("citusdata/citus:") and services[name]["image"].endswith("-pg15")
+        org, _, rest = services[name]["image"].partition("/")
+        repository, _, tag = rest.partition(":")
+        assert (org, repository) == ("citusdata", "citus") and tag.endswith("-pg15"), services[name]["image"]
     assert services["pgbouncer"]["image"].startswith("edoburu/pgbouncer:")
     assert services["pgbouncer"]["environment"]["POOL_MODE"] == "transaction"
     assert "install.sql" in (ROOT / "docker" / "setup.sh").read_text()
