@@ -14,8 +14,8 @@ from __future__ import annotations
 import bisect
 import uuid as _uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Generic, Iterable, Sequence, TypeVar
+from datetime import datetime, timezone
+from typing import Generic, Iterable, TypeVar
 
 __all__ = ["hash_bigint", "hash_int", "hash_text", "hash_uuid", "hash_bytes", "ShardRange", "ShardMap",
            "uniform_ranges", "partition_for", "PartitionRange", "INT32_MIN", "INT32_MAX"]
@@ -180,9 +180,3 @@ def partition_for(table: str, at: datetime) -> PartitionRange:
     base = table.split(".")[-1]
     return PartitionRange(f"{base}_p{utc.year:04d}_{utc.month:02d}", start, end)
 
-
-def shard_ids(shards: Sequence[ShardRange[N]]) -> list[int]:
-    return [s.shard_id for s in shards]
-
-
-_ = timedelta  # re-exported for callers computing partition windows

@@ -16,7 +16,6 @@ import pytest
 
 from finshard import errors
 from finshard.router import PROCEDURES, Router
-from finshard.router.routing import route
 from finshard.sharding_logic import uniform_ranges
 from tests.helpers import new_account
 
@@ -234,4 +233,3 @@ def test_cli_shard_and_route(db):
     assert res.returncode == 0 and str(loc.node) in res.stdout
     bad = cli("route", "SELEKT nonsense (")
     assert bad.returncode != 0 and "Traceback" not in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
-    assert route is not None

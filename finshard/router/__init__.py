@@ -12,13 +12,10 @@ with explicit casts. Everything else goes to the coordinator. Business logic sta
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import time
 import uuid
-from datetime import date, datetime, timedelta
-from decimal import Decimal
 from typing import Any, Callable, Iterator, Sequence
 
 import psycopg
@@ -227,8 +224,6 @@ def _adapt(value: Any) -> Any:
         raise TypeError(f"pass money and quantities as Decimal or str, not float ({value!r})")
     if isinstance(value, (dict, list)):
         return Jsonb(value)
-    if isinstance(value, timedelta):
-        return value
     return value
 
 
@@ -250,4 +245,3 @@ def _make_method(proc: Proc) -> Callable[..., Any]:
 for _proc in PROCEDURES:
     setattr(Router, _proc.name, _make_method(_proc))
 
-_ = (json, date, datetime, Decimal)
