@@ -58,6 +58,7 @@ DO $$ DECLARE f regprocedure; BEGIN FOR f IN SELECT p.oid::regprocedure FROM pg_
 \ir procedures/_check_text.sql
 \ir procedures/_claim_pending.sql
 \ir procedures/_close_order.sql
+\ir procedures/_fee.sql
 \ir procedures/_fill.sql
 \ir procedures/_fire_price_alerts.sql
 \ir procedures/_idempotency_begin.sql

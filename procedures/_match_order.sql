@@ -10,16 +10,18 @@ DECLARE
     v_size   numeric;
     v_fill   numeric := 0;
     v_market boolean;
+    v_available numeric;
 BEGIN
     -- The account first, then its order: the same lock order as place_order and cancel_order.
-    PERFORM 1 FROM finshard.accounts a WHERE a.account_id = p_account_id FOR UPDATE;
+    SELECT a.balance - a.reserved INTO v_available FROM finshard.accounts a WHERE a.account_id = p_account_id FOR UPDATE;
     SELECT o.* INTO v_order FROM finshard.orders o
      WHERE o.account_id = p_account_id AND o.order_id = p_order_id AND o.created_at = p_created_at FOR UPDATE;
     IF NOT FOUND OR v_order.status NOT IN ('new', 'partially_filled') THEN
         RETURN 0;
     END IF;
-    SELECT i.bid_price, i.bid_size, i.ask_price, i.ask_size, i.lot_size INTO v_quote
-      FROM finshard.instruments i WHERE i.instrument_id = v_order.instrument_id;
+    SELECT i.bid_price, i.bid_size, i.ask_price, i.ask_size, i.lot_size, c.minor_units INTO v_quote
+      FROM finshard.instruments i JOIN finshard.currencies c ON c.code = i.currency
+     WHERE i.instrument_id = v_order.instrument_id;
     v_price := CASE v_order.side WHEN 'buy' THEN v_quote.ask_price ELSE v_quote.bid_price END;
     v_size := CASE v_order.side WHEN 'buy' THEN v_quote.ask_size ELSE v_quote.bid_size END;
     -- A stop triggers once the quote crosses its stop price, then works as a market (stop) or
@@ -42,7 +44,9 @@ BEGIN
     IF v_order.time_in_force = 'FOK' AND v_fill < v_order.quantity - v_order.filled_quantity THEN
         v_fill := 0;
     END IF;
-    IF v_fill > 0 AND NOT finshard._fill(p_account_id, p_order_id, v_fill, v_price, p_created_at) THEN
+    IF v_fill > 0 AND NOT finshard._fill(p_account_id, p_order_id, p_created_at, v_fill, v_price, v_order.side,
+                                         v_order.instrument_id, v_order.quantity - v_order.filled_quantity,
+                                         v_order.reserved_cash, v_available, v_quote.minor_units) THEN
         RETURN 0;
     END IF;
     -- Market orders, IOC and FOK never rest: what did not fill now is cancelled.
