@@ -38,7 +38,11 @@ BEGIN
      WHERE a.account_id = p_from_account_id AND a.status = 'active' AND a.account_type NOT IN ('house', 'system')
        AND a.balance - a.reserved >= p_amount;
     IF NOT FOUND THEN
+        -- Raises the reason, or returns with the row locked when a concurrent credit made it valid:
+        -- then the reservation is applied under the lock (never skipped).
         PERFORM finshard._account_problem(p_from_account_id, -p_amount);
+        UPDATE finshard.accounts a SET reserved = a.reserved + p_amount, updated_at = now()
+         WHERE a.account_id = p_from_account_id;
     END IF;
     v_transfer_id := nextval('finshard.transfers_transfer_id_seq');
     INSERT INTO finshard.transfers (transfer_id, from_account_id, to_account_id, amount, currency, to_currency, status,
