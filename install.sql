@@ -73,6 +73,7 @@ DO $$ DECLARE f regprocedure; BEGIN FOR f IN SELECT p.oid::regprocedure FROM pg_
 \ir procedures/_notify_now.sql
 \ir procedures/_post_entry.sql
 \ir procedures/_record_failed_login.sql
+\ir procedures/_signal.sql
 \ir procedures/_transfer_checks.sql
 \ir procedures/_validate_order.sql
 \ir procedures/account_orders.sql

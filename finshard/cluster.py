@@ -11,10 +11,8 @@ from __future__ import annotations
 import json
 import os
 import pwd
-import shutil
 import socket
 import subprocess
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -337,22 +335,3 @@ def _tail(path: Path, lines: int = 3) -> str:
     except OSError:
         return ""
     return " | ".join(text[-lines:])
-
-
-def remove(directory: str | Path) -> None:
-    """Delete a stopped cluster's directory."""
-    shutil.rmtree(directory, ignore_errors=True)
-
-
-def wait_ready(dsn: str, timeout: float = 30.0) -> None:
-    from finshard import db
-
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            db.scalar(dsn, "SELECT 1")
-            return
-        except Exception:  # noqa: BLE001
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)

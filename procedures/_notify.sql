@@ -13,9 +13,7 @@ BEGIN
     RETURNING notification_id INTO v_id;
     IF v_send THEN
         -- Delivered at commit to LISTEN finshard_events sessions on the node that ran the call.
-        PERFORM pg_notify('finshard_events',
-                          jsonb_build_object('notification_id', v_id, 'account_id', p_account_id, 'user_id', p_user_id,
-                                             'kind', p_kind, 'message', p_message, 'payload', p_payload)::text);
+        PERFORM finshard._signal(v_id, p_account_id, p_user_id, p_kind, p_message, p_payload);
     END IF;
 END
 $$;

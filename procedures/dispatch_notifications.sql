@@ -27,10 +27,7 @@ BEGIN
     LOOP
         UPDATE finshard.notifications SET sent_at = now()
          WHERE account_id = v_row.account_id AND notification_id = v_row.notification_id AND created_at = v_row.created_at;
-        PERFORM pg_notify('finshard_events',
-                          jsonb_build_object('notification_id', v_row.notification_id, 'account_id', v_row.account_id,
-                                             'user_id', v_row.user_id, 'kind', v_row.kind, 'message', v_row.message,
-                                             'payload', v_row.payload)::text);
+        PERFORM finshard._signal(v_row.notification_id, v_row.account_id, v_row.user_id, v_row.kind, v_row.message, v_row.payload);
         v_count := v_count + 1;
     END LOOP;
     RETURN v_count;

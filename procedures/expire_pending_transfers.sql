@@ -23,6 +23,6 @@ BEGIN
     RETURN v_count;
 END
 $$;
-COMMENT ON FUNCTION finshard.expire_pending_transfers(integer) IS 'Expires up to p_limit pending transfers past their timeout (releasing their reservations); returns how many. Run it periodically (finshard maintenance)';
+COMMENT ON FUNCTION finshard.expire_pending_transfers(integer) IS 'Expires up to p_limit pending transfers past their timeout (releasing their reservations); returns how many. Run it periodically (cron or pg_cron)';
 REVOKE ALL ON FUNCTION finshard.expire_pending_transfers(integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION finshard.expire_pending_transfers(integer) TO finshard_app;

@@ -16,7 +16,7 @@ import logging
 import random
 import time
 import uuid
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -204,9 +204,6 @@ class Router:
                     return cur.fetchall() if cur.description else []
         except psycopg.Error as exc:
             raise translate(exc) from None
-
-    def nodes(self) -> Iterator[NodeAddr]:
-        return iter(self.topology.nodes)
 
 
 def _sql(proc: Proc, args: dict[str, Any]) -> str:
