@@ -26,7 +26,7 @@ BEGIN
     v_opening := coalesce(v_opening, 0);
     RETURN QUERY SELECT 'opening'::text, NULL::bigint, v_from, NULL::text, NULL::numeric, v_opening, NULL::text, NULL::bigint;
     RETURN QUERY
-        SELECT 'entry'::text, t.entry_seq, t.created_at, t.transaction_type, t.amount, t.balance_after, t.description, t.transfer_id
+        SELECT 'entry'::text, t.entry_seq, t.created_at, t.transaction_type::text, t.amount, t.balance_after, t.description, t.transfer_id
           FROM finshard.transactions t
          WHERE t.account_id = p_account_id AND t.created_at >= v_from AND t.created_at < v_to
          ORDER BY t.entry_seq;

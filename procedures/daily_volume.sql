@@ -8,7 +8,7 @@ BEGIN
     PERFORM finshard._check_period(p_from, p_to);
     -- Admin report (seed 002): aggregated on every shard, merged on the coordinator.
     RETURN QUERY
-        SELECT (t.created_at AT TIME ZONE 'UTC')::date, t.currency, t.transaction_type, count(*), sum(abs(t.amount))
+        SELECT (t.created_at AT TIME ZONE 'UTC')::date, t.currency, t.transaction_type::text, count(*), sum(abs(t.amount))
           FROM finshard.transactions t
          WHERE t.created_at >= p_from AND t.created_at < p_to
          GROUP BY 1, 2, 3

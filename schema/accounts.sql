@@ -2,12 +2,12 @@ CREATE TABLE IF NOT EXISTS finshard.accounts (
     account_id     bigserial      PRIMARY KEY,
     user_id        bigint         NOT NULL REFERENCES finshard.users (user_id),
     bank_id        bigint         REFERENCES finshard.banks (bank_id),
-    account_type   text           NOT NULL DEFAULT 'cash' CHECK (account_type IN ('cash', 'margin', 'savings', 'house', 'system')),
+    account_type   finshard.account_type NOT NULL DEFAULT 'cash',
     account_number text           NOT NULL,
     currency       text           NOT NULL REFERENCES finshard.currencies (code),
     balance        numeric(22,4)  NOT NULL DEFAULT 0,
-    reserved       numeric(22,4)  NOT NULL DEFAULT 0 CHECK (reserved >= 0),
-    status         text           NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'frozen', 'closed')),
+    reserved       numeric(22,4)  NOT NULL DEFAULT 0,
+    status         finshard.account_status NOT NULL DEFAULT 'active',
     entry_seq      bigint         NOT NULL DEFAULT 0,
     last_entry_at  timestamptz    NOT NULL DEFAULT '-infinity',
     audit_seq      bigint         NOT NULL DEFAULT 0,
@@ -15,8 +15,9 @@ CREATE TABLE IF NOT EXISTS finshard.accounts (
     audit_prev_hash text          NOT NULL DEFAULT '',
     created_at     timestamptz    NOT NULL DEFAULT now(),
     updated_at     timestamptz    NOT NULL DEFAULT now(),
-    -- House fx accounts carry the house's position and may go negative; nobody else may.
-    CONSTRAINT accounts_funded_check CHECK (account_type IN ('house', 'system') OR balance >= reserved)
+    -- House fx accounts carry the house's position and may go negative; nobody else may. One
+    -- constraint, not two: each CHECK costs a re-read and re-plan on every UPDATE of a balance.
+    CONSTRAINT accounts_funded_check CHECK (reserved >= 0 AND (account_type IN ('house', 'system') OR balance >= reserved))
 );
 COMMENT ON TABLE finshard.accounts IS 'Multi-currency accounts; distributed by account_id, every account-owned table is colocated with it';
 COMMENT ON COLUMN finshard.accounts.account_number IS 'FS + zero-padded account_id: unique because account_id is, so no cross-shard unique index is needed';

@@ -2,7 +2,7 @@ CREATE TABLE IF NOT EXISTS finshard.notifications (
     account_id      bigint      NOT NULL,
     notification_id bigserial   NOT NULL,
     user_id         bigint      NOT NULL,
-    kind            text        NOT NULL CHECK (kind IN ('credited', 'debited', 'transfer_success', 'transfer_failed', 'trade', 'price_alert', 'account')),
+    kind            finshard.notification_kind NOT NULL,
     message         text        NOT NULL,
     payload         jsonb       NOT NULL DEFAULT '{}',
     created_at      timestamptz NOT NULL DEFAULT now(),

@@ -2,12 +2,12 @@ CREATE TABLE IF NOT EXISTS finshard.transfers (
     transfer_id      bigserial     NOT NULL,
     from_account_id  bigint        NOT NULL,
     to_account_id    bigint        NOT NULL,
-    amount           numeric(22,4) NOT NULL CHECK (amount > 0),
+    amount           numeric(22,4) NOT NULL,
     currency         text          NOT NULL,
     to_amount        numeric(22,4),
     to_currency      text          NOT NULL,
     fx_rate          numeric(24,10),
-    status           text          NOT NULL CHECK (status IN ('pending', 'processing', 'success', 'failed', 'voided', 'expired')),
+    status           finshard.transfer_status NOT NULL,
     posted_amount    numeric(22,4),
     expires_at       timestamptz,
     idempotency_key  text,
@@ -15,7 +15,8 @@ CREATE TABLE IF NOT EXISTS finshard.transfers (
     created_at       timestamptz   NOT NULL DEFAULT now(),
     resolved_at      timestamptz,
     PRIMARY KEY (from_account_id, transfer_id),
-    CONSTRAINT transfers_distinct_accounts_check CHECK (from_account_id <> to_account_id)
+    -- One constraint, not two: each CHECK is re-read and re-planned on every INSERT statement.
+    CONSTRAINT transfers_valid_check CHECK (amount > 0 AND from_account_id <> to_account_id)
 );
 COMMENT ON TABLE finshard.transfers IS 'One row per transfer, on the source account''s shard; the ledger''s transfer_out and transfer_in rows reference it';
 COMMENT ON COLUMN finshard.transfers.status IS 'success for immediate transfers; pending (funds reserved) -> success (posted), voided or expired for two-phase ones';
