@@ -4,10 +4,16 @@
 \set ON_ERROR_STOP on
 SET client_min_messages = warning;
 
--- 1. tables, one per file
+-- 1. domains and tables, one per file
 \ir schema/finshard.sql
 \ir schema/schema_version.sql
 \ir schema/error_codes.sql
+\ir schema/account_type.sql
+\ir schema/account_status.sql
+\ir schema/entry_type.sql
+\ir schema/entry_status.sql
+\ir schema/transfer_status.sql
+\ir schema/notification_kind.sql
 \ir schema/settings.sql
 \ir schema/currencies.sql
 \ir schema/fx_rates.sql
@@ -58,6 +64,7 @@ DO $$ DECLARE f regprocedure; BEGIN FOR f IN SELECT p.oid::regprocedure FROM pg_
 \ir procedures/_check_text.sql
 \ir procedures/_claim_pending.sql
 \ir procedures/_close_order.sql
+\ir procedures/_credit_leg.sql
 \ir procedures/_fee.sql
 \ir procedures/_fill.sql
 \ir procedures/_fire_price_alerts.sql

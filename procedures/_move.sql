@@ -5,6 +5,8 @@ CREATE OR REPLACE FUNCTION finshard._move(p_from_account_id bigint,
                                           p_description text,
                                           p_release numeric DEFAULT 0,
                                           p_from_currency text DEFAULT NULL,
+                                          p_audit_action text DEFAULT NULL,
+                                          p_audit_details jsonb DEFAULT NULL,
                                           OUT from_balance numeric,
                                           OUT to_balance numeric,
                                           OUT to_amount numeric,
@@ -14,85 +16,59 @@ CREATE OR REPLACE FUNCTION finshard._move(p_from_account_id bigint,
 LANGUAGE plpgsql
 AS $$
 DECLARE
-    v_leg        record;
-    v_entry      record;
-    v_from_user  bigint;
-    v_to_user    bigint;
-    v_send       boolean;
+    v_debit  record;
+    v_credit record;
+    v_house  record;
+    v_send   boolean;
 BEGIN
-    -- Currencies never change, so they are read without locks; the legs lock.
-    -- (IF, not coalesce(p, (SELECT ...)): Citus would run the subquery even when p is set.)
+    v_send := finshard._notify_now();
     from_currency := p_from_currency;
     IF from_currency IS NULL THEN
         SELECT a.currency INTO from_currency FROM finshard.accounts a WHERE a.account_id = p_from_account_id;
     END IF;
-    SELECT a.currency INTO to_currency FROM finshard.accounts a WHERE a.account_id = p_to_account_id;
-    IF NOT FOUND THEN
-        PERFORM finshard.fail('FS010', format('account %s does not exist', p_to_account_id));
+    -- Lock order, the same for every movement whichever shards or nodes the accounts live on, so
+    -- that two movements cannot deadlock: the two customer accounts in id order, then the house fx
+    -- accounts in id order.
+    -- The debit carries the audit entry in the same row version. The credit does not read the
+    -- destination's currency first (on Citus, when it lives on another node, each statement is a
+    -- round trip): it converts only when its guarded UPDATE finds another currency.
+    IF p_from_account_id < p_to_account_id THEN
+        v_debit := finshard._post_entry(p_from_account_id, -p_amount, 'transfer_out', p_transfer_id, p_to_account_id,
+                                        p_description, p_release, p_audit_action => p_audit_action,
+                                        p_audit_details => p_audit_details);
     END IF;
-    to_amount := p_amount;
-    IF from_currency <> to_currency THEN
-        fx_rate := finshard.fx_rate(from_currency, to_currency);
-        to_amount := round(p_amount * fx_rate, (SELECT c.minor_units FROM finshard.currencies c WHERE c.code = to_currency));
-        IF to_amount <= 0 THEN
-            PERFORM finshard.fail('FS002', format('%s %s converts to %s %s at %s: too small to transfer',
-                                                  p_amount, from_currency, to_amount, to_currency, fx_rate));
-        END IF;
+    v_credit := finshard._credit_leg(p_to_account_id, p_amount, from_currency, 'transfer_in', p_transfer_id, p_from_account_id,
+                                     p_description, false, v_send);
+    IF p_from_account_id > p_to_account_id THEN
+        v_debit := finshard._post_entry(p_from_account_id, -p_amount, 'transfer_out', p_transfer_id, p_to_account_id,
+                                        p_description, p_release, p_audit_action => p_audit_action,
+                                        p_audit_details => p_audit_details);
     END IF;
-    -- The legs, applied in account id order: two transfers always lock shared accounts in the same
-    -- order, so they cannot deadlock, whichever shards or nodes the accounts live on.
-    IF from_currency = to_currency THEN
-        -- The common case, without a query to build the legs (each statement costs on Citus).
-        IF p_from_account_id < p_to_account_id THEN
-            v_entry := finshard._post_entry(p_from_account_id, -p_amount, 'transfer_out', p_transfer_id, p_to_account_id,
-                                            p_description, p_release);
-            from_balance := v_entry.balance_after;
-            v_from_user := v_entry.user_id;
-        END IF;
-        v_entry := finshard._post_entry(p_to_account_id, to_amount, 'transfer_in', p_transfer_id, p_from_account_id, p_description);
-        to_balance := v_entry.balance_after;
-        v_to_user := v_entry.user_id;
-        IF p_from_account_id > p_to_account_id THEN
-            v_entry := finshard._post_entry(p_from_account_id, -p_amount, 'transfer_out', p_transfer_id, p_to_account_id,
-                                            p_description, p_release);
-            from_balance := v_entry.balance_after;
-            v_from_user := v_entry.user_id;
-        END IF;
-    ELSE
-        -- A cross-currency transfer pays into the house account of the source currency and out of the
-        -- house account of the target currency, so each currency's total is unchanged.
-        FOR v_leg IN
-            SELECT l.account_id, l.amount, l.kind, l.counterparty, l.house, l.release
-              FROM (VALUES (p_from_account_id, -p_amount, 'transfer_out', p_to_account_id, false, p_release),
-                           (p_to_account_id, to_amount, 'transfer_in', p_from_account_id, false, 0::numeric)) AS l (account_id, amount, kind, counterparty, house, release)
-            UNION ALL
-            SELECT h.account_id, h.amount, h.kind, h.counterparty, true, 0
+    from_balance := v_debit.balance_after;
+    to_balance := v_credit.balance_after;
+    to_amount := v_credit.amount;
+    to_currency := v_credit.currency;
+    fx_rate := v_credit.fx_rate;
+    IF to_currency <> from_currency THEN
+        -- Across currencies the house account of the source currency takes the amount and the house
+        -- account of the target currency pays the converted amount: each currency's total is unchanged.
+        FOR v_house IN
+            SELECT h.account_id, h.amount, h.kind, h.counterparty
               FROM (SELECT (SELECT c.house_account_id FROM finshard.currencies c WHERE c.code = from_currency), p_amount, 'fx_in', p_from_account_id
                     UNION ALL
-                    SELECT (SELECT c.house_account_id FROM finshard.currencies c WHERE c.code = to_currency), -to_amount, 'fx_out', p_to_account_id) AS h (account_id, amount, kind, counterparty)
-             WHERE from_currency <> to_currency
-             ORDER BY 1
+                    SELECT (SELECT c.house_account_id FROM finshard.currencies c WHERE c.code = to_currency), -to_amount, 'fx_out', p_to_account_id)
+                   AS h (account_id, amount, kind, counterparty)
+             ORDER BY h.account_id
         LOOP
-            v_entry := finshard._post_entry(v_leg.account_id, v_leg.amount, v_leg.kind, p_transfer_id, v_leg.counterparty,
-                                            p_description, v_leg.release, p_house => v_leg.house);
-            IF v_leg.account_id = p_from_account_id THEN
-                from_balance := v_entry.balance_after;
-                v_from_user := v_entry.user_id;
-            ELSIF v_leg.account_id = p_to_account_id THEN
-                to_balance := v_entry.balance_after;
-                v_to_user := v_entry.user_id;
-            END IF;
+            PERFORM finshard._credit_leg(v_house.account_id, v_house.amount, NULL, v_house.kind, p_transfer_id,
+                                         v_house.counterparty, p_description, true);
         END LOOP;
     END IF;
-    v_send := finshard._notify_now();
-    PERFORM finshard._notify(p_from_account_id, v_from_user, 'transfer_success',
+    PERFORM finshard._notify(p_from_account_id, v_debit.user_id, 'transfer_success',
                              format('Transfer %s: %s %s sent to account %s', p_transfer_id, p_amount, from_currency, p_to_account_id),
                              jsonb_build_object('transfer_id', p_transfer_id, 'amount', p_amount, 'currency', from_currency,
                                                 'balance', from_balance), v_send);
-    PERFORM finshard._notify(p_to_account_id, v_to_user, 'credited',
-                             format('Transfer %s: %s %s received from account %s', p_transfer_id, to_amount, to_currency, p_from_account_id),
-                             jsonb_build_object('transfer_id', p_transfer_id, 'amount', to_amount, 'currency', to_currency), v_send);
 END
 $$;
-COMMENT ON FUNCTION finshard._move(bigint, bigint, numeric, bigint, text, numeric, text) IS 'Moves p_amount between two accounts (converting through the house fx accounts), in account id lock order, with notifications';
-REVOKE ALL ON FUNCTION finshard._move(bigint, bigint, numeric, bigint, text, numeric, text) FROM PUBLIC;
+COMMENT ON FUNCTION finshard._move(bigint, bigint, numeric, bigint, text, numeric, text, text, jsonb) IS 'Moves p_amount between two accounts (converting through the house fx accounts) in a fixed lock order, with notifications and, with p_audit_action, the source account''s audit entry';
+REVOKE ALL ON FUNCTION finshard._move(bigint, bigint, numeric, bigint, text, numeric, text, text, jsonb) FROM PUBLIC;

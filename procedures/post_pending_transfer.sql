@@ -28,7 +28,8 @@ BEGIN
     -- Move the posted amount and release the whole reservation in the same entry: a partial post
     -- returns the rest to the available balance.
     v_move := finshard._move(p_from_account_id, v_pending.to_account_id, v_amount, p_transfer_id, NULL, v_pending.amount,
-                             v_pending.currency);
+                             v_pending.currency, 'post_pending_transfer',
+                             jsonb_build_object('transfer_id', p_transfer_id, 'amount', v_amount, 'pending', v_pending.amount));
     from_balance := v_move.from_balance;
     to_balance := v_move.to_balance;
     to_amount := v_move.to_amount;
@@ -37,8 +38,6 @@ BEGIN
        SET status = 'success', posted_amount = v_amount, to_amount = v_move.to_amount, fx_rate = v_move.fx_rate,
            resolved_at = now()
      WHERE t.from_account_id = p_from_account_id AND t.transfer_id = p_transfer_id;
-    PERFORM finshard._audit(p_from_account_id, 'post_pending_transfer',
-                            jsonb_build_object('transfer_id', p_transfer_id, 'amount', v_amount, 'pending', v_pending.amount));
 END
 $$;
 COMMENT ON FUNCTION finshard.post_pending_transfer(bigint, bigint, numeric) IS 'Second phase: moves p_amount (default: all) of a pending transfer and releases its reservation; a pending transfer resolves once. Raises FS001-FS004, FS010-FS013, FS018, FS040, FS041, FS042';

@@ -32,7 +32,10 @@ BEGIN
     transfer_id := nextval('finshard.transfers_transfer_id_seq');
     -- Both legs in this one transaction: on Citus, when the accounts are on two nodes, the worker
     -- running this delegated call commits both with two-phase commit; either both land or neither.
-    v_move := finshard._move(p_from_account_id, p_to_account_id, p_amount, transfer_id, p_description, 0, v_currency);
+    -- The audit entry rides on the debit (the conversion is in the transfer record).
+    v_move := finshard._move(p_from_account_id, p_to_account_id, p_amount, transfer_id, p_description, 0, v_currency,
+                             'transfer', jsonb_build_object('transfer_id', transfer_id, 'to', p_to_account_id, 'amount', p_amount,
+                                                            'currency', v_currency, 'idempotency_key', p_idempotency_key));
     from_balance := v_move.from_balance;
     to_balance := v_move.to_balance;
     to_amount := v_move.to_amount;
@@ -41,9 +44,6 @@ BEGIN
                                     fx_rate, status, idempotency_key, description, resolved_at)
     VALUES (transfer_id, p_from_account_id, p_to_account_id, p_amount, v_currency, to_amount, v_move.to_currency,
             fx_rate, 'success', p_idempotency_key, p_description, now());
-    PERFORM finshard._audit(p_from_account_id, 'transfer',
-                            jsonb_build_object('transfer_id', transfer_id, 'to', p_to_account_id, 'amount', p_amount,
-                                               'to_amount', to_amount, 'fx_rate', fx_rate, 'idempotency_key', p_idempotency_key));
     IF p_idempotency_key IS NOT NULL THEN
         PERFORM finshard._idempotency_finish(p_from_account_id, p_idempotency_key,
             jsonb_build_object('transfer_id', transfer_id, 'from_balance', from_balance, 'to_balance', to_balance,
