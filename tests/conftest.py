@@ -11,7 +11,7 @@ import shutil
 import tempfile
 import uuid
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import psycopg
 import pytest
@@ -28,6 +28,20 @@ def _tmpdir(prefix: str) -> Path:
     path = Path(tempfile.mkdtemp(prefix=prefix, dir=os.environ.get("FINSHARD_TEST_TMP", "/tmp")))
     path.chmod(0o755)
     return path
+
+
+@pytest.fixture
+def scratch() -> Iterator[Callable[[str], Path]]:
+    """Makes fresh directories (readable by the postgres user) and removes them after the test."""
+    made: list[Path] = []
+
+    def make(prefix: str) -> Path:
+        made.append(_tmpdir(prefix))
+        return made[-1]
+
+    yield make
+    for path in made:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 class Running:

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import _tmpdir
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -31,8 +30,8 @@ def assert_one_line_error(res: subprocess.CompletedProcess[str], *needles: str) 
         assert needle in lines[0], lines[0]
 
 
-def test_plain_cluster_up_twice_status_dsn_down_twice():
-    directory = _tmpdir("finshard-cli-") / "c"
+def test_plain_cluster_up_twice_status_dsn_down_twice(scratch):
+    directory = scratch("finshard-cli-") / "c"
     res = run("cluster", "up", "--dir", str(directory), "--no-citus")
     assert res.returncode == 0, res.stderr
     dsn = res.stdout.strip()
@@ -51,8 +50,8 @@ def test_plain_cluster_up_twice_status_dsn_down_twice():
 
 
 @pytest.mark.citus
-def test_citus_cluster_up_registers_two_workers():
-    directory = _tmpdir("finshard-cli-") / "c"
+def test_citus_cluster_up_registers_two_workers(scratch):
+    directory = scratch("finshard-cli-") / "c"
     try:
         res = run("cluster", "up", "--dir", str(directory))
         assert res.returncode == 0, res.stderr
@@ -67,8 +66,8 @@ def test_citus_cluster_up_registers_two_workers():
         run("cluster", "down", "--dir", str(directory))
 
 
-def test_up_in_a_non_empty_foreign_directory_is_refused():
-    directory = _tmpdir("finshard-cli-")
+def test_up_in_a_non_empty_foreign_directory_is_refused(scratch):
+    directory = scratch("finshard-cli-")
     (directory / "something.txt").write_text("not a cluster")
     assert_one_line_error(run("cluster", "up", "--dir", str(directory), "--no-citus"), "not empty")
 
@@ -77,21 +76,21 @@ def test_up_in_an_unwritable_directory_is_refused():
     assert_one_line_error(run("cluster", "up", "--dir", "/proc/finshard-cluster", "--no-citus"), "/proc/finshard-cluster")
 
 
-def test_half_created_cluster_is_recognised():
-    directory = _tmpdir("finshard-cli-")
+def test_half_created_cluster_is_recognised(scratch):
+    directory = scratch("finshard-cli-")
     (directory / "cluster.json").write_text(json.dumps({"citus": False, "complete": False, "nodes": [
         {"name": "single", "role": "single", "port": 1, "datadir": str(directory / "coordinator")}]}))
     assert_one_line_error(run("cluster", "up", "--dir", str(directory)), "half-created")
 
 
-def test_missing_postgres_binaries_are_reported():
-    directory = _tmpdir("finshard-cli-") / "c"
+def test_missing_postgres_binaries_are_reported(scratch):
+    directory = scratch("finshard-cli-") / "c"
     assert_one_line_error(run("cluster", "up", "--dir", str(directory), env={"FINSHARD_PG_BIN": "/nonexistent"}),
                           "binaries not found")
 
 
-def test_port_taken_by_another_program_is_reported():
-    directory = _tmpdir("finshard-cli-") / "c"
+def test_port_taken_by_another_program_is_reported(scratch):
+    directory = scratch("finshard-cli-") / "c"
     assert run("cluster", "up", "--dir", str(directory), "--no-citus").returncode == 0
     run("cluster", "down", "--dir", str(directory))
     port = json.loads((directory / "cluster.json").read_text())["nodes"][0]["port"]
@@ -102,8 +101,8 @@ def test_port_taken_by_another_program_is_reported():
         assert_one_line_error(run("cluster", "up", "--dir", str(directory)), f"port {port}", "taken")
 
 
-def test_status_of_a_directory_without_a_cluster_is_one_line():
-    assert_one_line_error(run("cluster", "status", "--dir", str(_tmpdir("finshard-cli-"))), "no finshard cluster")
+def test_status_of_a_directory_without_a_cluster_is_one_line(scratch):
+    assert_one_line_error(run("cluster", "status", "--dir", str(scratch("finshard-cli-"))), "no finshard cluster")
 
 
 def test_install_against_an_unreachable_server_is_one_line():

@@ -12,15 +12,14 @@ import pytest
 
 from finshard.cluster import Cluster
 from finshard.installer import install
-from tests.conftest import _tmpdir
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("citus", [False, pytest.param(True, marks=pytest.mark.citus)])
-def test_failover_drill_loses_no_acknowledged_write(citus):
-    directory = _tmpdir("finshard-drill-") / "c"
+def test_failover_drill_loses_no_acknowledged_write(citus, scratch):
+    directory = scratch("finshard-drill-") / "c"
     cluster = Cluster.up(directory, workers=2, use_citus=citus)
     try:
         install(cluster.dsn(), shard_count=4 if citus else None)
@@ -40,8 +39,8 @@ def test_failover_drill_loses_no_acknowledged_write(citus):
         Cluster.load(directory).down()
 
 
-def test_drilling_the_citus_coordinator_is_refused_with_a_reason():
-    directory = _tmpdir("finshard-drill-")
+def test_drilling_the_citus_coordinator_is_refused_with_a_reason(scratch):
+    directory = scratch("finshard-drill-")
     (directory / "cluster.json").write_text(json.dumps({"citus": True, "complete": True, "nodes": [
         {"name": "coordinator", "role": "coordinator", "port": 1, "datadir": str(directory / "x")}]}))
     res = subprocess.run([sys.executable, "-m", "finshard.cli", "failover", "drill", "--dir", str(directory), "--node", "coordinator"],

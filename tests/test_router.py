@@ -157,6 +157,26 @@ def test_killed_connection_mid_transfer_is_retried_and_applies_once(db):
         assert conn.execute("SELECT finshard.balance(%s::bigint)", (b,)).fetchone()[0] == Decimal("10.00")
 
 
+def test_pooled_connection_ended_while_idle_is_replaced_before_the_call(db):
+    # freeze_account is a write without an idempotency key: the router never retries it, so it
+    # succeeds only if the pool's checkout notices the dead connection and hands out a new one.
+    with db.connect() as conn:
+        a = new_account(conn, "USD")
+    with Router.connect(db.dsn, pool_size=1) as r:
+        r.balance(account_id=a)
+        node_dsn = r.node_dsn(r.shard_for(a).node)
+        with psycopg.connect(node_dsn, autocommit=True) as admin:
+            ended = admin.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                  "WHERE application_name = '' AND backend_type = 'client backend' "
+                                  "AND state = 'idle' AND pid <> pg_backend_pid() "
+                                  "AND query LIKE '%%finshard.balance%%'").fetchone()[0]
+        assert ended >= 1
+        time.sleep(0.2)
+        r.freeze_account(account_id=a, reason="idle connection test")
+    with db.connect() as conn:
+        assert conn.execute("SELECT status FROM finshard.accounts WHERE account_id = %s::bigint", (a,)).fetchone()[0] == "frozen"
+
+
 @pytest.mark.citus
 def test_unreachable_worker_falls_back_to_the_coordinator(citus):
     with citus.connect() as conn:

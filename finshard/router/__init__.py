@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import random
+import select
 import time
 import uuid
 from typing import Any, Callable, Sequence
@@ -112,7 +113,7 @@ class Router:
                 raise TransientError(f"{node} unreachable: {str(exc).strip().splitlines()[0]}") from None
             pool = ConnectionPool(self.node_dsn(node), min_size=1, max_size=self.pool_size, kwargs=kwargs,
                                   open=True, timeout=10, name=f"finshard-{node}",
-                                  check=ConnectionPool.check_connection)
+                                  check=_check_idle)
             self._pools[node] = pool
         return pool
 
@@ -204,6 +205,22 @@ class Router:
                     return cur.fetchall() if cur.description else []
         except psycopg.Error as exc:
             raise translate(exc) from None
+
+
+def _check_idle(conn: psycopg.Connection[Any]) -> None:
+    """The pool's check on checkout, without a round trip for a healthy connection.
+
+    An idle autocommit connection receives nothing unless its server ended it (terminated
+    backend, shutdown, crash: an error message or EOF is waiting on the socket). So only a
+    readable socket costs a round trip (psycopg_pool's check_connection), which raises when the
+    connection is dead and the pool replaces it. A silently lost network path is not seen here;
+    the call then fails with a connection error and is retried like any transient error.
+    """
+    if conn.closed or conn.broken:
+        raise psycopg.OperationalError("the connection is closed")
+    readable, _w, _x = select.select([conn.fileno()], [], [], 0)
+    if readable:
+        ConnectionPool.check_connection(conn)
 
 
 def _sql(proc: Proc, args: dict[str, Any]) -> str:
