@@ -152,8 +152,42 @@ def _pair_scripts(pairs: list[tuple[int, int]]) -> list[str]:
     return [f"SELECT finshard.transfer({a}::bigint, {b}::bigint, 0.01);\n" for a, b in pairs]
 
 
+def _pgbench_on_nodes(dsn: str, scripts_by_node: dict[str, list[str]], clients: int, seconds: float) -> float:
+    """pgbench on each node at once, its clients connected to that node (the router's path), the
+    ``clients`` split evenly; returns the summed tps."""
+    import threading
+
+    results: dict[str, float] = {}
+    errors: list[BaseException] = []
+    share = max(1, clients // len(scripts_by_node))
+
+    def one(node: str) -> None:
+        host, port = node.rsplit(":", 1)
+        try:
+            results[node] = pgbench(make_conninfo(dsn, host=host, port=port), scripts_by_node[node], clients=share,
+                                    seconds=seconds)
+        except BaseException as exc:  # re-raised below, in the caller's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one, args=(node,)) for node in scripts_by_node]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return sum(results.values())
+
+
 def same_vs_cross_node(dsn: str, *, clients: int = 8, seconds: float = 10, accounts: int = 400, scripts: int = 64) -> dict[str, Any]:
-    """On Citus: transfers whose two accounts share a worker vs transfers across workers (2PC)."""
+    """On Citus: transfers whose two accounts share a worker vs transfers across workers (2PC),
+    measured on two paths with the same clients and pairs.
+
+    direct: each session is on the worker holding the source account, as the router connects.
+    via coordinator: every session on the coordinator, which delegates the call to that worker.
+    Citus does not cache connections in a backend serving another node's connection, so there a
+    cross-node transfer opens a new worker-to-worker connection (and a new backend) every time.
+    """
     import random
 
     groups = _accounts_by_node(dsn, make_accounts(dsn, accounts))
@@ -161,15 +195,25 @@ def same_vs_cross_node(dsn: str, *, clients: int = 8, seconds: float = 10, accou
     if len(nodes) < 2:
         raise RuntimeError("same vs cross node needs at least two worker nodes (a Citus cluster)")
     rng = random.Random(1)
-    same = [tuple(rng.sample(groups[nodes[i % len(nodes)]], 2)) for i in range(scripts)]
-    cross = []
+    same: dict[str, list[tuple[int, int]]] = {n: [] for n in nodes}
+    cross: dict[str, list[tuple[int, int]]] = {n: [] for n in nodes}
     for i in range(scripts):
         a, b = nodes[i % len(nodes)], nodes[(i + 1) % len(nodes)]
-        cross.append((rng.choice(groups[a]), rng.choice(groups[b])))
-    s, c = _alternate(lambda: pgbench(dsn, _pair_scripts(same), clients=clients, seconds=seconds),  # type: ignore[arg-type]
-                      lambda: pgbench(dsn, _pair_scripts(cross), clients=clients, seconds=seconds))  # type: ignore[arg-type]
+        same[a].append(tuple(rng.sample(groups[a], 2)))  # type: ignore[arg-type]
+        cross[a].append((rng.choice(groups[a]), rng.choice(groups[b])))
+
+    def direct(pairs: dict[str, list[tuple[int, int]]]) -> Callable[[], float]:
+        return lambda: _pgbench_on_nodes(dsn, {n: _pair_scripts(p) for n, p in pairs.items()}, clients, seconds)
+
+    def coordinator(pairs: dict[str, list[tuple[int, int]]]) -> Callable[[], float]:
+        return lambda: pgbench(dsn, _pair_scripts([x for p in pairs.values() for x in p]), clients=clients, seconds=seconds)
+
+    s, c = _alternate(direct(same), direct(cross))
+    cs, cc = _alternate(coordinator(same), coordinator(cross))
     return {"benchmark": "same-node vs cross-node transfers (Citus)", "clients": clients, "seconds_each": seconds,
-            "same_node_tps": round(s, 1), "cross_node_tps": round(c, 1), "ratio": round(c / s, 3), "target": ">= 0.5"}
+            "direct_same_node_tps": round(s, 1), "direct_cross_node_tps": round(c, 1), "ratio": round(c / s, 3),
+            "via_coordinator_same_node_tps": round(cs, 1), "via_coordinator_cross_node_tps": round(cc, 1),
+            "ratio_via_coordinator": round(cc / cs, 3), "target": ">= 0.5"}
 
 
 def orders_vs_transfers(dsn: str, *, clients: int = 8, seconds: float = 10, accounts: int = 400) -> dict[str, Any]:
@@ -250,22 +294,29 @@ def _router_tps(dsn: str, node_dsns: dict[str, str] | None, ids: list[int], clie
 def direct_vs_coordinator(dsn: str, *, clients: int = 8, seconds: float = 8, accounts: int = 400,
                           pgbouncer_dsns: dict[str, str] | None = None) -> dict[str, Any]:
     """Router straight to each account's worker vs the same router sending everything to the coordinator
-    (which delegates); optionally also through pgbouncer. Transfers between accounts of one node."""
+    (which delegates), on two workloads: transfers between random accounts of the whole cluster (about
+    half cross workers with 2 workers) and transfers within one worker; optionally also through pgbouncer."""
     from finshard.router import Router
 
     groups = _accounts_by_node(dsn, make_accounts(dsn, accounts))
-    ids = max(groups.values(), key=len)  # one node's accounts: no 2PC on either side
+    everyone = sorted(a for ids in groups.values() for a in ids)
+    one_node = max(groups.values(), key=len)  # no 2PC on either side
     with Router.connect(dsn) as r:
         via_coordinator = {str(n): dsn for n in r.topology.nodes}
-    direct, coord = _alternate(lambda: _router_tps(dsn, None, ids, clients, seconds),
-                               lambda: _router_tps(dsn, via_coordinator, ids, clients, seconds))
+    direct, coord = _alternate(lambda: _router_tps(dsn, None, everyone, clients, seconds),
+                               lambda: _router_tps(dsn, via_coordinator, everyone, clients, seconds))
+    direct_one, coord_one = _alternate(lambda: _router_tps(dsn, None, one_node, clients, seconds),
+                                       lambda: _router_tps(dsn, via_coordinator, one_node, clients, seconds))
     out: dict[str, Any] = {"benchmark": "router direct-to-worker vs through the coordinator", "clients": clients,
-                           "seconds_each": seconds, "direct_tps": round(direct, 1), "via_coordinator_tps": round(coord, 1),
-                           "ratio": round(direct / coord, 3), "target": ">= 1.3"}
+                           "seconds_each": seconds,
+                           "random_pairs_direct_tps": round(direct, 1), "random_pairs_via_coordinator_tps": round(coord, 1),
+                           "ratio": round(direct / coord, 3),
+                           "same_node_direct_tps": round(direct_one, 1), "same_node_via_coordinator_tps": round(coord_one, 1),
+                           "ratio_same_node": round(direct_one / coord_one, 3), "target": ">= 1.3"}
     if pgbouncer_dsns:
         first = next(iter(pgbouncer_dsns.values()))
-        bounced = _router_tps(first, pgbouncer_dsns, ids, clients, seconds, prepare_off=True)
-        out["via_pgbouncer_tps"] = round(bounced, 1)
+        bounced = _router_tps(first, pgbouncer_dsns, everyone, clients, seconds, prepare_off=True)
+        out["random_pairs_via_pgbouncer_tps"] = round(bounced, 1)
         out["pgbouncer_vs_direct"] = round(bounced / direct, 3)
     return out
 
