@@ -13,16 +13,21 @@ from finshard import pgbouncer
 def main() -> None:
     args, cluster, dsn = cluster_from_args(__doc__)
     show(bench.router_overhead(dsn))
-    bouncers = None
-    if cluster is not None:
-        pgbouncer.start_all(cluster)
-        bouncers = {f"127.0.0.1:{n.port}": n.dsn(via_pgbouncer=True) for n in cluster.nodes}
+    if cluster is not None and not cluster.citus:
+        return
+    show(bench.direct_vs_coordinator(dsn, clients=args.clients, seconds=args.seconds))
+    if cluster is None:
+        return
+    # Again with a pgbouncer in front of every node: the nodes reach each other through it
+    # (pg_dist_poolinfo), and the router's clients also go through it.
+    pgbouncer.start_all(cluster)
     try:
-        if cluster is None or cluster.citus:
-            show(bench.direct_vs_coordinator(dsn, clients=args.clients, seconds=args.seconds, pgbouncer_dsns=bouncers))
+        bouncers = {f"127.0.0.1:{n.port}": n.dsn(via_pgbouncer=True) for n in cluster.nodes}
+        result = bench.direct_vs_coordinator(dsn, clients=args.clients, seconds=args.seconds, pgbouncer_dsns=bouncers)
+        result["benchmark"] += ", node-to-node connections through pgbouncer"
+        show(result)
     finally:
-        if cluster is not None:
-            pgbouncer.stop_all(cluster)
+        pgbouncer.stop_all(cluster)
 
 
 if __name__ == "__main__":  # the router bench spawns worker processes that import this file

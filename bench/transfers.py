@@ -5,9 +5,11 @@ on Citus also same-node vs cross-node transfers. Prints ratios; asserts nothing.
     .venv/bin/python bench/transfers.py --no-citus   # plain PostgreSQL
 """
 
+import shutil
+
 from _common import cluster_from_args, show
 
-from finshard import bench
+from finshard import bench, pgbouncer
 
 
 def main() -> None:
@@ -18,6 +20,15 @@ def main() -> None:
             show(bench.same_vs_cross_node(dsn, clients=args.clients, seconds=args.seconds))
         except RuntimeError as exc:
             print(f"same vs cross node skipped: {exc}")
+    if cluster is not None and cluster.citus and shutil.which("pgbouncer"):
+        # The coordinator's path again, the nodes now reaching each other through pgbouncer.
+        pgbouncer.start_all(cluster)
+        try:
+            result = bench.same_vs_cross_node(dsn, clients=args.clients, seconds=args.seconds, paths=("coordinator",))
+            result["benchmark"] += ", node-to-node connections through pgbouncer"
+            show(result)
+        finally:
+            pgbouncer.stop_all(cluster)
 
 
 if __name__ == "__main__":  # the router bench spawns worker processes that import this file

@@ -110,6 +110,11 @@ def drill(directory: str | Path, *, node_name: str | None = None, writes: int = 
     cluster.nodes = [new if n.name == node.name else n for n in cluster.nodes]
     cluster.save()
     _chown_to_postgres(standby_dir)
+    if cluster.pgbouncer:
+        # The node's pgbouncer (clients' and other nodes' way in) now points at the promoted node.
+        from finshard import pgbouncer
+
+        pgbouncer.reload(cluster, new)
 
     progress("verifying every acknowledged write on the promoted node")
     lost = []

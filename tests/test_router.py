@@ -214,6 +214,63 @@ def test_money_flows_through_pgbouncer(bounced):
             r.transfer(from_account_id=a, to_account_id=a, amount=Decimal("1"))
 
 
+@pytest.mark.pgbouncer
+@pytest.mark.citus
+def test_nodes_reach_each_other_through_pgbouncer_and_keep_their_backends(bounced):
+    # Through the coordinator, a cross-node transfer runs on the source's worker in a backend
+    # where Citus caches no connection: each transfer connects to the other worker again. With
+    # pg_dist_poolinfo those connections go to that worker's pgbouncer (session pooling), which
+    # hands out a backend that is already warm instead of starting a new one.
+    from finshard import pgbouncer
+
+    cluster = bounced.cluster
+    if not cluster.citus:
+        pytest.skip("node-to-node pooling is a Citus feature")
+    with bounced.connect() as conn:
+        accounts = [new_account(conn, "USD", "100.00") for _ in range(12)]
+    with Router.connect(cluster.dsn()) as r:
+        by_node: dict[str, list[int]] = {}
+        for acc in accounts:
+            by_node.setdefault(str(r.shard_for(acc).node), []).append(acc)
+    assert len(by_node) == 2, "12 accounts on 8 shards over 2 workers should span both"
+    (src_node, sources), (dst_node, targets) = sorted(by_node.items())
+    dst = next(n for n in cluster.nodes if f"127.0.0.1:{n.port}" == dst_node)
+    for node in cluster.nodes:
+        with psycopg.connect(node.dsn(), autocommit=True) as conn:
+            infos = [row[0] for row in conn.execute("SELECT poolinfo FROM pg_dist_poolinfo")]
+        assert len(infos) == len(cluster.nodes) and all("dbname=finshard_nodes" in i for i in infos), infos
+
+    def bouncer_transactions() -> int:
+        with psycopg.connect(f"host=127.0.0.1 port={dst.pgbouncer_port} dbname=pgbouncer user=postgres", autocommit=True) as admin:
+            cur = admin.cursor()
+            cur.execute("SHOW STATS")
+            names = [d.name for d in cur.description]
+            return sum(row[names.index("total_xact_count")] for row in cur.fetchall()
+                       if row[names.index("database")] == pgbouncer.INTERNODE_DATABASE)
+
+    def sessions() -> int:
+        with psycopg.connect(dst.dsn(), autocommit=True) as conn:
+            return conn.execute("SELECT sessions FROM pg_stat_database WHERE datname = current_database()").fetchone()[0]
+
+    before_tx, before_sessions = bouncer_transactions(), sessions()
+    with bounced.connect() as conn:  # the coordinator, directly: the DBA's path
+        for i in range(30):
+            conn.execute("SELECT finshard.transfer(%s::bigint, %s::bigint, 1.00)", (sources[i % len(sources)], targets[i % len(targets)]))
+    assert bouncer_transactions() - before_tx >= 30
+    assert sessions() - before_sessions < 15  # without the pool: one new backend per transfer
+
+    pgbouncer.unregister_internode(cluster)
+    try:
+        with psycopg.connect(dst.dsn(), autocommit=True) as conn:
+            assert conn.execute("SELECT count(*) FROM pg_dist_poolinfo").fetchone()[0] == 0
+        with bounced.connect() as conn:  # direct connections again, still correct
+            out = conn.execute("SELECT to_balance FROM finshard.transfer(%s::bigint, %s::bigint, 1.00)",
+                               (sources[0], targets[0])).fetchone()[0]
+            assert out == conn.execute("SELECT balance FROM finshard.accounts WHERE account_id = %s", (targets[0],)).fetchone()[0]
+    finally:
+        pgbouncer.register_internode(cluster)
+
+
 @pytest.mark.citus
 def test_sql_routing_decisions(citus):
     with Router.connect(citus.dsn) as r:
