@@ -228,11 +228,19 @@ def test_nodes_reach_each_other_through_pgbouncer_and_keep_their_backends(bounce
         pytest.skip("node-to-node pooling is a Citus feature")
     with bounced.connect() as conn:
         accounts = [new_account(conn, "USD", "100.00") for _ in range(12)]
+        # Earlier tests split and move shards: make sure both workers hold some of these accounts.
+        with Router.connect(cluster.dsn()) as r:
+            if len({r.shard_for(a).node for a in accounts}) < 2:
+                loc = r.shard_for(accounts[0])
+                other = conn.execute("SELECT nodeport FROM pg_dist_node WHERE groupid > 0 AND nodeport <> %s LIMIT 1",
+                                     (loc.node.port,)).fetchone()[0]
+                conn.execute("SELECT citus_move_shard_placement(%s, %s, %s, %s, %s, shard_transfer_mode => 'block_writes')",
+                             (loc.shard_id, loc.node.host, loc.node.port, loc.node.host, other))
     with Router.connect(cluster.dsn()) as r:
         by_node: dict[str, list[int]] = {}
         for acc in accounts:
             by_node.setdefault(str(r.shard_for(acc).node), []).append(acc)
-    assert len(by_node) == 2, "12 accounts on 8 shards over 2 workers should span both"
+    assert len(by_node) == 2, by_node
     (src_node, sources), (dst_node, targets) = sorted(by_node.items())
     dst = next(n for n in cluster.nodes if f"127.0.0.1:{n.port}" == dst_node)
     for node in cluster.nodes:
