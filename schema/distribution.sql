@@ -101,7 +101,8 @@ BEGIN
         SELECT p.oid::regprocedure
           FROM pg_catalog.pg_proc p
          WHERE p.pronamespace = 'finshard'::regnamespace
-           AND p.prolang = (SELECT l.oid FROM pg_catalog.pg_language l WHERE l.lanname = 'plpgsql')
+           -- SECURITY DEFINER ones in SQL too (deposit, withdraw): their PL/pgSQL helpers inherit it.
+           AND (p.prosecdef OR p.prolang = (SELECT l.oid FROM pg_catalog.pg_language l WHERE l.lanname = 'plpgsql'))
            AND p.prokind = 'f'
            AND p.proname NOT LIKE '\_%'
            AND NOT coalesce('plan_cache_mode=force_custom_plan' = ANY (p.proconfig), false)

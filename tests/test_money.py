@@ -50,11 +50,13 @@ def test_a_long_lived_session_does_not_grow_with_each_transfer(db):
     with psycopg.connect(node_dsn, autocommit=True) as conn:
         for _ in range(20):  # plans and caches warm up; PL/pgSQL goes generic after five calls
             conn.execute("SELECT finshard.transfer(%s::bigint, %s::bigint, 0.01)", (a, b))
+            conn.execute("SELECT finshard.deposit(%s::bigint, 0.01)", (a,))
         before = conn.execute(memory).fetchone()[0]
         for _ in range(100):
             conn.execute("SELECT finshard.transfer(%s::bigint, %s::bigint, 0.01)", (a, b))
+            conn.execute("SELECT finshard.deposit(%s::bigint, 0.01)", (a,))  # an SQL function over PL/pgSQL
         grown = conn.execute(memory).fetchone()[0] - before
-    assert grown < 4 * 1024 * 1024, f"one session grew by {grown / 1e6:.1f} MB over 100 transfers"
+    assert grown < 4 * 1024 * 1024, f"one session grew by {grown / 1e6:.1f} MB over 100 transfers and 100 deposits"
 
 
 def test_idempotent_transfer_applies_once_and_replays_the_original_result(db):

@@ -301,6 +301,28 @@ def test_sql_routing_decisions(citus):
         assert rows == [{"balance": Decimal("1.0000")}]
 
 
+@pytest.mark.citus
+def test_routed_sql_does_not_grow_the_workers_session(citus):
+    # A prepared single-shard statement leaks a local plan per execution on Citus 13.2, so the
+    # router does not prepare on Citus; its pooled connection to the worker must stay flat.
+    with citus.connect() as conn:
+        acc = new_account(conn, "USD", "1.00")
+    memory = "SELECT sum(total_bytes) FROM pg_backend_memory_contexts"
+    sql = "SELECT balance FROM finshard.accounts WHERE account_id = %s"
+    with Router.connect(citus.dsn, pool_size=1) as r:
+        node = r.shard_for(acc).node
+        assert r.explain_route(sql, [acc]).node == node
+        for _ in range(20):
+            r.execute(sql, [acc])
+        with r._pool(node).connection() as conn:  # the same pooled connection (pool_size=1)
+            before = conn.execute(memory).fetchone()[0]
+        for _ in range(300):
+            assert r.execute(sql, [acc]) == [{"balance": Decimal("1.0000")}]
+        with r._pool(node).connection() as conn:
+            grown = conn.execute(memory).fetchone()[0] - before
+    assert grown < 2 * 1024 * 1024, f"the worker's session grew by {grown / 10**6:.1f} MB over 300 routed statements"
+
+
 def test_sql_routing_on_plain_postgres_is_one_node(plain):
     with Router.connect(plain.dsn) as r:
         assert r.explain_route("SELECT * FROM finshard.accounts WHERE account_id = 1").kind == "local"
