@@ -218,12 +218,14 @@ def _check_idle(conn: psycopg.Connection[Any]) -> None:
     backend, shutdown, crash: an error message or EOF is waiting on the socket). So only a
     readable socket costs a round trip (psycopg_pool's check_connection), which raises when the
     connection is dead and the pool replaces it. A silently lost network path is not seen here;
-    the call then fails with a connection error and is retried like any transient error.
+    the call then fails with a connection error, retried when the call is safe to retry.
+    poll(), not select(): select() refuses descriptors above 1023, which busy applications reach.
     """
     if conn.closed or conn.broken:
         raise psycopg.OperationalError("the connection is closed")
-    readable, _w, _x = select.select([conn.fileno()], [], [], 0)
-    if readable:
+    poller = select.poll()
+    poller.register(conn.fileno(), select.POLLIN | select.POLLPRI)
+    if poller.poll(0):
         ConnectionPool.check_connection(conn)
 
 
