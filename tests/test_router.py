@@ -177,6 +177,29 @@ def test_pooled_connection_ended_while_idle_is_replaced_before_the_call(db):
         assert conn.execute("SELECT status FROM finshard.accounts WHERE account_id = %s::bigint", (a,)).fetchone()[0] == "frozen"
 
 
+def test_router_works_when_the_application_holds_over_a_thousand_descriptors(plain):
+    # select() refuses descriptors above 1023; the pool's checkout must not depend on it.
+    import os
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1200:
+        pytest.fail(f"this machine allows only {hard} open files; the test needs 1200")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1200) if soft != resource.RLIM_INFINITY else soft, hard))
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        with plain.connect() as conn:
+            a = new_account(conn, "USD", "5.00")
+        with Router.connect(plain.dsn, pool_size=1) as r:
+            for _ in range(3):
+                r.balance(account_id=a)
+            assert r.deposit(account_id=a, amount=Decimal("1.00"))["balance"] == Decimal("6.00")
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
 @pytest.mark.citus
 def test_unreachable_worker_falls_back_to_the_coordinator(citus):
     with citus.connect() as conn:
