@@ -21,12 +21,14 @@ def main() -> None:
     # Again with a pgbouncer in front of every node: the nodes reach each other through it
     # (pg_dist_poolinfo), and the router's clients also go through it.
     pgbouncer.start_all(cluster)
+    pgbouncer.set_node_pooling(cluster, True)
     try:
         bouncers = {f"127.0.0.1:{n.port}": n.dsn(via_pgbouncer=True) for n in cluster.nodes}
         result = bench.direct_vs_coordinator(dsn, clients=args.clients, seconds=args.seconds, pgbouncer_dsns=bouncers)
         result["benchmark"] += ", node-to-node connections through pgbouncer"
         show(result)
     finally:
+        pgbouncer.set_node_pooling(cluster, False)
         pgbouncer.stop_all(cluster)
 
 

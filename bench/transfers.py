@@ -23,11 +23,13 @@ def main() -> None:
     if cluster is not None and cluster.citus and shutil.which("pgbouncer"):
         # The coordinator's path again, the nodes now reaching each other through pgbouncer.
         pgbouncer.start_all(cluster)
+        pgbouncer.set_node_pooling(cluster, True)
         try:
             result = bench.same_vs_cross_node(dsn, clients=args.clients, seconds=args.seconds, paths=("coordinator",))
             result["benchmark"] += ", node-to-node connections through pgbouncer"
             show(result)
         finally:
+            pgbouncer.set_node_pooling(cluster, False)
             pgbouncer.stop_all(cluster)
 
 

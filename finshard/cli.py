@@ -317,7 +317,7 @@ def failover_drill(directory: Path, node: str | None, as_json: bool) -> None:
 
 @main.group()
 def pgbouncer() -> None:
-    """pgbouncer in front of the nodes (transaction pooling)."""
+    """pgbouncer in front of the nodes (transaction pooling for clients)."""
 
 
 @pgbouncer.command("config")
@@ -332,6 +332,25 @@ def pgbouncer_config(directory: Path, out: Path | None) -> None:
     written = pgb.write_configs(Cluster.load(directory), out)
     for path in written:
         click.echo(str(path))
+
+
+@pgbouncer.command("nodes")
+@click.argument("state", type=click.Choice(["on", "off"]))
+@dir_option
+@_guard
+def pgbouncer_nodes(state: str, directory: Path) -> None:
+    """Citus nodes reach each other through the pgbouncers (on) or directly (off).
+
+    On: cross-node transfers sent through the coordinator find a warm backend instead of starting
+    one. While on, shard moves need shard_transfer_mode => 'block_writes' (pgbouncer 1.18 cannot
+    carry the replication connections of a logical move).
+    """
+    from finshard import pgbouncer as pgb
+    from finshard.cluster import Cluster
+
+    cluster = Cluster.load(directory)
+    pgb.set_node_pooling(cluster, state == "on")
+    click.echo(f"node-to-node pooling {state}" + (" (pg_dist_poolinfo set on every node)" if state == "on" else ""))
 
 
 @main.group()

@@ -105,6 +105,8 @@ class Cluster:
     nodes: list[Node] = field(default_factory=list)
     complete: bool = False
     pgbouncer: bool = False
+    # Citus nodes reach each other through their pgbouncers (finshard pgbouncer nodes on).
+    node_pooling: bool = False
 
     # -- state -------------------------------------------------------------------------------
     @property
@@ -123,10 +125,12 @@ class Cluster:
         except (ValueError, KeyError, TypeError) as exc:
             raise ClusterError(f"{path} is unreadable ({exc}); remove {directory} and run cluster up again") from None
         return cls(directory=directory, citus=bool(data.get("citus")), nodes=nodes,
-                   complete=bool(data.get("complete")), pgbouncer=bool(data.get("pgbouncer")))
+                   complete=bool(data.get("complete")), pgbouncer=bool(data.get("pgbouncer")),
+                   node_pooling=bool(data.get("node_pooling")))
 
     def save(self) -> None:
-        data = {"citus": self.citus, "complete": self.complete, "pgbouncer": self.pgbouncer, "database": DATABASE,
+        data = {"citus": self.citus, "complete": self.complete, "pgbouncer": self.pgbouncer,
+                "node_pooling": self.node_pooling, "database": DATABASE,
                 "nodes": [asdict(n) for n in self.nodes]}
         tmp = self.state_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(data, indent=2) + "\n")

@@ -3,13 +3,16 @@
 pgbouncer 1.18 has no prepared statements in transaction pooling, so clients going through it
 must disable them (psycopg: prepare_threshold=None; the Router does with prepare=False).
 
-On Citus each pgbouncer also pools the nodes' connections to each other, in session pooling
-under the database name ``finshard_nodes``, registered in every node's ``pg_dist_poolinfo``.
-Citus does not cache connections in a backend that serves another node (where a call delegated
-by the coordinator runs), so without it every cross-node transfer sent through the coordinator
-opens a worker-to-worker connection, and the other worker starts a backend and loads its caches.
+On Citus, ``set_node_pooling(cluster, True)`` (``finshard pgbouncer nodes on``) makes the nodes
+reach each other through their pgbouncers too, in session pooling under the database name
+``finshard_nodes``, registered in every node's ``pg_dist_poolinfo``. Citus does not cache
+connections in a backend that serves another node (where a call delegated by the coordinator
+runs), so without it every cross-node transfer sent through the coordinator opens a
+worker-to-worker connection, and the other worker starts a backend and loads its caches.
 Through pgbouncer that connection finds a warm backend (measured: cross-node through the
-coordinator 0.27x -> 0.64x a same-node transfer).
+coordinator 0.27x -> 0.64x a same-node transfer). The price: pgbouncer 1.18 cannot carry
+replication connections, so while it is on, shard moves need shard_transfer_mode 'block_writes'
+(logical moves fail with "unsupported startup parameter: replication"). Hence it is opt-in.
 """
 
 from __future__ import annotations
@@ -25,8 +28,8 @@ from typing import Callable
 from finshard.cluster import Cluster, Node, _as_postgres, _chown_to_postgres, free_port, port_in_use
 from finshard.errors import ClusterError
 
-__all__ = ["write_configs", "start_all", "stop_all", "render_ini", "register_internode", "unregister_internode",
-           "reload", "INTERNODE_DATABASE"]
+__all__ = ["write_configs", "start_all", "stop_all", "render_ini", "set_node_pooling", "register_internode",
+           "unregister_internode", "reload", "INTERNODE_DATABASE"]
 
 INTERNODE_DATABASE = "finshard_nodes"
 
@@ -105,7 +108,23 @@ def start_all(cluster: Cluster, progress: Callable[[str], None] = lambda _m: Non
             if time.monotonic() > deadline:
                 raise ClusterError(f"pgbouncer for {node.name} is not listening on {node.pgbouncer_port}")
             time.sleep(0.05)
-    register_internode(cluster)
+    if cluster.node_pooling:
+        register_internode(cluster)
+
+
+def set_node_pooling(cluster: Cluster, on: bool) -> None:
+    """Route (or stop routing) Citus' node-to-node connections through the nodes' pgbouncers."""
+    if on and not cluster.citus:
+        raise ClusterError("node-to-node pooling is for Citus clusters; this one is a single plain node")
+    if on and any(_pid(cluster.directory / "pgbouncer", n) is None for n in cluster.nodes):
+        raise ClusterError(f"pgbouncer is not running for every node; start it first: "
+                           f"finshard cluster up --pgbouncer --dir {cluster.directory}")
+    if on:
+        register_internode(cluster)
+    else:
+        unregister_internode(cluster)
+    cluster.node_pooling = on
+    cluster.save()
 
 
 def register_internode(cluster: Cluster) -> None:

@@ -43,6 +43,7 @@ def test_plain_cluster_up_twice_status_dsn_down_twice(scratch):
     assert [(n["role"], n["up"]) for n in status] == [("single", True)]
     assert run("cluster", "dsn", "--dir", str(directory)).stdout.strip() == dsn
     assert run("install", "--dsn", dsn).returncode == 0
+    assert_one_line_error(run("pgbouncer", "nodes", "on", "--dir", str(directory)), "for Citus clusters")
     assert run("cluster", "down", "--dir", str(directory)).returncode == 0
     assert run("cluster", "down", "--dir", str(directory)).returncode == 0
     status = json.loads(run("cluster", "status", "--dir", str(directory), "--json").stdout)

@@ -29,6 +29,10 @@ def test_failover_drill_loses_no_acknowledged_write(citus, scratch):
     cluster = Cluster.up(directory, workers=2, use_citus=citus, pgbouncer=bouncers)
     try:
         install(cluster.dsn(), shard_count=4 if citus else None)
+        if bouncers:
+            res = subprocess.run([sys.executable, "-m", "finshard.cli", "pgbouncer", "nodes", "on", "--dir", str(directory)],
+                                 capture_output=True, text=True, cwd=ROOT, timeout=60)
+            assert res.returncode == 0 and "node-to-node pooling on" in res.stdout, res.stderr
         res = subprocess.run([sys.executable, "-m", "finshard.cli", "failover", "drill", "--dir", str(directory), "--json"],
                              capture_output=True, text=True, cwd=ROOT, timeout=300)
         assert res.returncode == 0, res.stderr

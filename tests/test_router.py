@@ -266,6 +266,7 @@ def test_nodes_reach_each_other_through_pgbouncer_and_keep_their_backends(bounce
     assert len(by_node) == 2, by_node
     (src_node, sources), (dst_node, targets) = sorted(by_node.items())
     dst = next(n for n in cluster.nodes if f"127.0.0.1:{n.port}" == dst_node)
+    pgbouncer.set_node_pooling(cluster, True)
     for node in cluster.nodes:
         with psycopg.connect(node.dsn(), autocommit=True) as conn:
             infos = [row[0] for row in conn.execute("SELECT poolinfo FROM pg_dist_poolinfo")]
@@ -290,16 +291,20 @@ def test_nodes_reach_each_other_through_pgbouncer_and_keep_their_backends(bounce
     assert bouncer_transactions() - before_tx >= 30
     assert sessions() - before_sessions < 15  # without the pool: one new backend per transfer
 
-    pgbouncer.unregister_internode(cluster)
-    try:
-        with psycopg.connect(dst.dsn(), autocommit=True) as conn:
-            assert conn.execute("SELECT count(*) FROM pg_dist_poolinfo").fetchone()[0] == 0
-        with bounced.connect() as conn:  # direct connections again, still correct
-            out = conn.execute("SELECT to_balance FROM finshard.transfer(%s::bigint, %s::bigint, 1.00)",
-                               (sources[0], targets[0])).fetchone()[0]
-            assert out == conn.execute("SELECT balance FROM finshard.accounts WHERE account_id = %s", (targets[0],)).fetchone()[0]
-    finally:
-        pgbouncer.register_internode(cluster)
+    # Shard moves still work in the mode the README names for this setting (block_writes).
+    with bounced.connect() as conn, Router.connect(cluster.dsn()) as r:
+        loc = r.shard_for(sources[0])
+        conn.execute("SELECT citus_move_shard_placement(%s, %s, %s, %s, %s, shard_transfer_mode => 'block_writes')",
+                     (loc.shard_id, loc.node.host, loc.node.port, loc.node.host, dst.port))
+        conn.execute("SELECT finshard.transfer(%s::bigint, %s::bigint, 1.00)", (sources[0], targets[0]))
+
+    pgbouncer.set_node_pooling(cluster, False)
+    with psycopg.connect(dst.dsn(), autocommit=True) as conn:
+        assert conn.execute("SELECT count(*) FROM pg_dist_poolinfo").fetchone()[0] == 0
+    with bounced.connect() as conn:  # direct connections again, still correct
+        out = conn.execute("SELECT to_balance FROM finshard.transfer(%s::bigint, %s::bigint, 1.00)",
+                           (sources[0], targets[0])).fetchone()[0]
+        assert out == conn.execute("SELECT balance FROM finshard.accounts WHERE account_id = %s", (targets[0],)).fetchone()[0]
 
 
 @pytest.mark.citus
