@@ -124,6 +124,8 @@ def set_node_pooling(cluster: Cluster, on: bool) -> None:
     else:
         unregister_internode(cluster)
     cluster.node_pooling = on
+    if on:
+        cluster.pgbouncer = True  # from now on cluster down/up stop and start the pgbouncers
     cluster.save()
 
 
