@@ -11,7 +11,7 @@ from typing import Callable
 from finshard import db
 from finshard.cluster import Cluster
 from finshard.errors import FinshardError
-from finshard.installer import install
+from finshard.installer import SchemaMismatch, install
 from finshard.router import Router
 from finshard.seed import seed
 
@@ -24,7 +24,11 @@ def run_demo(directory: Path, *, workers: int = 2, echo: Callable[[str], None] =
     dsn = cluster.dsn()
     echo(f"   coordinator: {dsn} ({'Citus, ' + str(len(cluster.workers)) + ' workers' if cluster.citus else 'plain PostgreSQL, one node'})")
     echo("2. install schema, partitions, procedures" + (" and the distribution plan" if cluster.citus else ""))
-    report = install(dsn, shard_count=8 if cluster.citus else None)
+    try:
+        report = install(dsn, shard_count=8 if cluster.citus else None)
+    except SchemaMismatch as exc:
+        raise FinshardError(f"{exc.message}. The demo cluster in {directory} predates this finshard: remove it "
+                            f"(finshard cluster down --dir {directory}; rm -rf {directory}) and run the demo again") from None
     echo(f"   {len(report.files)} files in {report.seconds:.1f}s")
     echo("3. seed users, accounts, deposits, instruments, quotes")
     summary = seed(dsn, users=12)

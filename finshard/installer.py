@@ -2,11 +2,15 @@
 
 install.sql is the one list: a DBA runs it with ``psql -f install.sql``, and install() reads the
 same lines (``\\ir FILE`` runs a file, other lines are SQL, psql's own ``\\set`` is skipped).
-Re-running is harmless; each run records the version in finshard.schema_version.
+Re-running is harmless; each run records the version and the table schema's fingerprint in
+finshard.schema_version. Tables are created with IF NOT EXISTS, so installing over tables of
+another (older) finshard would leave them as they were and fail half-way; install() refuses that
+up front with the reason, as finshard has no in-place migrations yet.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import time
@@ -19,7 +23,7 @@ import psycopg
 from finshard import __version__
 from finshard.errors import FinshardError
 
-__all__ = ["sql_root", "install_steps", "install", "InstallReport"]
+__all__ = ["sql_root", "install_steps", "install", "InstallReport", "schema_fingerprint", "SchemaMismatch"]
 
 _INCLUDE = re.compile(r"^\\ir\s+(\S+)\s*$")
 
@@ -59,6 +63,44 @@ def install_steps(root: Path | None = None) -> list[tuple[str, str]]:
     return steps
 
 
+class SchemaMismatch(FinshardError):
+    """The database holds finshard tables of another schema than this checkout's."""
+
+
+_TABLE_DDL = re.compile(r"\bCREATE\s+(TABLE|DOMAIN|TYPE)\b", re.IGNORECASE)
+
+
+def schema_fingerprint(steps: list[tuple[str, str]] | None = None) -> str:
+    """sha256 over the files that create tables, domains or types: the part of the schema that
+    IF NOT EXISTS would leave unchanged on a second install. Functions, views, grants and the
+    distribution plan are replaced on every install and do not count."""
+    digest = hashlib.sha256()
+    for label, sql in steps if steps is not None else install_steps():
+        if label.startswith("schema/") and _TABLE_DDL.search(sql):
+            digest.update(label.encode() + b"\0" + sql.encode() + b"\0")
+    return digest.hexdigest()
+
+
+_NO_MIGRATIONS = ("finshard cannot migrate them in place yet: install into a new database, "
+                  "or drop schema finshard there first")
+
+
+def _check_existing_schema(conn: psycopg.Connection, fingerprint: str, dsn: str) -> bool:
+    """Refuse tables of another recorded schema; return whether finshard was installed here before
+    without a fingerprint (a psql install, or an older finshard), whose tables cannot be judged
+    until a step fails."""
+    if not conn.execute("SELECT to_regclass('finshard.schema_version') IS NOT NULL").fetchone()[0]:  # type: ignore[index]
+        return False
+    has_hash = conn.execute("SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'finshard.schema_version'::regclass "
+                            "AND attname = 'schema_hash' AND NOT attisdropped)").fetchone()[0]  # type: ignore[index]
+    row = conn.execute("SELECT version, installed_at, " + ("schema_hash" if has_hash else "NULL") +
+                       " FROM finshard.schema_version ORDER BY installed_at DESC LIMIT 1").fetchone()
+    if row is not None and row[2] is not None and row[2] != fingerprint:
+        raise SchemaMismatch(f"{_safe(dsn)} holds finshard tables of another schema (finshard {row[0]}, installed "
+                             f"{row[1]:%Y-%m-%d %H:%M %Z}); {_NO_MIGRATIONS}")
+    return row is None or row[2] is None
+
+
 @dataclass
 class InstallReport:
     version: str
@@ -91,6 +133,8 @@ def install(dsn: str, *, shard_count: int | None = None,
         conn.execute("SET client_min_messages = warning")
         if citus and shard_count:
             conn.execute(f"SET citus.shard_count = {int(shard_count)}")
+        fingerprint = schema_fingerprint(steps)
+        unjudged = _check_existing_schema(conn, fingerprint, dsn)
         report = InstallReport(version=__version__, citus=citus, seconds=0.0)
         for label, sql in steps:
             progress(label)
@@ -98,9 +142,13 @@ def install(dsn: str, *, shard_count: int | None = None,
                 conn.execute(sql.encode())
             except psycopg.Error as exc:
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                if unjudged and label.startswith("schema/"):
+                    raise SchemaMismatch(f"install failed in {label}: {first}; {_safe(dsn)} holds finshard tables of an "
+                                         f"earlier schema, and {_NO_MIGRATIONS}", sqlstate=exc.sqlstate) from None
                 raise FinshardError(f"install failed in {label}: {first}", sqlstate=exc.sqlstate) from None
             report.files.append(label)
-        conn.execute("INSERT INTO finshard.schema_version (version, citus) VALUES (%s, %s)", (__version__, citus))
+        conn.execute("INSERT INTO finshard.schema_version (version, citus, schema_hash) VALUES (%s, %s, %s)",
+                     (__version__, citus, fingerprint))
     report.seconds = time.monotonic() - started
     return report
 

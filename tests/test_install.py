@@ -132,3 +132,39 @@ def test_dba_can_install_with_psql_alone(plain):
         assert conn.execute("SELECT count(*) FROM finshard.currencies WHERE house_account_id IS NOT NULL").fetchone()[0] == 3
     with plain.connect() as conn:
         conn.execute("DROP DATABASE finshard_psql")
+
+
+def test_install_over_tables_of_another_schema_is_refused_with_the_reason(plain):
+    """Tables are created IF NOT EXISTS, so tables of another finshard would stay as they were:
+    install refuses before changing anything, or (no fingerprint recorded) names the cause."""
+    import sys
+
+    import psycopg
+
+    from finshard.installer import SchemaMismatch
+
+    with plain.connect() as conn:
+        conn.execute("DROP DATABASE IF EXISTS finshard_upgrade")
+        conn.execute("CREATE DATABASE finshard_upgrade")
+    dsn = plain.dsn.rsplit("/", 1)[0] + "/finshard_upgrade"
+    try:
+        install(dsn)
+        install(dsn)  # the same schema: harmless
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute("UPDATE finshard.schema_version SET schema_hash = 'from-another-finshard'")
+            runs = conn.execute("SELECT count(*) FROM finshard.schema_version").fetchone()[0]
+        with pytest.raises(SchemaMismatch, match="holds finshard tables of another schema"):
+            install(dsn)
+        res = subprocess.run([sys.executable, "-m", "finshard.cli", "install", "--dsn", dsn], capture_output=True, text=True, cwd=ROOT)
+        assert res.returncode != 0 and "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1
+        assert "cannot migrate them in place" in res.stderr
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            assert conn.execute("SELECT count(*) FROM finshard.schema_version").fetchone()[0] == runs  # nothing ran
+            # An older finshard recorded no fingerprint and its accounts lacked a column added since.
+            conn.execute("UPDATE finshard.schema_version SET schema_hash = NULL")
+            conn.execute("ALTER TABLE finshard.accounts DROP COLUMN audit_prev_hash CASCADE")
+        with pytest.raises(SchemaMismatch, match=r"schema/accounts\.sql.*tables of an earlier schema"):
+            install(dsn)
+    finally:
+        with plain.connect() as conn:
+            conn.execute("DROP DATABASE finshard_upgrade")
