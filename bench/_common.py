@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from finshard import pgbouncer  # noqa: E402
 from finshard.cluster import Cluster  # noqa: E402
 from finshard.installer import install  # noqa: E402
 
@@ -34,3 +36,19 @@ def cluster_from_args(description: str, *, extra: list[tuple[str, dict[str, Any]
 def show(result: dict[str, Any]) -> None:
     print(json.dumps(result, indent=2, default=str))
     sys.stdout.flush()
+
+
+@contextmanager
+def nodes_through_pgbouncer(cluster: Cluster) -> Iterator[None]:
+    """A pgbouncer in front of every node and the nodes reaching each other through them
+    (finshard pgbouncer nodes on) for the block; afterwards the cluster is as it was."""
+    was_managed = cluster.pgbouncer
+    pgbouncer.start_all(cluster)
+    pgbouncer.set_node_pooling(cluster, True)
+    try:
+        yield
+    finally:
+        pgbouncer.set_node_pooling(cluster, False)
+        pgbouncer.stop_all(cluster)
+        cluster.pgbouncer = was_managed
+        cluster.save()

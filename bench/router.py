@@ -4,10 +4,9 @@ and through pgbouncer. Prints ratios; asserts nothing.
     .venv/bin/python bench/router.py
 """
 
-from _common import cluster_from_args, show
+from _common import cluster_from_args, nodes_through_pgbouncer, show
 
 from finshard import bench
-from finshard import pgbouncer
 
 
 def main() -> None:
@@ -20,16 +19,11 @@ def main() -> None:
         return
     # Again with a pgbouncer in front of every node: the nodes reach each other through it
     # (pg_dist_poolinfo), and the router's clients also go through it.
-    pgbouncer.start_all(cluster)
-    pgbouncer.set_node_pooling(cluster, True)
-    try:
+    with nodes_through_pgbouncer(cluster):
         bouncers = {f"127.0.0.1:{n.port}": n.dsn(via_pgbouncer=True) for n in cluster.nodes}
         result = bench.direct_vs_coordinator(dsn, clients=args.clients, seconds=args.seconds, pgbouncer_dsns=bouncers)
         result["benchmark"] += ", node-to-node connections through pgbouncer"
         show(result)
-    finally:
-        pgbouncer.set_node_pooling(cluster, False)
-        pgbouncer.stop_all(cluster)
 
 
 if __name__ == "__main__":  # the router bench spawns worker processes that import this file

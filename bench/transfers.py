@@ -7,9 +7,9 @@ on Citus also same-node vs cross-node transfers. Prints ratios; asserts nothing.
 
 import shutil
 
-from _common import cluster_from_args, show
+from _common import cluster_from_args, nodes_through_pgbouncer, show
 
-from finshard import bench, pgbouncer
+from finshard import bench
 
 
 def main() -> None:
@@ -22,15 +22,10 @@ def main() -> None:
             print(f"same vs cross node skipped: {exc}")
     if cluster is not None and cluster.citus and shutil.which("pgbouncer"):
         # The coordinator's path again, the nodes now reaching each other through pgbouncer.
-        pgbouncer.start_all(cluster)
-        pgbouncer.set_node_pooling(cluster, True)
-        try:
+        with nodes_through_pgbouncer(cluster):
             result = bench.same_vs_cross_node(dsn, clients=args.clients, seconds=args.seconds, paths=("coordinator",))
             result["benchmark"] += ", node-to-node connections through pgbouncer"
             show(result)
-        finally:
-            pgbouncer.set_node_pooling(cluster, False)
-            pgbouncer.stop_all(cluster)
 
 
 if __name__ == "__main__":  # the router bench spawns worker processes that import this file

@@ -176,7 +176,8 @@ def reload(cluster: Cluster, node: Node) -> None:
 
 
 def stop_all(cluster: Cluster) -> None:
-    unregister_internode(cluster)
+    if cluster.node_pooling:
+        unregister_internode(cluster)
     workdir = cluster.directory / "pgbouncer"
     for node in cluster.nodes:
         pid = _pid(workdir, node)

@@ -91,7 +91,7 @@ BEGIN
 
     -- Custom plans for every statement the public functions run (the setting holds for the
     -- helpers they call). Citus 13.2 caches the local plan of a generic, deferred-pruning shard
-    -- statement but never finds it again (citusdata/citus#8824): each call plans the statement
+    -- statement but never finds it again (Citus pull request 8824): each call plans the statement
     -- anew and keeps the plan, about 0.4 MB per transfer in a long-lived session (measured:
     -- 1000 transfers took one worker backend from 5 MB to 453 MB). PL/pgSQL switches to generic
     -- plans after five calls; with custom plans nothing is cached, memory stays flat, and the

@@ -199,7 +199,7 @@ class Router:
         """Run one statement on the node its route names (autocommit); returns rows as dicts."""
         decision = self.explain_route(sql, params)
         # Not prepared on Citus: Citus 13.2 keeps one more local plan per execution of a prepared
-        # single-shard statement on the node holding the shard (citusdata/citus#8824); measured
+        # single-shard statement on the node holding the shard (Citus pull request 8824); measured
         # 27 kB per execution, for as long as the pooled connection lives.
         prepare = False if self.topology.citus else None
         try:
