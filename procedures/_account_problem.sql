@@ -1,5 +1,8 @@
+-- The signature gained p_lock: drop the one without it.
+DROP FUNCTION IF EXISTS finshard._account_problem(bigint, numeric, numeric, boolean, text);
 CREATE OR REPLACE FUNCTION finshard._account_problem(p_account_id bigint, p_amount numeric DEFAULT 0, p_release numeric DEFAULT 0,
-                                                     p_house boolean DEFAULT false, p_currency text DEFAULT NULL)
+                                                     p_house boolean DEFAULT false, p_currency text DEFAULT NULL,
+                                                     p_lock boolean DEFAULT true)
 RETURNS text
 LANGUAGE plpgsql
 AS $$
@@ -9,7 +12,13 @@ BEGIN
     -- The slow path after a guarded UPDATE matched no row: say exactly why. The row is locked, so
     -- what is checked here stays true: when nothing is wrong (a concurrent credit arrived after the
     -- guarded UPDATE looked), this returns NULL and the caller applies its UPDATE again, under the lock.
-    SELECT * INTO v_acc FROM finshard.accounts a WHERE a.account_id = p_account_id FOR UPDATE;
+    -- Without p_lock (a caller that holds a lock it must not take this one after) the reason is
+    -- read from the latest committed row.
+    IF p_lock THEN
+        SELECT * INTO v_acc FROM finshard.accounts a WHERE a.account_id = p_account_id FOR UPDATE;
+    ELSE
+        SELECT * INTO v_acc FROM finshard.accounts a WHERE a.account_id = p_account_id;
+    END IF;
     IF NOT FOUND THEN
         PERFORM finshard.fail('FS010', format('account %s does not exist', p_account_id));
     ELSIF v_acc.status = 'closed' THEN
@@ -30,5 +39,5 @@ BEGIN
     RETURN NULL;
 END
 $$;
-COMMENT ON FUNCTION finshard._account_problem(bigint, numeric, numeric, boolean, text) IS 'Locks account p_account_id and raises the reason (FS010/011/012/013/019) why it cannot take a movement of p_amount; returns its currency when that is not p_currency, NULL when nothing is wrong (the caller retries under the lock)';
-REVOKE ALL ON FUNCTION finshard._account_problem(bigint, numeric, numeric, boolean, text) FROM PUBLIC;
+COMMENT ON FUNCTION finshard._account_problem(bigint, numeric, numeric, boolean, text, boolean) IS 'Locks account p_account_id (unless p_lock is false) and raises the reason (FS010/011/012/013/019) why it cannot take a movement of p_amount; returns its currency when that is not p_currency, NULL when nothing is wrong (the caller retries under the lock)';
+REVOKE ALL ON FUNCTION finshard._account_problem(bigint, numeric, numeric, boolean, text, boolean) FROM PUBLIC;

@@ -1,3 +1,5 @@
+-- The signature gained p_notify and user_id: drop the one without them.
+DROP FUNCTION IF EXISTS finshard._credit_leg(bigint, numeric, text, text, bigint, bigint, text, boolean, boolean);
 CREATE OR REPLACE FUNCTION finshard._credit_leg(p_account_id bigint,
                                                 p_amount numeric,
                                                 p_currency text,
@@ -7,10 +9,12 @@ CREATE OR REPLACE FUNCTION finshard._credit_leg(p_account_id bigint,
                                                 p_description text,
                                                 p_house boolean DEFAULT false,
                                                 p_send boolean DEFAULT NULL,
+                                                p_notify boolean DEFAULT true,
                                                 OUT balance_after numeric,
                                                 OUT amount numeric,
                                                 OUT currency text,
-                                                OUT fx_rate numeric)
+                                                OUT fx_rate numeric,
+                                                OUT user_id bigint)
 LANGUAGE plpgsql
 AS $$
 DECLARE
@@ -34,7 +38,10 @@ BEGIN
     END IF;
     balance_after := v_entry.balance_after;
     currency := v_entry.currency;
-    IF NOT p_house THEN
+    user_id := v_entry.user_id;
+    -- A caller that stores its notifications together (one INSERT for both sides of a transfer)
+    -- passes p_notify false.
+    IF p_notify AND NOT p_house THEN
         PERFORM finshard._notify(p_account_id, v_entry.user_id, 'credited',
                                  format('Transfer %s: %s %s received from account %s', p_transfer_id, amount, currency,
                                         p_counterparty_account_id),
@@ -42,5 +49,5 @@ BEGIN
     END IF;
 END
 $$;
-COMMENT ON FUNCTION finshard._credit_leg(bigint, numeric, text, text, bigint, bigint, text, boolean, boolean) IS 'The receiving leg of a movement: posts p_amount, converted at the rate in force when the account holds another currency than p_currency, and notifies a customer; returns the balance, the credited amount, its currency and the rate used (NULL when none)';
-REVOKE ALL ON FUNCTION finshard._credit_leg(bigint, numeric, text, text, bigint, bigint, text, boolean, boolean) FROM PUBLIC;
+COMMENT ON FUNCTION finshard._credit_leg(bigint, numeric, text, text, bigint, bigint, text, boolean, boolean, boolean) IS 'The receiving leg of a movement: posts p_amount, converted at the rate in force when the account holds another currency than p_currency, and notifies a customer unless p_notify is false; returns the balance, the credited amount, its currency, the rate used (NULL when none) and the account''s user';
+REVOKE ALL ON FUNCTION finshard._credit_leg(bigint, numeric, text, text, bigint, bigint, text, boolean, boolean, boolean) FROM PUBLIC;

@@ -1,15 +1,22 @@
-CREATE OR REPLACE FUNCTION finshard._notify_now()
+-- The signature gained p_mode: drop the one without it (a private helper, nothing depends on it).
+DROP FUNCTION IF EXISTS finshard._notify_now();
+CREATE OR REPLACE FUNCTION finshard._notify_now(p_mode text DEFAULT NULL)
 RETURNS boolean
 LANGUAGE plpgsql STABLE
 AS $$
 DECLARE
     v_send boolean;
 BEGIN
+    -- A caller that already read the setting with its own first statement passes it (one statement
+    -- fewer on the hot path); the others read it here.
+    IF p_mode IS NULL THEN
+        SELECT s.value INTO p_mode FROM finshard.settings s WHERE s.key = 'notify_delivery';
+    END IF;
+    v_send := coalesce(p_mode, 'deferred') = 'immediate';
     -- Send now unless delivery is deferred, or unless this is the worker side of a client's
     -- multi-node transaction block: Citus will PREPARE that transaction, and PREPARE refuses one
     -- that sent NOTIFY. Such a worker transaction got its distributed transaction id from another
     -- node (a delegated autocommit call gets none). Unsent rows wait for dispatch_notifications().
-    v_send := coalesce((SELECT s.value FROM finshard.settings s WHERE s.key = 'notify_delivery'), 'immediate') = 'immediate';
     IF v_send AND current_setting('application_name') LIKE 'citus_internal%' THEN
         -- Dynamic SQL: plain PostgreSQL has no get_current_transaction_id().
         EXECUTE 'SELECT NOT (t.transaction_number <> 0 AND t.initiator_node_identifier <> (SELECT groupid FROM pg_dist_local_group))
@@ -18,5 +25,5 @@ BEGIN
     RETURN v_send;
 END
 $$;
-COMMENT ON FUNCTION finshard._notify_now() IS 'Whether a notification created now is sent with pg_notify at once (true) or left for dispatch_notifications() (false)';
-REVOKE ALL ON FUNCTION finshard._notify_now() FROM PUBLIC;
+COMMENT ON FUNCTION finshard._notify_now(text) IS 'Whether a notification created now is sent with pg_notify at once (true) or left for dispatch_notifications() (false); p_mode: the notify_delivery setting when the caller has read it';
+REVOKE ALL ON FUNCTION finshard._notify_now(text) FROM PUBLIC;

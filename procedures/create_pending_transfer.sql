@@ -15,7 +15,7 @@ DECLARE
     v_replay      jsonb;
     v_transfer_id bigint;
 BEGIN
-    v_currency := finshard._transfer_checks(p_from_account_id, p_to_account_id, p_amount, p_description);
+    v_currency := (finshard._transfer_checks(p_from_account_id, p_to_account_id, p_amount, p_description)).currency;
     PERFORM finshard._not_null(p_timeout, 'p_timeout');
     IF p_timeout <= interval '0' OR p_timeout > interval '90 days' THEN
         PERFORM finshard.fail('FS005', format('p_timeout %s must be positive and at most 90 days', p_timeout));
