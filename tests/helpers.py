@@ -4,8 +4,9 @@ rejected call must leave unchanged."""
 from __future__ import annotations
 
 import uuid
+from contextlib import contextmanager
 from decimal import Decimal
-from typing import Any
+from typing import Any, Iterator
 
 import psycopg
 
@@ -36,3 +37,17 @@ def snapshot(conn: psycopg.Connection) -> dict[str, Any]:
             "(SELECT count(*) FROM finshard.positions), (SELECT count(*) FROM finshard.instruments), "
             "(SELECT count(*) FROM finshard.price_alerts)").fetchone(),
     }
+
+
+@contextmanager
+def scratch_database(server: Any, name: str) -> Iterator[str]:
+    """A fresh, empty database ``name`` on the test server ``server`` for the block; its dsn.
+    Dropped afterwards, whatever the block left connected to it."""
+    with server.connect() as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {name}")
+    try:
+        yield server.dsn.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with server.connect() as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

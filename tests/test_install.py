@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from finshard.installer import install, install_steps, sql_root
+from tests.helpers import scratch_database
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -117,21 +118,16 @@ def test_install_steps_follow_install_sql():
 
 def test_dba_can_install_with_psql_alone(plain):
     """The same files install with psql -f install.sql into a fresh database (DBA path)."""
-    with plain.connect() as conn:
-        conn.execute("DROP DATABASE IF EXISTS finshard_psql")
-        conn.execute("CREATE DATABASE finshard_psql")
-    dsn = plain.dsn.rsplit("/", 1)[0] + "/finshard_psql"
-    res = subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", dsn, "-f", str(ROOT / "install.sql")],
-                         capture_output=True, text=True, cwd=ROOT)
-    assert res.returncode == 0, res.stderr
-    res = subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", dsn, "-f", str(ROOT / "install.sql")],
-                         capture_output=True, text=True, cwd=ROOT)
-    assert res.returncode == 0, res.stderr
-    import psycopg
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        assert conn.execute("SELECT count(*) FROM finshard.currencies WHERE house_account_id IS NOT NULL").fetchone()[0] == 3
-    with plain.connect() as conn:
-        conn.execute("DROP DATABASE finshard_psql")
+    with scratch_database(plain, "finshard_psql") as dsn:
+        res = subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", dsn, "-f", str(ROOT / "install.sql")],
+                             capture_output=True, text=True, cwd=ROOT)
+        assert res.returncode == 0, res.stderr
+        res = subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", dsn, "-f", str(ROOT / "install.sql")],
+                             capture_output=True, text=True, cwd=ROOT)
+        assert res.returncode == 0, res.stderr
+        import psycopg
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            assert conn.execute("SELECT count(*) FROM finshard.currencies WHERE house_account_id IS NOT NULL").fetchone()[0] == 3
 
 
 def test_install_over_tables_of_another_schema_is_refused_with_the_reason(plain):
@@ -143,11 +139,7 @@ def test_install_over_tables_of_another_schema_is_refused_with_the_reason(plain)
 
     from finshard.installer import SchemaMismatch
 
-    with plain.connect() as conn:
-        conn.execute("DROP DATABASE IF EXISTS finshard_upgrade")
-        conn.execute("CREATE DATABASE finshard_upgrade")
-    dsn = plain.dsn.rsplit("/", 1)[0] + "/finshard_upgrade"
-    try:
+    with scratch_database(plain, "finshard_upgrade") as dsn:
         install(dsn)
         install(dsn)  # the same schema: harmless
         with psycopg.connect(dsn, autocommit=True) as conn:
@@ -165,6 +157,3 @@ def test_install_over_tables_of_another_schema_is_refused_with_the_reason(plain)
             conn.execute("ALTER TABLE finshard.accounts DROP COLUMN audit_prev_hash CASCADE")
         with pytest.raises(SchemaMismatch, match=r"schema/accounts\.sql.*tables of an earlier schema"):
             install(dsn)
-    finally:
-        with plain.connect() as conn:
-            conn.execute("DROP DATABASE finshard_upgrade")

@@ -9,7 +9,7 @@ from decimal import Decimal
 import psycopg
 import pytest
 
-from tests.helpers import new_account, new_user
+from tests.helpers import new_account, new_user, scratch_database
 
 
 def balances(conn, *ids):
@@ -415,11 +415,7 @@ def test_one_statement_transfer_locks_through_the_index_even_on_a_tiny_accounts_
     # custom and generic.
     from finshard.installer import install
 
-    with plain.connect() as conn:
-        conn.execute("DROP DATABASE IF EXISTS finshard_tiny")
-        conn.execute("CREATE DATABASE finshard_tiny")
-    dsn = plain.dsn.rsplit("/", 1)[0] + "/finshard_tiny"
-    try:
+    with scratch_database(plain, "finshard_tiny") as dsn:
         install(dsn)
         plans: list[str] = []
         with psycopg.connect(dsn, autocommit=True) as conn:
@@ -436,6 +432,3 @@ def test_one_statement_transfer_locks_through_the_index_even_on_a_tiny_accounts_
         for plan in updates:
             assert "Index Scan using accounts_pkey on accounts a  (" in plan, plan
             assert "Seq Scan on accounts a " not in plan and "Bitmap Heap Scan on accounts a " not in plan, plan
-    finally:
-        with plain.connect() as conn:
-            conn.execute("DROP DATABASE IF EXISTS finshard_tiny WITH (FORCE)")
