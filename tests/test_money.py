@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from decimal import Decimal
@@ -432,3 +433,35 @@ def test_one_statement_transfer_locks_through_the_index_even_on_a_tiny_accounts_
         for plan in updates:
             assert "Index Scan using accounts_pkey on accounts a  (" in plan, plan
             assert "Seq Scan on accounts a " not in plan and "Bitmap Heap Scan on accounts a " not in plan, plan
+
+
+@pytest.mark.parametrize("per_leg", [False, True])
+def test_a_transfer_signals_both_notifications_on_the_channel(db, per_leg):
+    # Immediate delivery: the sender's transfer_success and the receiver's credited arrive on
+    # finshard_events at commit, from the node that ran the call (both accounts on one node, so
+    # that no two-phase commit defers them). On one node the one-statement path sends them; the
+    # per-leg path (Citus, or the setting off) sends them from _move.
+    from finshard.router import Router
+
+    with db.connect() as conn, Router.connect(db.dsn) as r:
+        a = new_account(conn, "USD", "50.00")
+        node = r.shard_for(a).node
+        b = new_account(conn, "USD")
+        while r.shard_for(b).node != node:
+            b = new_account(conn, "USD")
+        node_dsn = r.node_dsn(node)
+    with psycopg.connect(node_dsn, autocommit=True) as listener, psycopg.connect(node_dsn, autocommit=True) as conn:
+        listener.execute("LISTEN finshard_events")
+        if per_leg:
+            conn.execute("SET finshard.one_statement_transfer = off")
+        transfer_id = conn.execute("SELECT transfer_id FROM finshard.transfer(%s::bigint, %s::bigint, 20)", (a, b)).fetchone()[0]
+        events = [json.loads(n.payload) for n in listener.notifies(timeout=5, stop_after=2)]
+    by_kind = {e["kind"]: e for e in events}
+    assert set(by_kind) == {"transfer_success", "credited"}, events
+    assert by_kind["transfer_success"]["account_id"] == a and by_kind["credited"]["account_id"] == b
+    assert by_kind["transfer_success"]["payload"] == {"transfer_id": transfer_id, "amount": 20, "currency": "USD", "balance": 30}
+    assert by_kind["credited"]["payload"] == {"transfer_id": transfer_id, "amount": 20, "currency": "USD"}
+    with db.connect() as conn:
+        stored = conn.execute("SELECT notification_id, kind FROM finshard.notifications WHERE payload ->> 'transfer_id' = %s::text "
+                              "AND sent_at IS NOT NULL", (transfer_id,)).fetchall()
+    assert sorted(stored) == sorted((e["notification_id"], e["kind"]) for e in events)
