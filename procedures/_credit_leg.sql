@@ -1,5 +1,6 @@
--- The signature gained p_notify and user_id: drop the one without them.
+-- It no longer notifies (so no p_send) and returns user_id: drop the old signature.
 DROP FUNCTION IF EXISTS finshard._credit_leg(bigint, numeric, text, text, bigint, bigint, text, boolean, boolean);
+DROP FUNCTION IF EXISTS finshard._credit_leg(bigint, numeric, text, text, bigint, bigint, text, boolean, boolean, boolean);
 CREATE OR REPLACE FUNCTION finshard._credit_leg(p_account_id bigint,
                                                 p_amount numeric,
                                                 p_currency text,
@@ -8,8 +9,6 @@ CREATE OR REPLACE FUNCTION finshard._credit_leg(p_account_id bigint,
                                                 p_counterparty_account_id bigint,
                                                 p_description text,
                                                 p_house boolean DEFAULT false,
-                                                p_send boolean DEFAULT NULL,
-                                                p_notify boolean DEFAULT true,
                                                 OUT balance_after numeric,
                                                 OUT amount numeric,
                                                 OUT currency text,
@@ -39,15 +38,7 @@ BEGIN
     balance_after := v_entry.balance_after;
     currency := v_entry.currency;
     user_id := v_entry.user_id;
-    -- A caller that stores its notifications together (one INSERT for both sides of a transfer)
-    -- passes p_notify false.
-    IF p_notify AND NOT p_house THEN
-        PERFORM finshard._notify(p_account_id, v_entry.user_id, 'credited',
-                                 format('Transfer %s: %s %s received from account %s', p_transfer_id, amount, currency,
-                                        p_counterparty_account_id),
-                                 jsonb_build_object('transfer_id', p_transfer_id, 'amount', amount, 'currency', currency), p_send);
-    END IF;
 END
 $$;
-COMMENT ON FUNCTION finshard._credit_leg(bigint, numeric, text, text, bigint, bigint, text, boolean, boolean, boolean) IS 'The receiving leg of a movement: posts p_amount, converted at the rate in force when the account holds another currency than p_currency, and notifies a customer unless p_notify is false; returns the balance, the credited amount, its currency, the rate used (NULL when none) and the account''s user';
-REVOKE ALL ON FUNCTION finshard._credit_leg(bigint, numeric, text, text, bigint, bigint, text, boolean, boolean, boolean) FROM PUBLIC;
+COMMENT ON FUNCTION finshard._credit_leg(bigint, numeric, text, text, bigint, bigint, text, boolean) IS 'The receiving leg of a movement: posts p_amount, converted at the rate in force when the account holds another currency than p_currency; returns the balance, the credited amount, its currency, the rate used (NULL when none) and the account''s user (the caller notifies)';
+REVOKE ALL ON FUNCTION finshard._credit_leg(bigint, numeric, text, text, bigint, bigint, text, boolean) FROM PUBLIC;

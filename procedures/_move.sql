@@ -45,7 +45,7 @@ BEGIN
                                         p_audit_details => p_audit_details);
     END IF;
     v_credit := finshard._credit_leg(p_to_account_id, p_amount, from_currency, 'transfer_in', p_transfer_id, p_from_account_id,
-                                     p_description, false, v_send, p_notify => false);
+                                     p_description);
     IF p_from_account_id > p_to_account_id THEN
         v_debit := finshard._post_entry(p_from_account_id, -p_amount, 'transfer_out', p_transfer_id, p_to_account_id,
                                         p_description, p_release, p_audit_action => p_audit_action,
@@ -74,8 +74,8 @@ BEGIN
     -- Both customers' notifications in one INSERT (a statement fewer; on Citus one task per shard).
     -- Their ids are drawn first, so that no RETURNING is needed to signal them.
     v_ids := ARRAY[nextval('finshard.notifications_notification_id_seq'), nextval('finshard.notifications_notification_id_seq')];
-    v_msgs := ARRAY[format('Transfer %s: %s %s sent to account %s', p_transfer_id, p_amount, from_currency, p_to_account_id),
-                    format('Transfer %s: %s %s received from account %s', p_transfer_id, to_amount, to_currency, p_from_account_id)];
+    v_msgs := ARRAY[finshard._transfer_message(true, p_transfer_id, p_amount, from_currency, p_to_account_id),
+                    finshard._transfer_message(false, p_transfer_id, to_amount, to_currency, p_from_account_id)];
     v_loads := ARRAY[jsonb_build_object('transfer_id', p_transfer_id, 'amount', p_amount, 'currency', from_currency,
                                         'balance', from_balance),
                      jsonb_build_object('transfer_id', p_transfer_id, 'amount', to_amount, 'currency', to_currency)];

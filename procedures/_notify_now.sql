@@ -12,7 +12,7 @@ BEGIN
     IF p_mode IS NULL THEN
         SELECT s.value INTO p_mode FROM finshard.settings s WHERE s.key = 'notify_delivery';
     END IF;
-    v_send := coalesce(p_mode, 'deferred') = 'immediate';
+    v_send := coalesce(p_mode, 'immediate') = 'immediate';
     -- Send now unless delivery is deferred, or unless this is the worker side of a client's
     -- multi-node transaction block: Citus will PREPARE that transaction, and PREPARE refuses one
     -- that sent NOTIFY. Such a worker transaction got its distributed transaction id from another

@@ -61,7 +61,7 @@ BEGIN
         RETURNING a.account_id, a.user_id, a.currency, a.balance, a.entry_seq, a.last_entry_at, a.audit_seq,
                   a.audit_prev_hash, a.audit_hash
     ), send AS (
-        SELECT coalesce((SELECT s.value FROM finshard.settings s WHERE s.key = 'notify_delivery'), 'deferred') = 'immediate' AS now
+        SELECT coalesce((SELECT s.value FROM finshard.settings s WHERE s.key = 'notify_delivery'), 'immediate') = 'immediate' AS now
     ), entries AS (
         INSERT INTO finshard.transactions (account_id, entry_seq, transaction_type, amount, balance_after, currency,
                                            transfer_id, counterparty_account_id, description, created_at)
@@ -82,9 +82,8 @@ BEGIN
         INSERT INTO finshard.notifications (account_id, notification_id, user_id, kind, message, payload, sent_at)
         SELECT u.account_id, v_ids[1 + (u.account_id = p_to_account_id)::integer], u.user_id,
                CASE WHEN u.account_id = p_from_account_id THEN 'transfer_success' ELSE 'credited' END::finshard.notification_kind,
-               CASE WHEN u.account_id = p_from_account_id
-                    THEN format('Transfer %s: %s %s sent to account %s', p_transfer_id, p_amount, u.currency, p_to_account_id)
-                    ELSE format('Transfer %s: %s %s received from account %s', p_transfer_id, p_amount, u.currency, p_from_account_id) END,
+               finshard._transfer_message(u.account_id = p_from_account_id, p_transfer_id, p_amount, u.currency,
+                                          CASE WHEN u.account_id = p_from_account_id THEN p_to_account_id ELSE p_from_account_id END),
                jsonb_build_object('transfer_id', p_transfer_id, 'amount', p_amount, 'currency', u.currency)
                  || CASE WHEN u.account_id = p_from_account_id THEN jsonb_build_object('balance', u.balance) ELSE '{}' END,
                CASE WHEN send.now THEN now() END
