@@ -31,6 +31,7 @@ SET client_min_messages = warning;
 \ir schema/trades.sql
 \ir schema/positions.sql
 \ir schema/notifications.sql
+\ir schema/notification_outbox.sql
 \ir schema/price_alerts.sql
 \ir schema/audit_log.sql
 

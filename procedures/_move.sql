@@ -23,7 +23,6 @@ DECLARE
     v_credit record;
     v_house  record;
     v_send   boolean;
-    v_sent   timestamptz;
     v_ids    bigint[];
     v_msgs   text[];
     v_loads  jsonb[];
@@ -79,13 +78,15 @@ BEGIN
     v_loads := ARRAY[jsonb_build_object('transfer_id', p_transfer_id, 'amount', p_amount, 'currency', from_currency,
                                         'balance', from_balance),
                      jsonb_build_object('transfer_id', p_transfer_id, 'amount', to_amount, 'currency', to_currency)];
-    v_sent := CASE WHEN v_send THEN now() END;
-    INSERT INTO finshard.notifications (account_id, notification_id, user_id, kind, message, payload, sent_at)
-    VALUES (p_from_account_id, v_ids[1], v_debit.user_id, 'transfer_success', v_msgs[1], v_loads[1], v_sent),
-           (p_to_account_id, v_ids[2], v_credit.user_id, 'credited', v_msgs[2], v_loads[2], v_sent);
+    INSERT INTO finshard.notifications (account_id, notification_id, user_id, kind, message, payload, created_at)
+    VALUES (p_from_account_id, v_ids[1], v_debit.user_id, 'transfer_success', v_msgs[1], v_loads[1], now()),
+           (p_to_account_id, v_ids[2], v_credit.user_id, 'credited', v_msgs[2], v_loads[2], now());
     IF v_send THEN
         PERFORM finshard._signal(v_ids[1], p_from_account_id, v_debit.user_id, 'transfer_success', v_msgs[1], v_loads[1]);
         PERFORM finshard._signal(v_ids[2], p_to_account_id, v_credit.user_id, 'credited', v_msgs[2], v_loads[2]);
+    ELSE
+        INSERT INTO finshard.notification_outbox (account_id, notification_id, created_at)
+        VALUES (p_from_account_id, v_ids[1], now()), (p_to_account_id, v_ids[2], now());
     END IF;
 END
 $$;

@@ -29,16 +29,18 @@ BEGIN
     v_ids := ARRAY[nextval('finshard.notifications_notification_id_seq'), nextval('finshard.notifications_notification_id_seq')];
     -- One UPDATE moves both balances. The rules are judged twice: on both rows together, from the
     -- statement's snapshot (the sub-select: both exist, are active customer accounts in one
-    -- currency, the source has the funds), so that a transfer that cannot apply writes nothing;
-    -- and on each row as it is locked (the row guards), because a concurrent change may have come
-    -- in between. The amount's own checks hold for both rows or for neither. The index scan over the two ids locks them in ascending id
-    -- order, the lock order of every movement: the function turns off sequential and bitmap scans,
-    -- which would lock them in heap order.
+    -- currency whose decimals the amount fits, the source has the funds), so that a transfer that
+    -- cannot apply writes nothing; and on each row as it is locked (the row guards), because a
+    -- concurrent change may have come in between (an account's currency never changes). The
+    -- amount's own checks hold for both rows or for neither. The index scan over the two ids locks
+    -- them in ascending id order, the lock order of every movement: the function turns off
+    -- sequential and bitmap scans, which would lock them in heap order.
     WITH u AS (
         UPDATE finshard.accounts a
            SET balance = a.balance + CASE WHEN a.account_id = p_from_account_id THEN -p_amount ELSE p_amount END,
                entry_seq = a.entry_seq + 1,
-               last_entry_at = finshard._next_instant(v_clock, a.last_entry_at),
+               -- _next_instant's rule, inlined: on one node (no Citus) a STABLE expression is allowed.
+               last_entry_at = greatest(v_clock, a.last_entry_at + interval '1 microsecond'),
                updated_at = v_clock,
                audit_seq = a.audit_seq + (a.account_id = p_from_account_id)::integer,
                audit_prev_hash = CASE WHEN a.account_id = p_from_account_id THEN a.audit_hash ELSE a.audit_prev_hash END,
@@ -53,11 +55,12 @@ BEGIN
            AND (a.account_id <> p_from_account_id OR a.balance - p_amount >= a.reserved)
            AND (SELECT count(*) = 2 AND min(c.currency) = max(c.currency)
                        AND bool_and(c.status = 'active' AND c.account_type NOT IN ('house', 'system')
-                                    AND (c.account_id <> p_from_account_id OR c.balance - p_amount >= c.reserved))
+                                    AND (c.account_id <> p_from_account_id OR c.balance - p_amount >= c.reserved)
+                                    AND p_amount = round(p_amount, m.minor_units))
                   FROM finshard.accounts c
+                  JOIN finshard.currencies m ON m.code = c.currency
                  WHERE c.account_id IN (p_from_account_id, p_to_account_id))
            AND p_amount > 0 AND p_amount < 1e18 AND coalesce(length(p_description), 0) <= 500
-           AND p_amount = round(p_amount, (SELECT m.minor_units FROM finshard.currencies m WHERE m.code = a.currency))
         RETURNING a.account_id, a.user_id, a.currency, a.balance, a.entry_seq, a.last_entry_at, a.audit_seq,
                   a.audit_prev_hash, a.audit_hash
     ), send AS (
@@ -79,32 +82,39 @@ BEGIN
           FROM u
          WHERE u.account_id = p_from_account_id
     ), notes AS (
-        INSERT INTO finshard.notifications (account_id, notification_id, user_id, kind, message, payload, sent_at)
+        INSERT INTO finshard.notifications (account_id, notification_id, user_id, kind, message, payload, created_at)
         SELECT u.account_id, v_ids[1 + (u.account_id = p_to_account_id)::integer], u.user_id,
                CASE WHEN u.account_id = p_from_account_id THEN 'transfer_success' ELSE 'credited' END::finshard.notification_kind,
                finshard._transfer_message(u.account_id = p_from_account_id, p_transfer_id, p_amount, u.currency,
                                           CASE WHEN u.account_id = p_from_account_id THEN p_to_account_id ELSE p_from_account_id END),
                jsonb_build_object('transfer_id', p_transfer_id, 'amount', p_amount, 'currency', u.currency)
                  || CASE WHEN u.account_id = p_from_account_id THEN jsonb_build_object('balance', u.balance) ELSE '{}' END,
-               CASE WHEN send.now THEN now() END
-          FROM u, send
-        RETURNING *
+               now()
+          FROM u
+        RETURNING account_id, notification_id, user_id, kind, message, payload, created_at
+    ), queued AS (
+        -- Deferred delivery: dispatch_notifications() sends them from the outbox.
+        INSERT INTO finshard.notification_outbox (account_id, notification_id, created_at)
+        SELECT n.account_id, n.notification_id, n.created_at
+          FROM notes n, send
+         WHERE NOT send.now
     ), record AS (
         INSERT INTO finshard.transfers (transfer_id, from_account_id, to_account_id, amount, currency, to_amount, to_currency,
                                         status, idempotency_key, description, resolved_at)
         SELECT p_transfer_id, p_from_account_id, p_to_account_id, p_amount, u.currency, p_amount, u.currency,
                'success', p_idempotency_key, p_description, now()
           FROM u
-         WHERE u.account_id = p_from_account_id AND (SELECT count(*) FROM u) = 2
+         WHERE u.account_id = p_from_account_id
     )
-    -- With immediate delivery the NOTIFYs go out here; like the rows, they are undone by an error.
-    SELECT (SELECT count(*) FROM u),
-           (SELECT min(u.account_id) FROM u),
-           (SELECT u.balance FROM u WHERE u.account_id = p_from_account_id),
-           (SELECT u.balance FROM u WHERE u.account_id = p_to_account_id),
+    -- With immediate delivery the NOTIFYs go out here; like the rows, they are undone by an error
+    -- (which is also what undoes a half-applied statement, below: no write is conditional on both).
+    SELECT count(*), min(u.account_id),
+           max(u.balance) FILTER (WHERE u.account_id = p_from_account_id),
+           max(u.balance) FILTER (WHERE u.account_id = p_to_account_id),
            (SELECT count(finshard._signal(n.notification_id, n.account_id, n.user_id, n.kind::text, n.message, n.payload))
               FROM notes n, send
              WHERE send.now)
+      FROM u
       INTO v_moved, v_done, from_balance, to_balance;
     IF v_moved = 1 THEN
         -- Both rows passed on the snapshot, but one failed its guard once locked: a concurrent change

@@ -46,6 +46,7 @@ BEGIN
                ('finshard.trades',           'account_id',      'finshard.accounts'),
                ('finshard.positions',        'account_id',      'finshard.accounts'),
                ('finshard.notifications',    'account_id',      'finshard.accounts'),
+               ('finshard.notification_outbox', 'account_id',   'finshard.accounts'),
                ('finshard.price_alerts',     'account_id',      'finshard.accounts'),
                ('finshard.audit_log',        'account_id',      'finshard.accounts'),
                -- Market data is per instrument: its own colocation group.

@@ -20,6 +20,7 @@ BY_ACCOUNT = {"finshard.accounts": "account_id", "finshard.account_keys": "user_
               "finshard.idempotency_keys": "account_id", "finshard.transfers": "from_account_id",
               "finshard.transactions": "account_id", "finshard.orders": "account_id", "finshard.trades": "account_id",
               "finshard.positions": "account_id", "finshard.notifications": "account_id",
+              "finshard.notification_outbox": "account_id",
               "finshard.price_alerts": "account_id", "finshard.audit_log": "account_id"}
 BY_INSTRUMENT = {"finshard.quotes": "instrument_id", "finshard.market_data": "instrument_id"}
 PARTITIONED = ["transactions", "orders", "trades", "quotes", "market_data", "notifications", "audit_log"]

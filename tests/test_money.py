@@ -297,8 +297,8 @@ def test_force_delegated_calls_work_inside_a_multi_node_transaction_block(citus)
         conn.commit()
     with citus.connect() as conn:
         assert balances(conn, a, b) == [Decimal("5.00"), Decimal("7.00")]
-        unsent = conn.execute("SELECT count(*) FROM finshard.notifications WHERE account_id IN (%s, %s) AND sent_at IS NULL", (a, b)).fetchone()[0]
-        assert unsent == 2
+        queued = conn.execute("SELECT count(*) FROM finshard.notification_outbox WHERE account_id IN (%s, %s)", (a, b)).fetchone()[0]
+        assert queued == 2
     # The dispatcher sends what the prepared worker transactions could not.
     with citus.connect() as listener:
         listener.execute("LISTEN finshard_events")
@@ -306,22 +306,40 @@ def test_force_delegated_calls_work_inside_a_multi_node_transaction_block(citus)
             assert conn.execute("SELECT finshard.dispatch_notifications()").fetchone()[0] >= 2
         payloads = [n.payload for n in listener.notifies(timeout=5, stop_after=50)]
     assert any(f'"account_id": {a}' in p for p in payloads) and any(f'"account_id": {b}' in p for p in payloads)
+    with citus.connect() as conn:
+        assert conn.execute("SELECT count(*) FROM finshard.notification_outbox WHERE account_id IN (%s, %s)", (a, b)).fetchone()[0] == 0
 
 
 def test_deferred_delivery_stores_rows_and_the_dispatcher_sends_them_once(db):
     with db.connect() as conn:
-        acc = new_account(conn, "USD")
+        acc, dst = new_account(conn, "USD"), new_account(conn, "USD")
         conn.execute("SELECT finshard.set_notify_delivery('deferred')")
         try:
-            conn.execute("SELECT finshard.deposit(%s::bigint, 1)", (acc,))
-            assert conn.execute("SELECT sent_at FROM finshard.notifications WHERE account_id = %s", (acc,)).fetchone()[0] is None
+            with db.connect() as listener:
+                listener.execute("LISTEN finshard_events")
+                conn.execute("SELECT finshard.deposit(%s::bigint, 5)", (acc,))
+                conn.execute("SELECT finshard.transfer(%s::bigint, %s::bigint, 2)", (acc, dst))
+                assert list(listener.notifies(timeout=0.5)) == []  # nothing sent by the writers
         finally:
             conn.execute("SELECT finshard.set_notify_delivery('immediate')")
+        stored = "SELECT notification_id, ctid::text, xmin::text FROM finshard.notifications WHERE account_id IN (%s, %s) ORDER BY 1"
+        before = conn.execute(stored, (acc, dst)).fetchall()
+        queued = conn.execute("SELECT notification_id FROM finshard.notification_outbox WHERE account_id IN (%s, %s) ORDER BY 1",
+                              (acc, dst)).fetchall()
+        assert len(before) == 3 and [r[:1] for r in before] == queued
         with db.connect() as listener:
             listener.execute("LISTEN finshard_events")
-            assert conn.execute("SELECT finshard.dispatch_notifications()").fetchone()[0] >= 1
-            assert any(f'"account_id": {acc}' in n.payload for n in listener.notifies(timeout=5, stop_after=20))
-        assert conn.execute("SELECT count(*) FROM finshard.notifications WHERE account_id = %s AND sent_at IS NULL", (acc,)).fetchone()[0] == 0
+            assert conn.execute("SELECT finshard.dispatch_notifications()").fetchone()[0] >= 3
+            sent = [json.loads(n.payload) for n in listener.notifies(timeout=5, stop_after=50)]
+            mine = sorted((e["notification_id"], e["kind"]) for e in sent if e["account_id"] in (acc, dst))
+            assert mine == sorted((r[0], k) for r, k in zip(before, ["credited", "transfer_success", "credited"]))
+            # Sent once: off the queue, and a second pass sends nothing of them.
+            assert conn.execute("SELECT count(*) FROM finshard.notification_outbox WHERE account_id IN (%s, %s)",
+                                (acc, dst)).fetchone()[0] == 0
+            conn.execute("SELECT finshard.dispatch_notifications()")
+            assert not [n for n in listener.notifies(timeout=0.5) if f'"account_id": {acc}' in n.payload]
+        # Dispatching wrote nothing to the notification rows (same version, same place).
+        assert conn.execute(stored, (acc, dst)).fetchall() == before
         with pytest.raises(psycopg.Error) as info:
             conn.execute("SELECT finshard.set_notify_delivery('sometimes')")
         assert info.value.sqlstate == "FS005"
@@ -334,8 +352,9 @@ def _transfer_rows(conn, transfer_id, source):
             "SELECT account_id = %s, transaction_type, amount, balance_after, currency, description "
             "FROM finshard.transactions WHERE transfer_id = %s ORDER BY 1 DESC", (source, transfer_id)).fetchall(),
         "notifications": conn.execute(
-            "SELECT account_id = %s, kind, regexp_replace(message, '(Transfer|account) [0-9]+', '\\1 N', 'g'), payload - 'transfer_id', sent_at IS NULL "
-            "FROM finshard.notifications WHERE payload ->> 'transfer_id' = %s::text ORDER BY 1 DESC",
+            "SELECT account_id = %s, kind, regexp_replace(message, '(Transfer|account) [0-9]+', '\\1 N', 'g'), payload - 'transfer_id', "
+            "EXISTS (SELECT FROM finshard.notification_outbox q WHERE q.account_id = n.account_id AND q.notification_id = n.notification_id) "
+            "FROM finshard.notifications n WHERE payload ->> 'transfer_id' = %s::text ORDER BY 1 DESC",
             (source, transfer_id)).fetchall(),
         "audit": conn.execute(
             "SELECT action, details - 'transfer_id' - 'to' - 'idempotency_key', details ? 'idempotency_key' "
@@ -462,6 +481,7 @@ def test_a_transfer_signals_both_notifications_on_the_channel(db, per_leg):
     assert by_kind["transfer_success"]["payload"] == {"transfer_id": transfer_id, "amount": 20, "currency": "USD", "balance": 30}
     assert by_kind["credited"]["payload"] == {"transfer_id": transfer_id, "amount": 20, "currency": "USD"}
     with db.connect() as conn:
-        stored = conn.execute("SELECT notification_id, kind FROM finshard.notifications WHERE payload ->> 'transfer_id' = %s::text "
-                              "AND sent_at IS NOT NULL", (transfer_id,)).fetchall()
+        stored = conn.execute("SELECT notification_id, kind FROM finshard.notifications n WHERE payload ->> 'transfer_id' = %s::text "
+                              "AND NOT EXISTS (SELECT FROM finshard.notification_outbox q WHERE q.account_id = n.account_id AND q.notification_id = n.notification_id)",
+                              (transfer_id,)).fetchall()
     assert sorted(stored) == sorted((e["notification_id"], e["kind"]) for e in events)

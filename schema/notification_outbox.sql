@@ -1,0 +1,9 @@
+CREATE TABLE IF NOT EXISTS finshard.notification_outbox (
+    account_id      bigint      NOT NULL,
+    notification_id bigint      NOT NULL,
+    created_at      timestamptz NOT NULL
+);
+COMMENT ON TABLE finshard.notification_outbox IS 'Notifications stored but not yet sent with pg_notify (deferred delivery, or a worker transaction Citus will PREPARE): finshard.dispatch_notifications() sends them and deletes these rows in the same transaction. A notification is sent once it has no row here';
+
+-- No index: the dispatcher reads the whole (small) queue, and deletes what it sent. Marking the
+-- notification row itself as sent would write every notification twice, with its indexes.
