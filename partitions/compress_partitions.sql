@@ -3,29 +3,43 @@ RETURNS TABLE (table_name regclass, partition_name text, compressed boolean)
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    v_bound text;
 BEGIN
     PERFORM finshard._not_null(p_older_than, 'p_older_than');
     IF NOT EXISTS (SELECT 1 FROM pg_am WHERE amname = 'columnar') THEN
-        PERFORM finshard.fail('FS005', 'columnar storage is not available here: compression needs Citus (citus_columnar)');
+        PERFORM finshard.fail('FS005',
+            CASE WHEN EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'citus_columnar')
+                 THEN 'columnar storage is not installed in this database: run CREATE EXTENSION citus_columnar'
+                 ELSE 'columnar storage is not available here: compression needs Citus (citus_columnar)' END);
     END IF;
     IF pg_is_in_recovery() OR NOT pg_try_advisory_xact_lock(hashtext('finshard.partition_maintenance')) THEN
         RAISE NOTICE 'finshard.compress_partitions: standby or another maintenance run; nothing done';
         RETURN;
     END IF;
-    -- Only append-only books (ledger, trades, audit log, quote history, bars) whose month ended
+    -- Only append-only books (ledger, audit log, quote history, bars) whose month ended
     -- p_older_than ago: columnar storage takes no UPDATE or DELETE, and these rows never change.
-    FOR table_name, partition_name, compressed IN
-        SELECT l.table_name, l.partition_name, true FROM finshard.list_partitions() l
+    -- Trades stay heap: columnar refuses foreign keys, and a trade references its instrument.
+    FOR table_name, partition_name, v_bound IN
+        SELECT l.table_name, l.partition_name, pg_get_expr(c.relpartbound, c.oid)
+          FROM finshard.list_partitions() l
           JOIN pg_class c ON c.relname = l.partition_name AND c.relnamespace = 'finshard'::regnamespace
           JOIN pg_am am ON am.oid = c.relam
-         WHERE l.table_name::text IN ('finshard.transactions', 'finshard.trades', 'finshard.audit_log', 'finshard.quotes', 'finshard.market_data')
+         WHERE l.table_name::text IN ('finshard.transactions', 'finshard.audit_log', 'finshard.quotes', 'finshard.market_data')
            AND l.range_to <= now() - p_older_than AND am.amname = 'heap'
-         ORDER BY l.range_to
+         ORDER BY l.range_to, l.table_name::text
     LOOP
+        -- Converted detached: a partition's indexes that belong to the parent's indexes cannot be
+        -- dropped while it is attached, and the conversion rebuilds the table. Attaching it again
+        -- rebuilds the parent's indexes on it. It all happens in this transaction, under the
+        -- parent's lock, so no reader ever sees the month missing; writers wait for the copy.
+        EXECUTE format('ALTER TABLE %s DETACH PARTITION finshard.%I', table_name, partition_name);
         PERFORM alter_table_set_access_method(format('finshard.%I', partition_name)::regclass, 'columnar');
+        EXECUTE format('ALTER TABLE %s ATTACH PARTITION finshard.%I %s', table_name, partition_name, v_bound);
+        compressed := true;
         RETURN NEXT;
     END LOOP;
 END
 $$;
-COMMENT ON FUNCTION finshard.compress_partitions(interval) IS 'Converts append-only partitions whose month ended p_older_than ago to columnar storage (Citus); returns what it converted';
+COMMENT ON FUNCTION finshard.compress_partitions(interval) IS 'Converts append-only partitions (ledger, audit log, quotes, bars) whose month ended p_older_than ago to columnar storage (Citus with citus_columnar), keeping their indexes; returns what it converted. Holds each parent''s lock while a partition is copied: run it in a quiet window';
 REVOKE ALL ON FUNCTION finshard.compress_partitions(interval) FROM PUBLIC;

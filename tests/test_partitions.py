@@ -1,0 +1,74 @@
+"""Partition maintenance: create is re-runnable, retire drops only what retention allows, compress
+turns old append-only months into Citus columnar storage and keeps their rows and indexes."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import psycopg
+import pytest
+
+INDEXES = "SELECT count(*) FROM pg_index WHERE indrelid = %s::regclass"
+
+
+def test_create_partitions_is_re_runnable(db):
+    with db.connect() as conn:
+        again = conn.execute("SELECT count(*) FILTER (WHERE created) FROM finshard.create_partitions()").fetchone()[0]
+    assert again == 0
+
+
+def test_retire_drops_only_partitions_past_retention(db):
+    with db.connect() as conn:
+        # Notifications are kept 13 months: months 14 and 15 back are past it, month 12 is not.
+        made = conn.execute("SELECT partition_name FROM finshard.create_partitions(15, 0, 'finshard.notifications') "
+                            "WHERE created ORDER BY range_from").fetchall()
+        assert len(made) == 3
+        listed = conn.execute("SELECT partition_name, retired FROM finshard.retire_partitions() ORDER BY range_to").fetchall()
+        assert listed == [(made[0][0], False), (made[1][0], False)]  # a dry run by default
+        assert conn.execute("SELECT count(*) FROM finshard.list_partitions() WHERE partition_name = %s",
+                            (made[0][0],)).fetchone()[0] == 1
+        retired = conn.execute("SELECT partition_name FROM finshard.retire_partitions(false) WHERE retired ORDER BY 1").fetchall()
+        assert retired == sorted(made[:2])
+        names = {r[0] for r in conn.execute("SELECT partition_name FROM finshard.list_partitions()").fetchall()}
+        assert made[0][0] not in names and made[1][0] not in names and made[2][0] in names
+        assert conn.execute("SELECT to_regclass('finshard.' || %s)", (made[0][0],)).fetchone()[0] is None
+        assert conn.execute("SELECT count(*) FROM finshard.retire_partitions()").fetchone()[0] == 0
+
+
+def test_compress_is_refused_in_one_line_without_columnar(plain):
+    with plain.connect() as conn:
+        with pytest.raises(psycopg.Error) as info:
+            conn.execute("SELECT * FROM finshard.compress_partitions()")
+    assert info.value.sqlstate == "FS005" and "columnar" in info.value.diag.message_primary
+
+
+@pytest.mark.citus
+def test_compress_turns_the_oldest_month_columnar_and_keeps_rows_and_indexes(citus):
+    with citus.connect() as conn:
+        if not conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'citus_columnar'").fetchone():
+            pytest.skip("citus_columnar is not available in this Citus build")
+        conn.execute("CREATE EXTENSION IF NOT EXISTS citus_columnar")
+        oldest = conn.execute("SELECT min(range_from), min(range_to) FROM finshard.list_partitions() "
+                              "WHERE table_name = 'finshard.transactions'::regclass").fetchone()
+        month = dict(conn.execute("SELECT table_name::text, partition_name FROM finshard.list_partitions() WHERE range_from = %s",
+                                  (oldest[0],)).fetchall())
+        # A ledger row in that month (written directly: the API only writes the present).
+        conn.execute("INSERT INTO finshard.transactions (account_id, entry_seq, transaction_type, amount, balance_after, currency, "
+                     "created_at) VALUES (-77, 1, 'deposit', 5, 5, 'USD', %s + interval '1 day')", (oldest[0],))
+        indexes = {t: conn.execute(INDEXES, ("finshard." + p,)).fetchone()[0] for t, p in month.items()}
+        done = conn.execute("SELECT table_name::text, partition_name FROM finshard.compress_partitions(now() - %s::timestamptz) "
+                            "WHERE compressed", (oldest[1],)).fetchall()
+        assert sorted(done) == sorted((t, month[t]) for t in ("finshard.transactions", "finshard.audit_log",
+                                                               "finshard.quotes", "finshard.market_data"))
+        access = dict(conn.execute("SELECT c.relname, a.amname FROM pg_class c JOIN pg_am a ON a.oid = c.relam "
+                                   "WHERE c.relnamespace = 'finshard'::regnamespace AND c.relname = ANY(%s)",
+                                   (list(month.values()),)).fetchall())
+        for table, partition in month.items():
+            compressed = table != "finshard.trades" and (table, partition) in done
+            assert access[partition] == ("columnar" if compressed else "heap"), table
+            # Still attached, with every index of its parent.
+            assert conn.execute(INDEXES, ("finshard." + partition,)).fetchone()[0] == indexes[table], table
+        assert access[month["finshard.trades"]] == "heap"  # a trade references its instrument: no columnar
+        assert conn.execute("SELECT amount FROM finshard.transactions WHERE account_id = -77").fetchall() == [(Decimal("5.0000"),)]
+        assert conn.execute("SELECT count(*) FROM finshard.compress_partitions(now() - %s::timestamptz)",
+                            (oldest[1],)).fetchone()[0] == 0
