@@ -24,7 +24,8 @@ BEGIN
     -- is taken off the queue unsent.
     IF current_setting('citus.version', true) IS NOT NULL THEN
         -- On Citus row by row: each DELETE goes to one shard, where one statement for the batch
-        -- would ship the batch to every shard on every pass (measured 14% fewer transfers/s).
+        -- would ship the batch to every shard on every pass (measured with the batch UPDATE that
+        -- once marked rows sent: 14% fewer cross-node transfers/s).
         FOR v_row IN
             SELECT q.account_id, q.notification_id, q.created_at
               FROM finshard.notification_outbox q

@@ -12,6 +12,5 @@ CREATE TABLE IF NOT EXISTS finshard.audit_log (
 COMMENT ON TABLE finshard.audit_log IS 'Tamper-evident audit log: one hash chain per account (account 0 is the system chain for users, banks, instruments); hash = sha256(prev_hash | account_id | audit_seq | action | details | created_at); verify with finshard.audit_verify';
 COMMENT ON COLUMN finshard.audit_log.actor IS 'session_user of the call (the login role, not the SECURITY DEFINER owner)';
 
--- Seed 002: chronological analysis. BRIN, not a B-tree: the log is append-only in time order, so
--- block ranges summarise it exactly, and an entry costs the index next to nothing to write.
-CREATE INDEX IF NOT EXISTS audit_log_created_idx ON finshard.audit_log USING brin (created_at);
+-- Seed 002: chronological analysis.
+CREATE INDEX IF NOT EXISTS audit_log_created_idx ON finshard.audit_log (created_at);
