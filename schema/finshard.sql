@@ -7,6 +7,16 @@ COMMENT ON SCHEMA finshard IS 'finshard: sharded fintech ledger and trading (one
 CREATE EXTENSION IF NOT EXISTS pgcrypto;
 -- dblink: a failed login is recorded in a transaction of its own (see _record_failed_login).
 CREATE EXTENSION IF NOT EXISTS dblink;
+-- citus_columnar, where Citus is: old append-only months can then be compressed (finshard
+-- partitions compress). Citus ships it but does not create it. Citus propagates it to the workers.
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')
+       AND EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'citus_columnar') THEN
+        CREATE EXTENSION IF NOT EXISTS citus_columnar;
+    END IF;
+END
+$$;
 
 -- Least privilege: applications only EXECUTE the public functions; reports only read.
 DO $$
