@@ -72,12 +72,15 @@ def _alternate(a: Callable[[], float], b: Callable[[], float], rounds: int = 2) 
     return statistics.mean(xs), statistics.mean(ys)
 
 
-def transfer_vs_pgbench(dsn: str, *, clients: int = 8, seconds: float = 10, accounts: int = 1000, scale: int = 10) -> dict[str, Any]:
+def transfer_vs_pgbench(dsn: str, *, clients: int = 8, seconds: float = 10, accounts: int = 1000, scale: int = 10,
+                        rounds: int = 3) -> dict[str, Any]:
     """finshard.transfer vs pgbench's built-in tpcb-like on the same server, clients and duration.
 
     tpcb-like runs in its own database on the same server (scale ``scale``: that many branches, so
     its branch-row contention is that of a real bank, not of one row); finshard's transfers pick two
-    random accounts of ``accounts`` with pgbench's own random(), in autocommit.
+    random accounts of ``accounts`` with pgbench's own random(), in autocommit. Each round runs
+    tpcb-like, then transfers with immediate notification delivery (the default), then transfers
+    with deferred delivery and the dispatcher running alongside (its cost is counted).
     """
     info = conninfo_to_dict(dsn)
     admin = make_conninfo(dsn, dbname="postgres")
@@ -94,23 +97,33 @@ def transfer_vs_pgbench(dsn: str, *, clients: int = 8, seconds: float = 10, acco
         raise RuntimeError("bench accounts are not consecutive; run on a quiet database")
     script = ("\\set f random(0, :n - 1)\n\\set d random(1, :n - 1)\n\\set src :base + :f\n\\set dst :base + ((:f + :d) % :n)\n"
               "SELECT finshard.transfer(:src::bigint, :dst::bigint, 0.01);\n")
+
     def finshard_run() -> float:
         return pgbench(dsn, [script], clients=clients, seconds=seconds, variables={"n": span, "base": base})
 
-    tpcb, finshard = _alternate(lambda: pgbench(cmp_dsn, None, clients=clients, seconds=seconds, builtin="tpcb-like"), finshard_run)
-    # Deferred notification delivery, with the dispatcher running alongside (its cost is counted).
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute("SELECT finshard.set_notify_delivery('deferred')")
-        try:
-            with _dispatcher(dsn):
-                deferred = finshard_run()
-        finally:
-            conn.execute("SELECT finshard.set_notify_delivery('immediate')")
-            conn.execute("SELECT finshard.dispatch_notifications(1000000)")
-    return {"benchmark": "transfer vs pgbench tpcb-like", "clients": clients, "seconds_each": seconds, "rounds": 2,
-            "pgbench_scale": scale, "accounts": span, "tpcb_like_tps": round(tpcb, 1),
-            "finshard_transfer_tps": round(finshard, 1), "ratio": round(finshard / tpcb, 3),
-            "finshard_transfer_deferred_notify_tps": round(deferred, 1), "ratio_deferred_notify": round(deferred / tpcb, 3),
+    def deferred_run() -> float:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute("SELECT finshard.set_notify_delivery('deferred')")
+            try:
+                with _dispatcher(dsn):
+                    return finshard_run()
+            finally:
+                conn.execute("SELECT finshard.set_notify_delivery('immediate')")
+                conn.execute("SELECT finshard.dispatch_notifications(1000000)")
+
+    tpcb, immediate, deferred = [], [], []
+    for _ in range(rounds):
+        tpcb.append(pgbench(cmp_dsn, None, clients=clients, seconds=seconds, builtin="tpcb-like"))
+        immediate.append(finshard_run())
+        deferred.append(deferred_run())
+    t = statistics.mean(tpcb)
+    return {"benchmark": "transfer vs pgbench tpcb-like", "clients": clients, "seconds_each": seconds, "rounds": rounds,
+            "pgbench_scale": scale, "accounts": span, "tpcb_like_tps": round(t, 1),
+            "finshard_transfer_tps": round(statistics.mean(immediate), 1),
+            "ratio": round(statistics.mean(immediate) / t, 3),
+            "finshard_transfer_deferred_notify_tps": round(statistics.mean(deferred), 1),
+            "ratio_deferred_notify": round(statistics.mean(deferred) / t, 3),
+            "ratio_deferred_notify_per_round": [round(d / x, 3) for d, x in zip(deferred, tpcb)],
             "target": ">= 1.0"}
 
 
