@@ -118,9 +118,10 @@ BEGIN
       INTO v_moved, v_done, from_balance, to_balance;
     IF v_moved = 1 THEN
         -- Both rows passed on the snapshot, but one failed its guard once locked: a concurrent change
-        -- committed in between (a debit that took the funds, a freeze). Its reason is read from the
-        -- committed row, without a lock, which would be taken after the other row's, out of order;
-        -- the error rolls the half-applied statement back.
+        -- committed in between (a debit that took the funds, a freeze). The UPDATE locked that row's
+        -- newest version before re-checking it and keeps the lock, so the row read here is the one
+        -- that failed, and its reason is raised; the error rolls the half-applied statement back.
+        -- FS019 only guards against the checks and the row guards ever disagreeing.
         v_failed := CASE WHEN v_done = p_from_account_id THEN p_to_account_id ELSE p_from_account_id END;
         PERFORM finshard._account_problem(v_failed, CASE WHEN v_failed = p_from_account_id THEN -p_amount ELSE p_amount END,
                                           p_lock => false);

@@ -427,6 +427,53 @@ def test_one_statement_and_per_leg_transfers_never_deadlock_each_other(plain):
             assert last == balances(conn, acc)[0]
 
 
+def _wait_for(conn, pid, event, timeout=10.0):
+    """Until backend ``pid`` waits on a lock of this wait event ('transactionid', 'advisory')."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if conn.execute("SELECT wait_event FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone()[0] == event:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"backend {pid} never waited on {event}")
+
+
+def test_one_statement_transfer_raced_by_a_freeze_applies_nothing_and_says_why(plain):
+    """A freeze commits while a one-statement transfer waits for the source's row lock, after the
+    rules passed on its snapshot and the destination was already updated. The transfer applies
+    nothing and raises the reason read from the row it failed on (FS012)."""
+    with plain.connect() as admin:
+        dst = new_account(admin, "USD", "10.00")
+        src = new_account(admin, "USD", "10.00")  # the higher id: locked second
+        with plain.connect() as mover, psycopg.connect(plain.dsn) as freezer:
+            pid = mover.execute("SELECT pg_backend_pid()").fetchone()[0]
+            freezer.execute("SELECT finshard.freeze_account(%s::bigint)", (src,))  # holds the row, uncommitted
+            outcome: list = []
+
+            def move():
+                try:
+                    mover.execute("SELECT finshard.transfer(%s::bigint, %s::bigint, 1)", (src, dst))
+                    outcome.append(None)
+                except psycopg.Error as exc:
+                    outcome.append(exc)
+
+            thread = threading.Thread(target=move)
+            thread.start()
+            _wait_for(admin, pid, "transactionid")  # the rules passed; the source's lock is awaited
+            freezer.commit()
+            thread.join(timeout=20)
+        assert outcome and outcome[0] is not None, "the transfer was applied"
+        assert outcome[0].sqlstate == "FS012", outcome[0]
+        # Nothing moved: balances, ledger, transfer records and notifications are as before.
+        assert admin.execute("SELECT array_agg(balance ORDER BY account_id), sum(entry_seq) FROM finshard.accounts "
+                             "WHERE account_id IN (%s, %s)", (src, dst)).fetchone() == ([Decimal("10.00")] * 2, 2)
+        assert admin.execute("SELECT count(*) FROM finshard.transfers WHERE %s IN (from_account_id, to_account_id)",
+                             (src,)).fetchone()[0] == 0
+        assert admin.execute("SELECT count(*) FROM finshard.notifications WHERE account_id IN (%s, %s) AND kind <> 'credited'",
+                             (src, dst)).fetchone()[0] == 0
+        assert admin.execute("SELECT count(*) FROM finshard.transactions WHERE account_id IN (%s, %s)",
+                             (src, dst)).fetchone()[0] == 2  # the two opening deposits
+
+
 def test_one_statement_transfer_locks_through_the_index_even_on_a_tiny_accounts_table(plain):
     # Deadlock-freedom of the one-statement path rests on its UPDATE scanning accounts_pkey (both
     # ids, ascending). On a fresh database the table fits in one page, where the planner is most
