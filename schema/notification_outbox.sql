@@ -7,3 +7,6 @@ COMMENT ON TABLE finshard.notification_outbox IS 'Notifications stored but not y
 
 -- No index: the dispatcher reads the whole (small) queue, and deletes what it sent. Marking the
 -- notification row itself as sent would write every notification twice, with its indexes.
+-- Without a key, the rows identify themselves whole: Citus moves shards online by logical
+-- replication, which needs a replica identity on every table of the colocation group.
+ALTER TABLE finshard.notification_outbox REPLICA IDENTITY FULL;

@@ -125,6 +125,28 @@ def test_router_refreshes_after_a_shard_moves_under_it(citus):
         assert r.refresh() and r.shard_for(acc).node.port == dst
 
 
+@pytest.mark.citus
+def test_a_shard_moves_online_by_logical_replication(citus):
+    """Citus' default shard move (logical replication) needs every table of the colocation
+    group to have a replica identity; the account's money and queued notifications move with it."""
+    with citus.connect() as conn:
+        acc = new_account(conn, "USD", "10.00")
+        conn.execute("SELECT finshard.set_notify_delivery('deferred')")
+        try:
+            conn.execute("SELECT finshard.deposit(%s::bigint, 1)", (acc,))  # queued in the outbox
+        finally:
+            conn.execute("SELECT finshard.set_notify_delivery('immediate')")
+        shard, name, port = conn.execute(
+            "SELECT s.shardid, n.nodename, n.nodeport FROM pg_dist_shard s JOIN pg_dist_placement p USING (shardid) "
+            "JOIN pg_dist_node n USING (groupid) WHERE s.logicalrelid = 'finshard.accounts'::regclass "
+            "AND s.shardid = get_shard_id_for_distribution_column('finshard.accounts', %s::bigint)", (acc,)).fetchone()
+        dst = conn.execute("SELECT nodeport FROM pg_dist_node WHERE groupid > 0 AND nodeport <> %s LIMIT 1", (port,)).fetchone()[0]
+        conn.execute("SELECT citus_move_shard_placement(%s, %s, %s, %s, %s)", (shard, name, port, name, dst))
+        assert conn.execute("SELECT finshard.balance(%s::bigint)", (acc,)).fetchone()[0] == Decimal("11.00")
+        assert conn.execute("SELECT count(*) FROM finshard.notification_outbox WHERE account_id = %s", (acc,)).fetchone()[0] == 1
+        assert conn.execute("SELECT finshard.dispatch_notifications()").fetchone()[0] >= 1
+
+
 def test_killed_connection_mid_transfer_is_retried_and_applies_once(db):
     with db.connect() as conn:
         a = new_account(conn, "USD", "100.00")
