@@ -9,4 +9,12 @@ COMMENT ON TABLE finshard.notification_outbox IS 'Notifications stored but not y
 -- notification row itself as sent would write every notification twice, with its indexes.
 -- Without a key, the rows identify themselves whole: Citus moves shards online by logical
 -- replication, which needs a replica identity on every table of the colocation group.
-ALTER TABLE finshard.notification_outbox REPLICA IDENTITY FULL;
+-- (In a DO block, and only when missing: Citus ships an ALTER of a distributed table to its
+-- shards as the statement's text, and a file run as one string is many statements.)
+DO $$
+BEGIN
+    IF (SELECT c.relreplident FROM pg_class c WHERE c.oid = 'finshard.notification_outbox'::regclass) <> 'f' THEN
+        ALTER TABLE finshard.notification_outbox REPLICA IDENTITY FULL;
+    END IF;
+END
+$$;
