@@ -428,7 +428,7 @@ def test_one_statement_and_per_leg_transfers_never_deadlock_each_other(plain):
 
 
 def _wait_for(conn, pid, event, timeout=10.0):
-    """Until backend ``pid`` waits on a lock of this wait event ('transactionid', 'advisory')."""
+    """Until backend ``pid`` waits on a lock of this wait event (e.g. 'transactionid': a row lock)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if conn.execute("SELECT wait_event FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone()[0] == event:
