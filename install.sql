@@ -66,6 +66,7 @@ DO $$ DECLARE f regprocedure; BEGIN FOR f IN SELECT p.oid::regprocedure FROM pg_
 \ir procedures/_claim_pending.sql
 \ir procedures/_close_order.sql
 \ir procedures/_credit_leg.sql
+\ir procedures/_dispatcher_key.sql
 \ir procedures/_fee.sql
 \ir procedures/_fill.sql
 \ir procedures/_fire_price_alerts.sql
@@ -121,6 +122,7 @@ DO $$ DECLARE f regprocedure; BEGIN FOR f IN SELECT p.oid::regprocedure FROM pg_
 \ir procedures/place_order.sql
 \ir procedures/post_pending_transfer.sql
 \ir procedures/record_bar.sql
+\ir procedures/register_dispatcher.sql
 \ir procedures/search_instruments.sql
 \ir procedures/set_fx_rate.sql
 \ir procedures/set_notify_delivery.sql

@@ -360,36 +360,60 @@ def notifications() -> None:
 
 @notifications.command("dispatch")
 @dsn_option
-@click.option("--follow", is_flag=True, help="Keep dispatching until interrupted.")
+@click.option("--follow", is_flag=True,
+              help="Register as this node's dispatcher and keep dispatching until interrupted.")
 @click.option("--interval", default=0.2, show_default=True, type=float, help="Seconds between passes with --follow.")
 @_guard
 def notifications_dispatch(dsn: str, follow: bool, interval: float) -> None:
-    """Send stored notifications that were not sent when created (deferred delivery)."""
+    """Send stored notifications that were not sent when created (deferred delivery).
+
+    With --follow this session registers as the node's dispatcher: with notify_delivery auto (the
+    default), money transactions then leave their notifications to it until it stops.
+    """
     import time
 
     from finshard import db
 
+    total = 0
+    try:
+        with db.connect(dsn) as conn:
+            registered = False
+            while True:
+                if follow and not registered:
+                    registered = bool(conn.execute("SELECT finshard.register_dispatcher()").fetchone()[0])  # type: ignore[index]
+                    click.echo("registered as this node's dispatcher" if registered
+                               else "another dispatcher is registered on this node; dispatching beside it", err=True)
+                sent = conn.execute("SELECT finshard.dispatch_notifications()").fetchone()[0]  # type: ignore[index]
+                total += sent
+                if not follow:
+                    click.echo(f"sent {sent} notifications")
+                    return
+                if sent:
+                    click.echo(f"sent {sent}", err=True)
+                time.sleep(interval)
+    except KeyboardInterrupt:
+        pass
+    # The registration ended with the session: transactions send their own notifications again.
+    # Send what was queued before they noticed (a transaction that decided to queue just before and
+    # commits later waits for the next dispatcher, or for one pass of this command).
+    time.sleep(min(interval, 1.0))
     with db.connect(dsn) as conn:
-        while True:
-            sent = conn.execute("SELECT finshard.dispatch_notifications()").fetchone()[0]  # type: ignore[index]
-            if not follow:
-                click.echo(f"sent {sent} notifications")
-                return
-            if sent:
-                click.echo(f"sent {sent}", err=True)
-            time.sleep(interval)
+        total += conn.execute("SELECT finshard.dispatch_notifications()").fetchone()[0]  # type: ignore[index]
+    click.echo(f"stopped; sent {total} notifications")
 
 
 @notifications.command("mode")
 @dsn_option
-@click.argument("mode", type=click.Choice(["immediate", "deferred"]))
+@click.argument("mode", type=click.Choice(["auto", "immediate", "deferred"]))
 @_guard
 def notifications_mode(dsn: str, mode: str) -> None:
-    """Choose immediate pg_notify (default) or deferred, batched delivery."""
+    """auto (default): batched while a dispatcher runs, else at commit; immediate; or deferred."""
     from finshard import db
 
     db.execute(dsn, "SELECT finshard.set_notify_delivery(%s)", (mode,))
-    click.echo(f"notification delivery: {mode}" + ("; run: finshard notifications dispatch --follow" if mode == "deferred" else ""))
+    hint = {"deferred": "; run: finshard notifications dispatch --follow",
+            "auto": "; batched while finshard notifications dispatch --follow runs"}.get(mode, "")
+    click.echo(f"notification delivery: {mode}{hint}")
 
 
 @main.group()

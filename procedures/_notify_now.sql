@@ -2,7 +2,7 @@
 DROP FUNCTION IF EXISTS finshard._notify_now();
 CREATE OR REPLACE FUNCTION finshard._notify_now(p_mode text DEFAULT NULL)
 RETURNS boolean
-LANGUAGE plpgsql STABLE
+LANGUAGE plpgsql VOLATILE
 AS $$
 DECLARE
     v_send boolean;
@@ -12,7 +12,15 @@ BEGIN
     IF p_mode IS NULL THEN
         SELECT s.value INTO p_mode FROM finshard.settings s WHERE s.key = 'notify_delivery';
     END IF;
-    v_send := coalesce(p_mode, 'immediate') = 'immediate';
+    -- auto (the default): queue while a dispatcher is registered on this node (its session holds
+    -- the lock exclusively, so the shared try fails); send now otherwise, so that LISTEN works
+    -- without one. The shared lock, when taken, is held to the end of the transaction: a dispatcher
+    -- registering meanwhile waits for it, and a transaction that sent its notifications is never
+    -- counted on by one.
+    v_send := CASE coalesce(p_mode, 'auto')
+                  WHEN 'immediate' THEN true
+                  WHEN 'deferred' THEN false
+                  ELSE pg_try_advisory_xact_lock_shared(finshard._dispatcher_key()) END;
     -- Send now unless delivery is deferred, or unless this is the worker side of a client's
     -- multi-node transaction block: Citus will PREPARE that transaction, and PREPARE refuses one
     -- that sent NOTIFY. Such a worker transaction got its distributed transaction id from another

@@ -64,7 +64,11 @@ BEGIN
         RETURNING a.account_id, a.user_id, a.currency, a.balance, a.entry_seq, a.last_entry_at, a.audit_seq,
                   a.audit_prev_hash, a.audit_hash
     ), send AS (
-        SELECT coalesce((SELECT s.value FROM finshard.settings s WHERE s.key = 'notify_delivery'), 'immediate') = 'immediate' AS now
+        -- _notify_now's rule, inlined (a dispatcher registered on this node: queue for it).
+        SELECT CASE coalesce((SELECT s.value FROM finshard.settings s WHERE s.key = 'notify_delivery'), 'auto')
+                    WHEN 'immediate' THEN true
+                    WHEN 'deferred' THEN false
+                    ELSE pg_try_advisory_xact_lock_shared(finshard._dispatcher_key()) END AS now
     ), entries AS (
         INSERT INTO finshard.transactions (account_id, entry_seq, transaction_type, amount, balance_after, currency,
                                            transfer_id, counterparty_account_id, description, created_at)

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 import threading
 import time
 from decimal import Decimal
+from pathlib import Path
 
 import psycopg
 import pytest
 
 from tests.helpers import new_account, new_user, scratch_database
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def balances(conn, *ids):
@@ -321,7 +327,7 @@ def test_deferred_delivery_stores_rows_and_the_dispatcher_sends_them_once(db):
                 conn.execute("SELECT finshard.transfer(%s::bigint, %s::bigint, 2)", (acc, dst))
                 assert list(listener.notifies(timeout=0.5)) == []  # nothing sent by the writers
         finally:
-            conn.execute("SELECT finshard.set_notify_delivery('immediate')")
+            conn.execute("SELECT finshard.set_notify_delivery('auto')")
         stored = "SELECT notification_id, ctid::text, xmin::text FROM finshard.notifications WHERE account_id IN (%s, %s) ORDER BY 1"
         before = conn.execute(stored, (acc, dst)).fetchall()
         queued = conn.execute("SELECT notification_id FROM finshard.notification_outbox WHERE account_id IN (%s, %s) ORDER BY 1",
@@ -343,6 +349,76 @@ def test_deferred_delivery_stores_rows_and_the_dispatcher_sends_them_once(db):
         with pytest.raises(psycopg.Error) as info:
             conn.execute("SELECT finshard.set_notify_delivery('sometimes')")
         assert info.value.sqlstate == "FS005"
+
+
+def _my_events(listener, *accounts, timeout=0.5):
+    events = [json.loads(n.payload) for n in listener.notifies(timeout=timeout, stop_after=50)]
+    return sorted(e["kind"] for e in events if e["account_id"] in accounts)
+
+
+def test_auto_delivery_queues_only_while_a_dispatcher_is_registered(plain):
+    """The default (auto): sent at commit when no dispatcher runs on the node, so LISTEN works
+    without one; queued for the dispatcher while a session is registered, on both transfer paths;
+    sent at commit again once that session is gone. (One node: registration is per node, and on
+    Citus a call runs on the worker holding its account.)"""
+    db = plain
+    with db.connect() as conn, db.connect() as listener:
+        assert conn.execute("SELECT value FROM finshard.settings WHERE key = 'notify_delivery'").fetchone()[0] == "auto"
+        a, b = new_account(conn, "USD"), new_account(conn, "USD")
+        listener.execute("LISTEN finshard_events")
+        conn.execute("SELECT finshard.deposit(%s::bigint, 10)", (a,))
+        assert _my_events(listener, a, b, timeout=5) == ["credited"]
+
+        dispatcher = db.connect()
+        assert dispatcher.execute("SELECT finshard.register_dispatcher()").fetchone()[0] is True
+        assert dispatcher.execute("SELECT finshard.register_dispatcher()").fetchone()[0] is True  # idempotent
+        with db.connect() as other:  # one registered dispatcher per node
+            assert other.execute("SELECT finshard.register_dispatcher()").fetchone()[0] is False
+        conn.execute("SELECT finshard.deposit(%s::bigint, 1)", (b,))
+        conn.execute("SELECT finshard.transfer(%s::bigint, %s::bigint, 2)", (a, b))  # one statement
+        conn.execute("SET finshard.one_statement_transfer = off")
+        conn.execute("SELECT finshard.transfer(%s::bigint, %s::bigint, 3)", (b, a))  # per leg
+        conn.execute("RESET finshard.one_statement_transfer")
+        assert _my_events(listener, a, b) == []
+        queued = "SELECT count(*) FROM finshard.notification_outbox WHERE account_id IN (%s, %s)"
+        assert conn.execute(queued, (a, b)).fetchone()[0] == 5
+        assert dispatcher.execute("SELECT finshard.dispatch_notifications()").fetchone()[0] >= 5
+        assert _my_events(listener, a, b, timeout=5) == sorted(["credited", "transfer_success", "credited",
+                                                                "transfer_success", "credited"])
+        # Registered once, however often it was called: one unlock releases it.
+        assert dispatcher.execute("SELECT pg_advisory_unlock(finshard._dispatcher_key())").fetchone()[0] is True
+        assert dispatcher.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()"
+                                  ).fetchone()[0] == 0
+        assert dispatcher.execute("SELECT finshard.register_dispatcher()").fetchone()[0] is True
+        dispatcher.close()  # gone: transactions send at commit again
+        conn.execute("SELECT finshard.withdraw(%s::bigint, 1)", (a,))
+        assert _my_events(listener, a, b, timeout=5) == ["debited"]
+        assert conn.execute(queued, (a, b)).fetchone()[0] == 0
+
+
+def test_the_dispatch_command_batches_while_it_runs_and_not_after(plain):
+    """finshard notifications dispatch --follow registers its session: deposits are sent by it,
+    not at commit, until it is interrupted; it then says what it sent and exits cleanly."""
+    with plain.connect() as conn, plain.connect() as listener:
+        acc = new_account(conn, "USD")
+        listener.execute("LISTEN finshard_events")
+        proc = subprocess.Popen([sys.executable, "-m", "finshard.cli", "notifications", "dispatch", "--follow",
+                                 "--interval", "0.1", "--dsn", plain.dsn],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+        try:
+            assert proc.stderr.readline().strip() == "registered as this node's dispatcher"
+            conn.execute("SELECT finshard.deposit(%s::bigint, 4)", (acc,))
+            assert _my_events(listener, acc, timeout=5) == ["credited"]
+            # Sent by the command, from the queue (it reports each batch).
+            assert proc.stderr.readline().startswith("sent ")
+        finally:
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0 and "Traceback" not in err
+        assert out.startswith("stopped; sent ")
+        conn.execute("SELECT finshard.withdraw(%s::bigint, 1)", (acc,))
+        assert _my_events(listener, acc, timeout=5) == ["debited"]
+        assert conn.execute("SELECT count(*) FROM finshard.notification_outbox WHERE account_id = %s", (acc,)).fetchone()[0] == 0
 
 
 def _transfer_rows(conn, transfer_id, source):

@@ -21,7 +21,8 @@ from tests.helpers import new_account
 
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN_ONLY = {"fail", "create_partitions", "list_partitions", "retire_partitions", "compress_partitions",
-              "partitioned_tables", "partition_name", "set_notify_delivery"}
+              "partitioned_tables", "partition_name", "set_notify_delivery",
+              "register_dispatcher"}  # session-bound: the dispatcher process calls it on its own connection
 
 
 def test_router_has_one_method_per_public_sql_function(plain):
@@ -135,7 +136,7 @@ def test_a_shard_moves_online_by_logical_replication(citus):
         try:
             conn.execute("SELECT finshard.deposit(%s::bigint, 1)", (acc,))  # queued in the outbox
         finally:
-            conn.execute("SELECT finshard.set_notify_delivery('immediate')")
+            conn.execute("SELECT finshard.set_notify_delivery('auto')")
         shard, name, port = conn.execute(
             "SELECT s.shardid, n.nodename, n.nodeport FROM pg_dist_shard s JOIN pg_dist_placement p USING (shardid) "
             "JOIN pg_dist_node n USING (groupid) WHERE s.logicalrelid = 'finshard.accounts'::regclass "
