@@ -370,10 +370,19 @@ def notifications_dispatch(dsn: str, follow: bool, interval: float) -> None:
     With --follow this session registers as the node's dispatcher: with notify_delivery auto (the
     default), money transactions then leave their notifications to it until it stops.
     """
+    import signal
     import time
 
     from finshard import db
 
+    if follow:
+        # Stop cleanly on SIGTERM (how services are stopped) and on SIGINT, even when started with
+        # SIGINT ignored (as a background job of a non-interactive shell is).
+        def _stop(signum: int, frame: object) -> None:
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGTERM, _stop)
+        signal.signal(signal.SIGINT, _stop)
     total = 0
     try:
         with db.connect(dsn) as conn:

@@ -14,9 +14,8 @@ BEGIN
     END IF;
     -- auto (the default): queue while a dispatcher is registered on this node (its session holds
     -- the lock exclusively, so the shared try fails); send now otherwise, so that LISTEN works
-    -- without one. The shared lock, when taken, is held to the end of the transaction: a dispatcher
-    -- registering meanwhile waits for it, and a transaction that sent its notifications is never
-    -- counted on by one.
+    -- without one. Once taken, the shared lock is held to the end of the transaction: a
+    -- dispatcher registering meanwhile waits for the transactions that send their own.
     v_send := CASE coalesce(p_mode, 'auto')
                   WHEN 'immediate' THEN true
                   WHEN 'deferred' THEN false

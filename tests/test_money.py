@@ -398,7 +398,7 @@ def test_auto_delivery_queues_only_while_a_dispatcher_is_registered(plain):
 
 def test_the_dispatch_command_batches_while_it_runs_and_not_after(plain):
     """finshard notifications dispatch --follow registers its session: deposits are sent by it,
-    not at commit, until it is interrupted; it then says what it sent and exits cleanly."""
+    not at commit, until it is stopped (SIGTERM); it then says what it sent and exits cleanly."""
     with plain.connect() as conn, plain.connect() as listener:
         acc = new_account(conn, "USD")
         listener.execute("LISTEN finshard_events")
@@ -412,8 +412,12 @@ def test_the_dispatch_command_batches_while_it_runs_and_not_after(plain):
             # Sent by the command, from the queue (it reports each batch).
             assert proc.stderr.readline().startswith("sent ")
         finally:
-            proc.send_signal(signal.SIGINT)
-            out, err = proc.communicate(timeout=30)
+            proc.send_signal(signal.SIGTERM)
+            try:
+                out, err = proc.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()  # still registered: it would make later tests' notifications queue
+                raise
         assert proc.returncode == 0 and "Traceback" not in err
         assert out.startswith("stopped; sent ")
         conn.execute("SELECT finshard.withdraw(%s::bigint, 1)", (acc,))
