@@ -386,12 +386,16 @@ def notifications_dispatch(dsn: str, follow: bool, interval: float) -> None:
     total = 0
     try:
         with db.connect(dsn) as conn:
-            registered = False
+            registered, told = False, ""
             while True:
+                # Not registered (another dispatcher is): dispatch beside it, and take over when it stops.
                 if follow and not registered:
                     registered = bool(conn.execute("SELECT finshard.register_dispatcher()").fetchone()[0])  # type: ignore[index]
-                    click.echo("registered as this node's dispatcher" if registered
-                               else "another dispatcher is registered on this node; dispatching beside it", err=True)
+                    state = ("registered as this node's dispatcher" if registered
+                             else "another dispatcher is registered on this node; dispatching beside it")
+                    if state != told:
+                        click.echo(state, err=True)
+                        told = state
                 sent = conn.execute("SELECT finshard.dispatch_notifications()").fetchone()[0]  # type: ignore[index]
                 total += sent
                 if not follow:
