@@ -85,22 +85,30 @@ BEGIN
                v_clock, u.audit_prev_hash, u.audit_hash
           FROM u
          WHERE u.account_id = p_from_account_id
-    ), notes AS (
-        INSERT INTO finshard.notifications (account_id, notification_id, user_id, kind, message, payload, created_at)
-        SELECT u.account_id, v_ids[1 + (u.account_id = p_to_account_id)::integer], u.user_id,
-               CASE WHEN u.account_id = p_from_account_id THEN 'transfer_success' ELSE 'credited' END::finshard.notification_kind,
+    ), msgs AS (
+        SELECT u.account_id, v_ids[1 + (u.account_id = p_to_account_id)::integer] AS notification_id, u.user_id,
+               CASE WHEN u.account_id = p_from_account_id THEN 'transfer_success' ELSE 'credited' END::finshard.notification_kind
+                 AS kind,
                finshard._transfer_message(u.account_id = p_from_account_id, p_transfer_id, p_amount, u.currency,
-                                          CASE WHEN u.account_id = p_from_account_id THEN p_to_account_id ELSE p_from_account_id END),
+                                          CASE WHEN u.account_id = p_from_account_id THEN p_to_account_id ELSE p_from_account_id END)
+                 AS message,
                jsonb_build_object('transfer_id', p_transfer_id, 'amount', p_amount, 'currency', u.currency)
-                 || CASE WHEN u.account_id = p_from_account_id THEN jsonb_build_object('balance', u.balance) ELSE '{}' END,
-               now()
+                 || CASE WHEN u.account_id = p_from_account_id THEN jsonb_build_object('balance', u.balance) ELSE '{}' END
+                 AS payload,
+               now() AS created_at
           FROM u
+    ), notes AS (
+        -- Sent now: stored here, and signalled below.
+        INSERT INTO finshard.notifications (account_id, notification_id, user_id, kind, message, payload, created_at)
+        SELECT m.account_id, m.notification_id, m.user_id, m.kind, m.message, m.payload, m.created_at
+          FROM msgs m, send
+         WHERE send.now
         RETURNING account_id, notification_id, user_id, kind, message, payload, created_at
     ), queued AS (
-        -- Deferred delivery: dispatch_notifications() sends them from the outbox.
-        INSERT INTO finshard.notification_outbox (account_id, notification_id, created_at)
-        SELECT n.account_id, n.notification_id, n.created_at
-          FROM notes n, send
+        -- Not sent now: queued whole; dispatch_notifications() stores and sends them.
+        INSERT INTO finshard.notification_outbox (account_id, notification_id, user_id, kind, message, payload, created_at)
+        SELECT m.account_id, m.notification_id, m.user_id, m.kind, m.message, m.payload, m.created_at
+          FROM msgs m, send
          WHERE NOT send.now
     ), record AS (
         INSERT INTO finshard.transfers (transfer_id, from_account_id, to_account_id, amount, currency, to_amount, to_currency,
@@ -116,8 +124,7 @@ BEGIN
            max(u.balance) FILTER (WHERE u.account_id = p_from_account_id),
            max(u.balance) FILTER (WHERE u.account_id = p_to_account_id),
            (SELECT count(finshard._signal(n.notification_id, n.account_id, n.user_id, n.kind::text, n.message, n.payload))
-              FROM notes n, send
-             WHERE send.now)
+              FROM notes n)
       FROM u
       INTO v_moved, v_done, from_balance, to_balance;
     IF v_moved = 1 THEN
@@ -136,5 +143,5 @@ BEGIN
     applied := v_moved = 2;
 END
 $$;
-COMMENT ON FUNCTION finshard._transfer_one_statement(bigint, bigint, numeric, bigint, text, text) IS 'A same-currency transfer between two active customer accounts on one node (no Citus) in one statement, argument checks included: both entries, the audit entry, both notifications and the transfer record; applied = false (nothing written) when a rule does not hold, and the per-leg path then converts or raises the reason';
+COMMENT ON FUNCTION finshard._transfer_one_statement(bigint, bigint, numeric, bigint, text, text) IS 'A same-currency transfer between two active customer accounts on one node (no Citus) in one statement, argument checks included: both entries, the audit entry, both notifications (stored and sent, or queued) and the transfer record; applied = false (nothing written) when a rule does not hold, and the per-leg path then converts or raises the reason';
 REVOKE ALL ON FUNCTION finshard._transfer_one_statement(bigint, bigint, numeric, bigint, text, text) FROM PUBLIC;

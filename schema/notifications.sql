@@ -9,7 +9,7 @@ CREATE TABLE IF NOT EXISTS finshard.notifications (
     read_at         timestamptz,
     PRIMARY KEY (account_id, notification_id, created_at)
 ) PARTITION BY RANGE (created_at);
-COMMENT ON TABLE finshard.notifications IS 'User notifications (seeds 002, 004); each is also sent with pg_notify on channel finshard_events: at once, or later by dispatch_notifications() while it has a row in notification_outbox';
+COMMENT ON TABLE finshard.notifications IS 'User notifications (seeds 002, 004), each stored here when it is sent with pg_notify on channel finshard_events: at once by the transaction that creates it, or later by dispatch_notifications(), which takes it from notification_outbox (where it waits meanwhile, whole)';
 
 -- Seed 002: a user's notifications.
 CREATE INDEX IF NOT EXISTS notifications_user_idx ON finshard.notifications (user_id, created_at DESC);

@@ -316,7 +316,7 @@ def test_force_delegated_calls_work_inside_a_multi_node_transaction_block(citus)
         assert conn.execute("SELECT count(*) FROM finshard.notification_outbox WHERE account_id IN (%s, %s)", (a, b)).fetchone()[0] == 0
 
 
-def test_deferred_delivery_stores_rows_and_the_dispatcher_sends_them_once(db):
+def test_deferred_delivery_queues_whole_and_the_dispatcher_stores_and_sends_once(db):
     with db.connect() as conn:
         acc, dst = new_account(conn, "USD"), new_account(conn, "USD")
         conn.execute("SELECT finshard.set_notify_delivery('deferred')")
@@ -328,27 +328,61 @@ def test_deferred_delivery_stores_rows_and_the_dispatcher_sends_them_once(db):
                 assert list(listener.notifies(timeout=0.5)) == []  # nothing sent by the writers
         finally:
             conn.execute("SELECT finshard.set_notify_delivery('auto')")
-        stored = "SELECT notification_id, ctid::text, xmin::text FROM finshard.notifications WHERE account_id IN (%s, %s) ORDER BY 1"
-        before = conn.execute(stored, (acc, dst)).fetchall()
-        queued = conn.execute("SELECT notification_id FROM finshard.notification_outbox WHERE account_id IN (%s, %s) ORDER BY 1",
-                              (acc, dst)).fetchall()
-        assert len(before) == 3 and [r[:1] for r in before] == queued
+        fields = "account_id, notification_id, user_id, kind, message, payload, created_at"
+        stored = f"SELECT {fields} FROM finshard.notifications WHERE account_id IN (%s, %s) ORDER BY notification_id"
+        queued = conn.execute(f"SELECT {fields} FROM finshard.notification_outbox WHERE account_id IN (%s, %s) "
+                              "ORDER BY notification_id", (acc, dst)).fetchall()
+        # Queued whole, not stored yet.
+        assert [q[3] for q in queued] == ["credited", "transfer_success", "credited"]
+        assert conn.execute(stored, (acc, dst)).fetchall() == []
         with db.connect() as listener:
             listener.execute("LISTEN finshard_events")
             assert conn.execute("SELECT finshard.dispatch_notifications()").fetchone()[0] >= 3
             sent = [json.loads(n.payload) for n in listener.notifies(timeout=5, stop_after=50)]
-            mine = sorted((e["notification_id"], e["kind"]) for e in sent if e["account_id"] in (acc, dst))
-            assert mine == sorted((r[0], k) for r, k in zip(before, ["credited", "transfer_success", "credited"]))
-            # Sent once: off the queue, and a second pass sends nothing of them.
+            mine = sorted((e["notification_id"], e["kind"], e["message"], e["payload"]) for e in sent if e["account_id"] in (acc, dst))
+            assert mine == [(q[1], q[3], q[4], q[5]) for q in queued]
+            # Stored as they were queued (same ids, same time), and off the queue.
+            assert conn.execute(stored, (acc, dst)).fetchall() == queued
             assert conn.execute("SELECT count(*) FROM finshard.notification_outbox WHERE account_id IN (%s, %s)",
                                 (acc, dst)).fetchone()[0] == 0
+            # Once: a second pass neither sends nor stores them again.
             conn.execute("SELECT finshard.dispatch_notifications()")
             assert not [n for n in listener.notifies(timeout=0.5) if f'"account_id": {acc}' in n.payload]
-        # Dispatching wrote nothing to the notification rows (same version, same place).
-        assert conn.execute(stored, (acc, dst)).fetchall() == before
+            assert conn.execute(stored, (acc, dst)).fetchall() == queued
         with pytest.raises(psycopg.Error) as info:
             conn.execute("SELECT finshard.set_notify_delivery('sometimes')")
         assert info.value.sqlstate == "FS005"
+
+
+def test_a_queued_notification_without_a_partition_neither_blocks_the_queue_nor_is_lost(db):
+    """A notification queued for a month that has no partition of finshard.notifications: one
+    older than every partition (its month retired) is dropped; one whose month is yet to be made
+    stays queued, with a WARNING, until its partition exists. Those around it flow as usual."""
+    with db.connect() as conn:
+        conn.execute("SELECT finshard.dispatch_notifications(1000000)")  # an empty queue to start from
+        acc = new_account(conn, "USD")
+        user = conn.execute("SELECT user_id FROM finshard.accounts WHERE account_id = %s", (acc,)).fetchone()[0]
+        conn.execute("SELECT finshard.set_notify_delivery('deferred')")
+        try:
+            conn.execute("SELECT finshard.deposit(%s::bigint, 5)", (acc,))
+        finally:
+            conn.execute("SELECT finshard.set_notify_delivery('auto')")
+        # Fault injection: two queued rows for months with no partition.
+        conn.execute("INSERT INTO finshard.notification_outbox (account_id, notification_id, user_id, kind, message, payload, created_at) "
+                     "VALUES (%s, nextval('finshard.notifications_notification_id_seq'), %s, 'account', 'retired', '{}', '1990-01-15'), "
+                     "       (%s, nextval('finshard.notifications_notification_id_seq'), %s, 'account', 'ahead', '{}', '2300-01-15')",
+                     (acc, user, acc, user))
+        warnings = []
+        conn.add_notice_handler(lambda d: warnings.append((d.severity_nonlocalized, d.message_primary)))
+        with db.connect() as listener:
+            listener.execute("LISTEN finshard_events")
+            assert conn.execute("SELECT finshard.dispatch_notifications()").fetchone()[0] == 1
+            assert _my_events(listener, acc, timeout=5) == ["credited"]
+        assert ("WARNING", "finshard.dispatch_notifications: 1 queued notification(s) wait for a partition of "
+                           "finshard.notifications for their month") in warnings
+        assert conn.execute("SELECT message FROM finshard.notification_outbox WHERE account_id = %s", (acc,)).fetchall() == [("ahead",)]
+        assert conn.execute("SELECT kind FROM finshard.notifications WHERE account_id = %s", (acc,)).fetchall() == [("credited",)]
+        conn.execute("DELETE FROM finshard.notification_outbox WHERE account_id = %s", (acc,))  # the far future stays unmade
 
 
 def _my_events(listener, *accounts, timeout=0.5):
@@ -431,10 +465,12 @@ def _transfer_rows(conn, transfer_id, source):
         "ledger": conn.execute(
             "SELECT account_id = %s, transaction_type, amount, balance_after, currency, description "
             "FROM finshard.transactions WHERE transfer_id = %s ORDER BY 1 DESC", (source, transfer_id)).fetchall(),
+        # Stored (sent at commit) or queued whole for the dispatcher, and where.
         "notifications": conn.execute(
             "SELECT account_id = %s, kind, regexp_replace(message, '(Transfer|account) [0-9]+', '\\1 N', 'g'), payload - 'transfer_id', "
-            "EXISTS (SELECT FROM finshard.notification_outbox q WHERE q.account_id = n.account_id AND q.notification_id = n.notification_id) "
-            "FROM finshard.notifications n WHERE payload ->> 'transfer_id' = %s::text ORDER BY 1 DESC",
+            "queued FROM (SELECT account_id, kind, message, payload, false AS queued FROM finshard.notifications "
+            "             UNION ALL SELECT account_id, kind, message, payload, true FROM finshard.notification_outbox) n "
+            "WHERE payload ->> 'transfer_id' = %s::text ORDER BY 1 DESC",
             (source, transfer_id)).fetchall(),
         "audit": conn.execute(
             "SELECT action, details - 'transfer_id' - 'to' - 'idempotency_key', details ? 'idempotency_key' "
@@ -451,30 +487,41 @@ def _calls(conn, function):
                         "AND funcname = %s", (function,)).fetchone()[0]
 
 
-@pytest.mark.parametrize("key", [None, "one-statement-key"])
-def test_one_statement_transfer_writes_exactly_what_the_per_leg_path_writes(plain, key):
+@pytest.mark.parametrize("key,delivery", [(None, "immediate"), ("one-statement-key", "immediate"), (None, "deferred")])
+def test_one_statement_transfer_writes_exactly_what_the_per_leg_path_writes(plain, key, delivery):
     # On one node a same-currency transfer is one statement; Citus runs the per-leg path (_move).
-    # Both must leave the same rows behind, and the audit chain must verify.
+    # Both must leave the same rows behind (the notifications stored, or queued whole), and the
+    # audit chain must verify.
     with plain.connect() as conn:
         conn.execute("SET track_functions = 'pl'")
+        conn.execute("SELECT finshard.set_notify_delivery(%s)", (delivery,))
         rows = {}
-        for path in ("one_statement", "per_leg"):
-            a, b = new_account(conn, "USD", "100.00"), new_account(conn, "USD", "5.00")
-            with conn.transaction():
-                if path == "per_leg":
-                    conn.execute("SET LOCAL finshard.one_statement_transfer = off")
-                before = (_calls(conn, "_transfer_one_statement"), _calls(conn, "_move"))
-                row = conn.execute("SELECT * FROM finshard.transfer(%s::bigint, %s::bigint, 30.25, %s, 'rent; DROP TABLE x')",
-                                   (a, b, key and f"{key}-{path}")).fetchone()
-                ran = (_calls(conn, "_transfer_one_statement") - before[0], _calls(conn, "_move") - before[1])
-                assert ran == ((1, 0) if path == "one_statement" else (0, 1))
-            assert row[1:] == (Decimal("69.75"), Decimal("35.25"), Decimal("30.25"), None)
-            rows[path] = _transfer_rows(conn, row[0], a)
-            # Per account: other tests on this cluster alter chains on purpose.
-            for acc in (a, b):
-                assert conn.execute("SELECT count(*) FROM finshard.audit_verify(%s::bigint)", (acc,)).fetchone()[0] == 0
+        try:
+            _both_paths(conn, key, rows)
+        finally:
+            conn.execute("SELECT finshard.set_notify_delivery('auto')")
         assert rows["one_statement"] == rows["per_leg"]
         assert rows["one_statement"]["ledger"][0][1:4] == ("transfer_out", Decimal("-30.25"), Decimal("69.75"))
+        assert {n[-1] for n in rows["one_statement"]["notifications"]} == {delivery == "deferred"}
+
+
+def _both_paths(conn, key, rows):
+    """One transfer down each path, between fresh accounts; what each wrote goes into rows."""
+    for path in ("one_statement", "per_leg"):
+        a, b = new_account(conn, "USD", "100.00"), new_account(conn, "USD", "5.00")
+        with conn.transaction():
+            if path == "per_leg":
+                conn.execute("SET LOCAL finshard.one_statement_transfer = off")
+            before = (_calls(conn, "_transfer_one_statement"), _calls(conn, "_move"))
+            row = conn.execute("SELECT * FROM finshard.transfer(%s::bigint, %s::bigint, 30.25, %s, 'rent; DROP TABLE x')",
+                               (a, b, key and f"{key}-{path}")).fetchone()
+            ran = (_calls(conn, "_transfer_one_statement") - before[0], _calls(conn, "_move") - before[1])
+            assert ran == ((1, 0) if path == "one_statement" else (0, 1))
+        assert row[1:] == (Decimal("69.75"), Decimal("35.25"), Decimal("30.25"), None)
+        rows[path] = _transfer_rows(conn, row[0], a)
+        # Per account: other tests on this cluster alter chains on purpose.
+        for acc in (a, b):
+            assert conn.execute("SELECT count(*) FROM finshard.audit_verify(%s::bigint)", (acc,)).fetchone()[0] == 0
 
 
 def test_one_statement_and_per_leg_transfers_never_deadlock_each_other(plain):
@@ -608,7 +655,6 @@ def test_a_transfer_signals_both_notifications_on_the_channel(db, per_leg):
     assert by_kind["transfer_success"]["payload"] == {"transfer_id": transfer_id, "amount": 20, "currency": "USD", "balance": 30}
     assert by_kind["credited"]["payload"] == {"transfer_id": transfer_id, "amount": 20, "currency": "USD"}
     with db.connect() as conn:
-        stored = conn.execute("SELECT notification_id, kind FROM finshard.notifications n WHERE payload ->> 'transfer_id' = %s::text "
-                              "AND NOT EXISTS (SELECT FROM finshard.notification_outbox q WHERE q.account_id = n.account_id AND q.notification_id = n.notification_id)",
+        stored = conn.execute("SELECT notification_id, kind FROM finshard.notifications n WHERE payload ->> 'transfer_id' = %s::text",
                               (transfer_id,)).fetchall()
     assert sorted(stored) == sorted((e["notification_id"], e["kind"]) for e in events)
