@@ -16,7 +16,6 @@ DECLARE
     v_clock timestamptz := clock_timestamp();
     v_ids   bigint[];
     v_moved  bigint;
-    v_done   bigint;
     v_failed bigint;
 BEGIN
     -- A same-currency transfer on one node as one statement, its argument checks included: every
@@ -28,8 +27,9 @@ BEGIN
     -- per-leg path.
     v_ids := ARRAY[nextval('finshard.notifications_notification_id_seq'), nextval('finshard.notifications_notification_id_seq')];
     -- One UPDATE moves both balances. The rules are judged twice: on both rows together, from the
-    -- statement's snapshot (the sub-select: both exist, are active customer accounts in one
-    -- currency whose decimals the amount fits, the source has the funds), so that a transfer that
+    -- statement's snapshot (the EXISTS, a join evaluated once: two distinct accounts that exist,
+    -- are active customer accounts in one currency whose decimals the amount fits, the source has
+    -- the funds), so that a transfer that
     -- cannot apply writes nothing; and on each row as it is locked (the row guards), because a
     -- concurrent change may have come in between (an account's currency never changes). The
     -- amount's own checks hold for both rows or for neither. The index scan over the two ids locks
@@ -53,13 +53,13 @@ BEGIN
          WHERE a.account_id IN (p_from_account_id, p_to_account_id)
            AND a.status = 'active' AND a.account_type NOT IN ('house', 'system')
            AND (a.account_id <> p_from_account_id OR a.balance - p_amount >= a.reserved)
-           AND (SELECT count(*) = 2 AND min(c.currency) = max(c.currency)
-                       AND bool_and(c.status = 'active' AND c.account_type NOT IN ('house', 'system')
-                                    AND (c.account_id <> p_from_account_id OR c.balance - p_amount >= c.reserved)
-                                    AND p_amount = round(p_amount, m.minor_units))
-                  FROM finshard.accounts c
-                  JOIN finshard.currencies m ON m.code = c.currency
-                 WHERE c.account_id IN (p_from_account_id, p_to_account_id))
+           AND EXISTS (SELECT FROM finshard.accounts f
+                             JOIN finshard.accounts t ON t.account_id = p_to_account_id AND t.currency = f.currency
+                             JOIN finshard.currencies m ON m.code = f.currency
+                            WHERE f.account_id = p_from_account_id AND p_from_account_id <> p_to_account_id
+                              AND f.status = 'active' AND t.status = 'active'
+                              AND f.account_type NOT IN ('house', 'system') AND t.account_type NOT IN ('house', 'system')
+                              AND f.balance - p_amount >= f.reserved AND p_amount = round(p_amount, m.minor_units))
            AND p_amount > 0 AND p_amount < 1e18 AND coalesce(length(p_description), 0) <= 500
         RETURNING a.account_id, a.user_id, a.currency, a.balance, a.entry_seq, a.last_entry_at, a.audit_seq,
                   a.audit_prev_hash, a.audit_hash
@@ -103,7 +103,9 @@ BEGIN
         SELECT m.account_id, m.notification_id, m.user_id, m.kind, m.message, m.payload, m.created_at
           FROM msgs m, send
          WHERE send.now
-        RETURNING account_id, notification_id, user_id, kind, message, payload, created_at
+        -- Signalled here, row by row (a data-modifying WITH runs to the end, RETURNING included,
+        -- whether or not anything reads it).
+        RETURNING finshard._signal(notification_id, account_id, user_id, kind::text, message, payload)
     ), queued AS (
         -- Not sent now: queued whole; dispatch_notifications() stores and sends them.
         INSERT INTO finshard.notification_outbox (account_id, notification_id, user_id, kind, message, payload, created_at)
@@ -118,22 +120,20 @@ BEGIN
           FROM u
          WHERE u.account_id = p_from_account_id
     )
-    -- With immediate delivery the NOTIFYs go out here; like the rows, they are undone by an error
-    -- (which is also what undoes a half-applied statement, below: no write is conditional on both).
-    SELECT count(*), min(u.account_id),
+    -- With immediate delivery the NOTIFYs went out in notes; like the rows, they are undone by an
+    -- error (which is also what undoes a half-applied statement, below: no write is conditional on both).
+    SELECT count(*),
            max(u.balance) FILTER (WHERE u.account_id = p_from_account_id),
-           max(u.balance) FILTER (WHERE u.account_id = p_to_account_id),
-           (SELECT count(finshard._signal(n.notification_id, n.account_id, n.user_id, n.kind::text, n.message, n.payload))
-              FROM notes n)
+           max(u.balance) FILTER (WHERE u.account_id = p_to_account_id)
       FROM u
-      INTO v_moved, v_done, from_balance, to_balance;
+      INTO v_moved, from_balance, to_balance;
     IF v_moved = 1 THEN
         -- Both rows passed on the snapshot, but one failed its guard once locked: a concurrent change
         -- committed in between (a debit that took the funds, a freeze). The UPDATE locked that row's
         -- newest version before re-checking it and keeps the lock, so the row read here is the one
         -- that failed, and its reason is raised; the error rolls the half-applied statement back.
         -- FS019 only guards against the checks and the row guards ever disagreeing.
-        v_failed := CASE WHEN v_done = p_from_account_id THEN p_to_account_id ELSE p_from_account_id END;
+        v_failed := CASE WHEN from_balance IS NULL THEN p_from_account_id ELSE p_to_account_id END;
         PERFORM finshard._account_problem(v_failed, CASE WHEN v_failed = p_from_account_id THEN -p_amount ELSE p_amount END,
                                           p_lock => false);
         PERFORM finshard.fail('FS019', format('account %s changed while transfer %s was applied; nothing was moved',
