@@ -15,8 +15,9 @@ CREATE TABLE IF NOT EXISTS finshard.transfers (
     created_at       timestamptz   NOT NULL DEFAULT now(),
     resolved_at      timestamptz,
     PRIMARY KEY (from_account_id, transfer_id),
-    -- One constraint, not two: each CHECK is re-read and re-planned on every INSERT statement.
-    CONSTRAINT transfers_valid_check CHECK (amount > 0 AND from_account_id <> to_account_id)
+    -- One constraint, not two: each CHECK is re-read and re-planned on every INSERT statement
+    -- (and '0'::numeric, not 0, leaves that re-plan nothing to fold).
+    CONSTRAINT transfers_valid_check CHECK (amount > '0'::numeric AND from_account_id <> to_account_id)
 );
 COMMENT ON TABLE finshard.transfers IS 'One row per transfer, on the source account''s shard; the ledger''s transfer_out and transfer_in rows reference it';
 COMMENT ON COLUMN finshard.transfers.status IS 'success for immediate transfers; pending (funds reserved) -> success (posted), voided or expired for two-phase ones';
