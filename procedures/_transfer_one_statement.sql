@@ -63,12 +63,6 @@ BEGIN
            AND p_amount > 0 AND p_amount < 1e18 AND coalesce(length(p_description), 0) <= 500
         RETURNING a.account_id, a.user_id, a.currency, a.balance, a.entry_seq, a.last_entry_at, a.audit_seq,
                   a.audit_prev_hash, a.audit_hash
-    ), send AS (
-        -- _notify_now's rule, inlined (a dispatcher registered on this node: queue for it).
-        SELECT CASE coalesce((SELECT s.value FROM finshard.settings s WHERE s.key = 'notify_delivery'), 'auto')
-                    WHEN 'immediate' THEN true
-                    WHEN 'deferred' THEN false
-                    ELSE pg_try_advisory_xact_lock_shared(finshard._dispatcher_key()) END AS now
     ), entries AS (
         INSERT INTO finshard.transactions (account_id, entry_seq, transaction_type, amount, balance_after, currency,
                                            transfer_id, counterparty_account_id, description, created_at)
@@ -95,14 +89,20 @@ BEGIN
                jsonb_build_object('transfer_id', p_transfer_id, 'amount', p_amount, 'currency', u.currency)
                  || CASE WHEN u.account_id = p_from_account_id THEN jsonb_build_object('balance', u.balance) ELSE '{}' END
                  AS payload,
-               now() AS created_at
+               now() AS created_at,
+               -- Whether to send now: _notify_now's rule, inlined (a dispatcher registered on this
+               -- node: queue for it). Uncorrelated, so evaluated once for both rows.
+               (SELECT CASE coalesce((SELECT s.value FROM finshard.settings s WHERE s.key = 'notify_delivery'), 'auto')
+                            WHEN 'immediate' THEN true
+                            WHEN 'deferred' THEN false
+                            ELSE pg_try_advisory_xact_lock_shared(finshard._dispatcher_key()) END) AS send_now
           FROM u
     ), notes AS (
         -- Sent now: stored here, and signalled below.
         INSERT INTO finshard.notifications (account_id, notification_id, user_id, kind, message, payload, created_at)
         SELECT m.account_id, m.notification_id, m.user_id, m.kind, m.message, m.payload, m.created_at
-          FROM msgs m, send
-         WHERE send.now
+          FROM msgs m
+         WHERE m.send_now
         -- Signalled here, row by row (a data-modifying WITH runs to the end, RETURNING included,
         -- whether or not anything reads it).
         RETURNING finshard._signal(notification_id, account_id, user_id, kind::text, message, payload)
@@ -110,8 +110,8 @@ BEGIN
         -- Not sent now: queued whole; dispatch_notifications() stores and sends them.
         INSERT INTO finshard.notification_outbox (account_id, notification_id, user_id, kind, message, payload, created_at)
         SELECT m.account_id, m.notification_id, m.user_id, m.kind, m.message, m.payload, m.created_at
-          FROM msgs m, send
-         WHERE NOT send.now
+          FROM msgs m
+         WHERE NOT m.send_now
     ), record AS (
         INSERT INTO finshard.transfers (transfer_id, from_account_id, to_account_id, amount, currency, to_amount, to_currency,
                                         status, idempotency_key, description, resolved_at)
