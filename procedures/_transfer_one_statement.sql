@@ -29,12 +29,12 @@ BEGIN
     -- One UPDATE moves both balances. The rules are judged twice: on both rows together, from the
     -- statement's snapshot (the EXISTS, a join evaluated once: two distinct accounts that exist,
     -- are active customer accounts in one currency whose decimals the amount fits, the source has
-    -- the funds), so that a transfer that
-    -- cannot apply writes nothing; and on each row as it is locked (the row guards), because a
-    -- concurrent change may have come in between (an account's currency never changes). The
-    -- amount's own checks hold for both rows or for neither. The index scan over the two ids locks
-    -- them in ascending id order, the lock order of every movement: the function turns off
-    -- sequential and bitmap scans, which would lock them in heap order.
+    -- the funds), so that a transfer that cannot apply writes nothing; and on each row as it is
+    -- locked (the row guards), because a concurrent change may have come in between (an account's
+    -- currency never changes). The amount's own checks hold for both rows or for neither. The
+    -- index scan over the two ids locks them in ascending id order, the lock order of every
+    -- movement: the function turns off sequential and bitmap scans, which would lock them in heap
+    -- order.
     WITH u AS (
         UPDATE finshard.accounts a
            SET balance = a.balance + CASE WHEN a.account_id = p_from_account_id THEN -p_amount ELSE p_amount END,
@@ -98,7 +98,7 @@ BEGIN
                             ELSE pg_try_advisory_xact_lock_shared(finshard._dispatcher_key()) END) AS send_now
           FROM u
     ), notes AS (
-        -- Sent now: stored here, and signalled below.
+        -- Sent now: stored here, and signalled by the RETURNING.
         INSERT INTO finshard.notifications (account_id, notification_id, user_id, kind, message, payload, created_at)
         SELECT m.account_id, m.notification_id, m.user_id, m.kind, m.message, m.payload, m.created_at
           FROM msgs m
