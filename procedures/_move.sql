@@ -78,14 +78,17 @@ BEGIN
     v_loads := ARRAY[jsonb_build_object('transfer_id', p_transfer_id, 'amount', p_amount, 'currency', from_currency,
                                         'balance', from_balance),
                      jsonb_build_object('transfer_id', p_transfer_id, 'amount', to_amount, 'currency', to_currency)];
-    IF v_send THEN
+    -- Stored now when sent now, and always on Citus (as in _notify).
+    IF v_send OR current_setting('citus.version', true) IS NOT NULL THEN
         INSERT INTO finshard.notifications (account_id, notification_id, user_id, kind, message, payload, created_at)
         VALUES (p_from_account_id, v_ids[1], v_debit.user_id, 'transfer_success', v_msgs[1], v_loads[1], now()),
                (p_to_account_id, v_ids[2], v_credit.user_id, 'credited', v_msgs[2], v_loads[2], now());
+    END IF;
+    IF v_send THEN
         PERFORM finshard._signal(v_ids[1], p_from_account_id, v_debit.user_id, 'transfer_success', v_msgs[1], v_loads[1]);
         PERFORM finshard._signal(v_ids[2], p_to_account_id, v_credit.user_id, 'credited', v_msgs[2], v_loads[2]);
     ELSE
-        -- Queued whole: dispatch_notifications() stores and sends them.
+        -- Queued whole: dispatch_notifications() sends them, and stores them unless stored already.
         INSERT INTO finshard.notification_outbox (account_id, notification_id, user_id, kind, message, payload, created_at)
         VALUES (p_from_account_id, v_ids[1], v_debit.user_id, 'transfer_success', v_msgs[1], v_loads[1], now()),
                (p_to_account_id, v_ids[2], v_credit.user_id, 'credited', v_msgs[2], v_loads[2], now());

@@ -9,17 +9,22 @@ DECLARE
 BEGIN
     v_send := coalesce(p_send, finshard._notify_now());
     v_id := nextval('finshard.notifications_notification_id_seq');
-    IF v_send THEN
+    -- Stored now when sent now, and always on Citus: there a notification is queued mostly by a
+    -- client's transaction block, which runs whether or not a dispatcher does.
+    IF v_send OR current_setting('citus.version', true) IS NOT NULL THEN
         INSERT INTO finshard.notifications (account_id, notification_id, user_id, kind, message, payload, created_at)
         VALUES (p_account_id, v_id, p_user_id, p_kind, p_message, p_payload, now());
+    END IF;
+    IF v_send THEN
         -- Delivered at commit to LISTEN finshard_events sessions on the node that ran the call.
         PERFORM finshard._signal(v_id, p_account_id, p_user_id, p_kind, p_message, p_payload);
     ELSE
-        -- Queued whole: dispatch_notifications() stores it (this id, this time) and sends it.
+        -- Queued whole: dispatch_notifications() stores it (this id, this time) unless it is
+        -- stored already, and sends it.
         INSERT INTO finshard.notification_outbox (account_id, notification_id, user_id, kind, message, payload, created_at)
         VALUES (p_account_id, v_id, p_user_id, p_kind, p_message, p_payload, now());
     END IF;
 END
 $$;
-COMMENT ON FUNCTION finshard._notify(bigint, bigint, text, text, jsonb, boolean) IS 'Stores a notification and sends it on channel finshard_events (payload: the row as JSON); when it is not sent now (deferred delivery, a registered dispatcher, or inside a Citus multi-node transaction block) it is queued whole in notification_outbox, and dispatch_notifications() stores and sends it';
+COMMENT ON FUNCTION finshard._notify(bigint, bigint, text, text, jsonb, boolean) IS 'Stores a notification and sends it on channel finshard_events (payload: the row as JSON); when it is not sent now (deferred delivery, a registered dispatcher, or inside a Citus multi-node transaction block) it is queued whole in notification_outbox, and dispatch_notifications() sends it and stores it (on Citus it is stored at once)';
 REVOKE ALL ON FUNCTION finshard._notify(bigint, bigint, text, text, jsonb, boolean) FROM PUBLIC;

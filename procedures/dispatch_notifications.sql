@@ -49,9 +49,11 @@ BEGIN
                 LOOP
                     DELETE FROM finshard.notification_outbox q
                      WHERE q.account_id = v_row.account_id AND q.notification_id = v_row.notification_id;
+                    -- On Citus the transaction that queued it stored it already (_notify, _move).
                     INSERT INTO finshard.notifications (account_id, notification_id, user_id, kind, message, payload, created_at)
                     VALUES (v_row.account_id, v_row.notification_id, v_row.user_id, v_row.kind, v_row.message,
-                            v_row.payload, v_row.created_at);
+                            v_row.payload, v_row.created_at)
+                    ON CONFLICT DO NOTHING;
                     PERFORM finshard._signal(v_row.notification_id, v_row.account_id, v_row.user_id, v_row.kind::text,
                                              v_row.message, v_row.payload);
                     v_count := v_count + 1;
@@ -101,6 +103,6 @@ BEGIN
     RETURN v_count;
 END
 $$;
-COMMENT ON FUNCTION finshard.dispatch_notifications(integer) IS 'Stores (in finshard.notifications, with the id and time they were created with) and sends (pg_notify on finshard_events, on this node) up to p_limit queued notifications (notification_outbox), oldest first, and takes them off the queue; returns how many. finshard notifications dispatch --follow runs it in a loop. A queued notification older than every partition (its month retired) is dropped; one whose month has no partition stays queued, with a WARNING';
+COMMENT ON FUNCTION finshard.dispatch_notifications(integer) IS 'Stores (in finshard.notifications, with the id and time they were created with, unless stored already: on Citus the queuing transaction stores them) and sends (pg_notify on finshard_events, on this node) up to p_limit queued notifications (notification_outbox), oldest first, and takes them off the queue; returns how many. finshard notifications dispatch --follow runs it in a loop. A queued notification older than every partition (its month retired) is dropped; one whose month has no partition stays queued, with a WARNING';
 REVOKE ALL ON FUNCTION finshard.dispatch_notifications(integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION finshard.dispatch_notifications(integer) TO finshard_app;

@@ -305,6 +305,9 @@ def test_force_delegated_calls_work_inside_a_multi_node_transaction_block(citus)
         assert balances(conn, a, b) == [Decimal("5.00"), Decimal("7.00")]
         queued = conn.execute("SELECT count(*) FROM finshard.notification_outbox WHERE account_id IN (%s, %s)", (a, b)).fetchone()[0]
         assert queued == 2
+        # Stored by the transaction itself (it runs whether or not a dispatcher does); only sending waits.
+        stored = "SELECT count(*) FROM finshard.notifications WHERE account_id IN (%s, %s) AND kind = 'credited'"
+        assert conn.execute(stored, (a, b)).fetchone()[0] == 2
     # The dispatcher sends what the prepared worker transactions could not.
     with citus.connect() as listener:
         listener.execute("LISTEN finshard_events")
@@ -314,6 +317,7 @@ def test_force_delegated_calls_work_inside_a_multi_node_transaction_block(citus)
     assert any(f'"account_id": {a}' in p for p in payloads) and any(f'"account_id": {b}' in p for p in payloads)
     with citus.connect() as conn:
         assert conn.execute("SELECT count(*) FROM finshard.notification_outbox WHERE account_id IN (%s, %s)", (a, b)).fetchone()[0] == 0
+        assert conn.execute(stored, (a, b)).fetchone()[0] == 2  # sent, not stored twice
 
 
 def test_deferred_delivery_queues_whole_and_the_dispatcher_stores_and_sends_once(db):
@@ -332,16 +336,16 @@ def test_deferred_delivery_queues_whole_and_the_dispatcher_stores_and_sends_once
         stored = f"SELECT {fields} FROM finshard.notifications WHERE account_id IN (%s, %s) ORDER BY notification_id"
         queued = conn.execute(f"SELECT {fields} FROM finshard.notification_outbox WHERE account_id IN (%s, %s) "
                               "ORDER BY notification_id", (acc, dst)).fetchall()
-        # Queued whole, not stored yet.
+        # Queued whole; stored by the dispatcher on one node, by the queuing transaction on Citus.
         assert [q[3] for q in queued] == ["credited", "transfer_success", "credited"]
-        assert conn.execute(stored, (acc, dst)).fetchall() == []
+        assert conn.execute(stored, (acc, dst)).fetchall() == (queued if db.citus else [])
         with db.connect() as listener:
             listener.execute("LISTEN finshard_events")
             assert conn.execute("SELECT finshard.dispatch_notifications()").fetchone()[0] >= 3
             sent = [json.loads(n.payload) for n in listener.notifies(timeout=5, stop_after=50)]
             mine = sorted((e["notification_id"], e["kind"], e["message"], e["payload"]) for e in sent if e["account_id"] in (acc, dst))
             assert mine == [(q[1], q[3], q[4], q[5]) for q in queued]
-            # Stored as they were queued (same ids, same time), and off the queue.
+            # Stored as they were queued (same ids, same time, once), and off the queue.
             assert conn.execute(stored, (acc, dst)).fetchall() == queued
             assert conn.execute("SELECT count(*) FROM finshard.notification_outbox WHERE account_id IN (%s, %s)",
                                 (acc, dst)).fetchone()[0] == 0
