@@ -10,8 +10,7 @@ DECLARE
     -- Set after a batch met a notification with no partition of finshard.notifications for its
     -- time: the batch then takes only those that have one.
     v_checked boolean := false;
-    v_from    timestamptz[];
-    v_to      timestamptz[];
+    v_months  tstzmultirange;  -- the months finshard.notifications has partitions for
     v_left    bigint;
 BEGIN
     PERFORM finshard._check_limit(p_limit, 1000000);
@@ -28,11 +27,11 @@ BEGIN
     -- fails, the queue is as it was, and the next pass takes them again.
     LOOP
         IF v_checked THEN
-            SELECT array_agg(l.range_from), array_agg(l.range_to) INTO v_from, v_to
+            SELECT range_agg(tstzrange(l.range_from, l.range_to)) INTO v_months
               FROM finshard.list_partitions() l
              WHERE l.table_name = 'finshard.notifications'::regclass;
             -- Queued before the oldest partition there is: that month was retired; not stored, not sent.
-            DELETE FROM finshard.notification_outbox q WHERE q.created_at < (SELECT min(f) FROM unnest(v_from) f);
+            DELETE FROM finshard.notification_outbox q WHERE q.created_at < lower(v_months);
         END IF;
         BEGIN
             IF current_setting('citus.version', true) IS NOT NULL THEN
@@ -42,8 +41,7 @@ BEGIN
                 FOR v_row IN
                     SELECT q.account_id, q.notification_id, q.user_id, q.kind, q.message, q.payload, q.created_at
                       FROM finshard.notification_outbox q
-                     WHERE NOT v_checked
-                        OR EXISTS (SELECT FROM unnest(v_from, v_to) p (f, t) WHERE q.created_at >= p.f AND q.created_at < p.t)
+                     WHERE NOT v_checked OR q.created_at <@ v_months
                      ORDER BY q.created_at, q.notification_id
                      LIMIT p_limit
                 LOOP
@@ -65,9 +63,7 @@ BEGIN
                     DELETE FROM finshard.notification_outbox q
                      WHERE q.ctid = ANY (ARRAY(
                                SELECT o.ctid FROM finshard.notification_outbox o
-                                WHERE NOT v_checked
-                                   OR EXISTS (SELECT FROM unnest(v_from, v_to) p (f, t)
-                                               WHERE o.created_at >= p.f AND o.created_at < p.t)
+                                WHERE NOT v_checked OR o.created_at <@ v_months
                                 ORDER BY o.created_at, o.notification_id
                                 LIMIT p_limit))
                     RETURNING q.account_id, q.notification_id, q.user_id, q.kind, q.message, q.payload, q.created_at
@@ -92,9 +88,7 @@ BEGIN
         END;
     END LOOP;
     IF v_checked THEN
-        SELECT count(*) INTO v_left
-          FROM finshard.notification_outbox q
-         WHERE NOT EXISTS (SELECT FROM unnest(v_from, v_to) p (f, t) WHERE q.created_at >= p.f AND q.created_at < p.t);
+        SELECT count(*) INTO v_left FROM finshard.notification_outbox q WHERE NOT coalesce(q.created_at <@ v_months, false);
         IF v_left > 0 THEN
             RAISE WARNING 'finshard.dispatch_notifications: % queued notification(s) wait for a partition of finshard.notifications for their month', v_left
                   USING HINT = 'Create it: finshard partitions create (finshard.create_partitions()).';
