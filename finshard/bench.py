@@ -127,31 +127,31 @@ def transfer_vs_pgbench(dsn: str, *, clients: int = 8, seconds: float = 10, acco
 
 
 class _dispatcher:
-    """A registered dispatcher: a session that calls dispatch_notifications() every 100 ms while
-    the block runs, and a last time after it unregistered."""
+    """The product's dispatcher (finshard.dispatcher.follow, as ``finshard notifications dispatch
+    --follow`` runs it, with its default interval) in a thread while the block runs."""
 
     def __init__(self, dsn: str) -> None:
         import threading
 
-        self.dsn = dsn
-        self.stop = threading.Event()
-        self.ready = threading.Event()
-        self.thread = threading.Thread(target=self._loop, daemon=True)
+        from finshard import dispatcher
 
-    def _loop(self) -> None:
-        with psycopg.connect(self.dsn, autocommit=True) as conn:
-            if not conn.execute("SELECT finshard.register_dispatcher()").fetchone()[0]:  # type: ignore[index]
-                raise RuntimeError("another notification dispatcher is registered on this node")
-            self.ready.set()
-            while not self.stop.wait(0.1):
-                conn.execute("SELECT finshard.dispatch_notifications(100000)")
-        with psycopg.connect(self.dsn, autocommit=True) as conn:
-            conn.execute("SELECT finshard.dispatch_notifications(1000000)")
+        self.stop = threading.Event()
+        self.states: list[str] = []
+        self.ready = threading.Event()
+
+        def report(message: str) -> None:
+            self.states.append(message)
+            if message.startswith(("registered ", "another dispatcher ")):
+                self.ready.set()
+
+        self.thread = threading.Thread(target=dispatcher.follow, args=(dsn,),
+                                       kwargs={"stop": self.stop, "report": report}, daemon=True)
 
     def __enter__(self) -> "_dispatcher":
         self.thread.start()
-        if not self.ready.wait(10):
-            raise RuntimeError("the notification dispatcher did not register")
+        if not self.ready.wait(10) or self.states[-1] != "registered as this node's dispatcher":
+            self.__exit__()
+            raise RuntimeError(f"the notification dispatcher did not register: {self.states}")
         return self
 
     def __exit__(self, *exc: object) -> None:

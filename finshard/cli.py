@@ -371,47 +371,21 @@ def notifications_dispatch(dsn: str, follow: bool, interval: float) -> None:
     default), money transactions then leave their notifications to it until it stops.
     """
     import signal
-    import time
 
-    from finshard import db
+    from finshard import db, dispatcher
 
-    if follow:
-        # Stop cleanly on SIGTERM (how services are stopped) and on SIGINT, even when started with
-        # SIGINT ignored (as a background job of a non-interactive shell is).
-        def _stop(signum: int, frame: object) -> None:
-            raise KeyboardInterrupt
+    if not follow:
+        click.echo(f"sent {db.scalar(dsn, 'SELECT finshard.dispatch_notifications()')} notifications")
+        return
 
-        signal.signal(signal.SIGTERM, _stop)
-        signal.signal(signal.SIGINT, _stop)
-    total = 0
-    try:
-        with db.connect(dsn) as conn:
-            registered, told = False, ""
-            while True:
-                # Not registered (another dispatcher is): dispatch beside it, and take over when it stops.
-                if follow and not registered:
-                    registered = bool(conn.execute("SELECT finshard.register_dispatcher()").fetchone()[0])  # type: ignore[index]
-                    state = ("registered as this node's dispatcher" if registered
-                             else "another dispatcher is registered on this node; dispatching beside it")
-                    if state != told:
-                        click.echo(state, err=True)
-                        told = state
-                sent = conn.execute("SELECT finshard.dispatch_notifications()").fetchone()[0]  # type: ignore[index]
-                total += sent
-                if not follow:
-                    click.echo(f"sent {sent} notifications")
-                    return
-                if sent:
-                    click.echo(f"sent {sent}", err=True)
-                time.sleep(interval)
-    except KeyboardInterrupt:
-        pass
-    # The registration ended with the session: transactions send their own notifications again.
-    # Send what was queued before they noticed (a transaction that decided to queue just before and
-    # commits later waits for the next dispatcher, or for one pass of this command).
-    time.sleep(min(interval, 1.0))
-    with db.connect(dsn) as conn:
-        total += conn.execute("SELECT finshard.dispatch_notifications()").fetchone()[0]  # type: ignore[index]
+    # Stop cleanly on SIGTERM (how services are stopped) and on SIGINT, even when started with
+    # SIGINT ignored (as a background job of a non-interactive shell is).
+    def _stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    total = dispatcher.follow(dsn, interval=interval, report=lambda message: click.echo(message, err=True))
     click.echo(f"stopped; sent {total} notifications")
 
 

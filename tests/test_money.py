@@ -463,6 +463,84 @@ def test_the_dispatch_command_batches_while_it_runs_and_not_after(plain):
         assert conn.execute("SELECT count(*) FROM finshard.notification_outbox WHERE account_id = %s", (acc,)).fetchone()[0] == 0
 
 
+def _follow_until_empty(dsn, conn, accounts, **kwargs):
+    """Runs the dispatcher (finshard.dispatcher.follow) until the queue holds nothing for
+    ``accounts``; returns what it reported."""
+    from finshard import dispatcher
+
+    stop, said = threading.Event(), []
+    thread = threading.Thread(target=dispatcher.follow, args=(dsn,),
+                              kwargs={"interval": 0.05, "stop": stop, "report": said.append, **kwargs})
+    thread.start()
+    try:
+        for _ in range(200):
+            if not conn.execute("SELECT count(*) FROM finshard.notification_outbox WHERE account_id = ANY (%s)",
+                                (accounts,)).fetchone()[0]:
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError(f"the dispatcher did not empty the queue: {said}")
+    finally:
+        stop.set()
+        thread.join(30)
+    assert not thread.is_alive()
+    return said
+
+
+def _queue_size(conn, citus):
+    # On Citus the queue is in its shards, on the workers.
+    return conn.execute("SELECT citus_relation_size('finshard.notification_outbox')" if citus
+                        else "SELECT pg_relation_size('finshard.notification_outbox')").fetchone()[0]
+
+
+def test_the_dispatcher_vacuums_the_queue_so_its_space_is_reused(db):
+    """Every pass deletes what it moved, and PostgreSQL reuses that space only after a VACUUM
+    (autovacuum comes once a minute; under load the queue grew by megabytes meanwhile). The
+    dispatcher vacuums the queue after every vacuum_after rows: the next rows go where the
+    dispatched ones were, and the queue does not grow."""
+    with db.connect() as conn:
+        accounts = [new_account(conn, "USD") for _ in range(4)]
+        conn.execute("SELECT finshard.set_notify_delivery('deferred')")
+        try:
+            def queue_a_batch():
+                for i in range(150):
+                    conn.execute("SELECT finshard.deposit(%s::bigint, 1)", (accounts[i % 4],))
+
+            queue_a_batch()
+            size = _queue_size(conn, db.citus)
+            assert size > 0
+            said = _follow_until_empty(db.dsn, conn, accounts, vacuum_after=1)
+            assert said[0] == "registered as this node's dispatcher" and any(s.startswith("sent ") for s in said)
+            if not db.citus:
+                assert conn.execute("SELECT vacuum_count FROM pg_stat_user_tables "
+                                    "WHERE relid = 'finshard.notification_outbox'::regclass").fetchone()[0] >= 1
+            queue_a_batch()
+            assert _queue_size(conn, db.citus) == size  # in the space the first batch left
+            _follow_until_empty(db.dsn, conn, accounts)
+        finally:
+            conn.execute("SELECT finshard.set_notify_delivery('auto')")
+        assert conn.execute("SELECT count(*) FROM finshard.notifications WHERE account_id = ANY (%s)",
+                            (accounts,)).fetchone()[0] == 300
+
+
+def test_a_dispatcher_whose_role_may_not_vacuum_says_so_and_dispatches(plain):
+    role = f"disp_{time.time_ns()}"
+    with plain.connect() as conn:
+        acc = new_account(conn, "USD")
+        conn.execute(f"CREATE ROLE {role} LOGIN IN ROLE finshard_app")
+        conn.execute("SELECT finshard.set_notify_delivery('deferred')")
+        try:
+            conn.execute("SELECT finshard.deposit(%s::bigint, 3)", (acc,))
+            said = _follow_until_empty(psycopg.conninfo.make_conninfo(plain.dsn, user=role), conn, [acc], vacuum_after=1)
+        finally:
+            conn.execute("SELECT finshard.set_notify_delivery('auto')")
+            conn.execute(f"DROP OWNED BY {role}")
+            conn.execute(f"DROP ROLE {role}")
+        assert said[0] == f"role {role} cannot VACUUM finshard.notification_outbox; autovacuum will"
+        assert "registered as this node's dispatcher" in said and "sent 1" in said
+        assert conn.execute("SELECT kind FROM finshard.notifications WHERE account_id = %s", (acc,)).fetchall() == [("credited",)]
+
+
 def _transfer_rows(conn, transfer_id, source):
     """What a transfer wrote, with its ids left out, so that two transfers can be compared."""
     return {
