@@ -78,7 +78,6 @@ DO $$ DECLARE f regprocedure; BEGIN FOR f IN SELECT p.oid::regprocedure FROM pg_
 \ir procedures/_move.sql
 \ir procedures/_transfer_audit.sql
 \ir procedures/_transfer_message.sql
-\ir procedures/_transfer_one_statement.sql
 \ir procedures/_next_instant.sql
 \ir procedures/_not_null.sql
 \ir procedures/_notify.sql
