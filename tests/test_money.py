@@ -541,6 +541,25 @@ def test_a_dispatcher_whose_role_may_not_vacuum_says_so_and_dispatches(plain):
         assert conn.execute("SELECT kind FROM finshard.notifications WHERE account_id = %s", (acc,)).fetchall() == [("credited",)]
 
 
+def test_the_signal_payload_is_the_notification_as_json_exactly(plain):
+    # _signal writes the JSON text itself (cheaper than building a jsonb and printing it): it must
+    # be byte for byte what jsonb printed, whatever the message holds.
+    message = 'Quote "x" \\ back\nslash, tab\t, bell \x07, é, 😀, </script>'
+    payload = {"amount": 1.5, "nested": {"b": [1, None, "two"]}, "currency": "USD"}
+    with plain.connect() as listener, plain.connect() as conn:
+        listener.execute("LISTEN finshard_events")
+        with conn.transaction():
+            conn.execute("SELECT finshard._signal(9007199254740993, 7, 8, 'transfer_success', %s, %s::jsonb)",
+                         (message, json.dumps(payload)))
+        sent = [n.payload for n in listener.notifies(timeout=5, stop_after=1)]
+        expected = conn.execute("SELECT jsonb_build_object('notification_id', 9007199254740993, 'account_id', 7, 'user_id', 8, "
+                                "'kind', 'transfer_success', 'message', %s::text, 'payload', %s::jsonb)::text",
+                                (message, json.dumps(payload))).fetchone()[0]
+    assert sent == [expected]
+    assert json.loads(sent[0]) == {"notification_id": 9007199254740993, "account_id": 7, "user_id": 8,
+                                   "kind": "transfer_success", "message": message, "payload": payload}
+
+
 def _transfer_rows(conn, transfer_id, source):
     """What a transfer wrote, with its ids left out, so that two transfers can be compared."""
     return {
