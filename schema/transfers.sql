@@ -2,7 +2,7 @@ CREATE TABLE IF NOT EXISTS finshard.transfers (
     transfer_id      bigserial     NOT NULL,
     from_account_id  bigint        NOT NULL,
     to_account_id    bigint        NOT NULL,
-    amount           numeric(22,4) NOT NULL,
+    amount           finshard.positive_amount NOT NULL,
     currency         text          NOT NULL,
     to_amount        numeric(22,4),
     to_currency      text          NOT NULL,
@@ -15,9 +15,9 @@ CREATE TABLE IF NOT EXISTS finshard.transfers (
     created_at       timestamptz   NOT NULL DEFAULT now(),
     resolved_at      timestamptz,
     PRIMARY KEY (from_account_id, transfer_id),
-    -- One constraint, not two: each CHECK is re-read and re-planned on every INSERT statement
-    -- (and '0'::numeric, not 0, leaves that re-plan nothing to fold).
-    CONSTRAINT transfers_valid_check CHECK (amount > '0'::numeric AND from_account_id <> to_account_id)
+    -- That the amount is above zero is its domain's rule: PostgreSQL re-reads and re-plans a table
+    -- CHECK on every INSERT statement, a domain's rule once per session.
+    CONSTRAINT transfers_valid_check CHECK (from_account_id <> to_account_id)
 );
 COMMENT ON TABLE finshard.transfers IS 'One row per transfer, on the source account''s shard; the ledger''s transfer_out and transfer_in rows reference it';
 COMMENT ON COLUMN finshard.transfers.status IS 'success for immediate transfers; pending (funds reserved) -> success (posted), voided or expired for two-phase ones';

@@ -1,0 +1,12 @@
+-- Domains, not table CHECKs, on hot tables (README, Design): a domain's rule is read and planned
+-- once per session, a table CHECK on every statement that writes the table.
+DO $$ BEGIN
+    IF to_regtype('finshard.positive_amount') IS NULL THEN
+        CREATE DOMAIN finshard.positive_amount AS numeric(22,4) CHECK (VALUE > '0'::numeric);
+    END IF;
+    IF to_regtype('finshard.nonnegative_amount') IS NULL THEN
+        CREATE DOMAIN finshard.nonnegative_amount AS numeric(22,4) CHECK (VALUE >= '0'::numeric);
+    END IF;
+END $$;
+COMMENT ON DOMAIN finshard.positive_amount IS 'An amount of money that must be above zero (a transfer''s amount)';
+COMMENT ON DOMAIN finshard.nonnegative_amount IS 'An amount of money that may be zero but not negative (money held: accounts.reserved)';
