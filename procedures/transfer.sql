@@ -116,8 +116,10 @@ BEGIN
                    finshard._transfer_message(u.account_id = p_from_account_id, transfer_id, p_amount, u.currency,
                                               CASE WHEN u.account_id = p_from_account_id THEN p_to_account_id ELSE p_from_account_id END)
                      AS message,
-                   jsonb_build_object('transfer_id', transfer_id, 'amount', p_amount, 'currency', u.currency)
-                     || CASE WHEN u.account_id = p_from_account_id THEN jsonb_build_object('balance', u.balance) ELSE '{}' END
+                   CASE WHEN u.account_id = p_from_account_id
+                        THEN jsonb_build_object('transfer_id', transfer_id, 'amount', p_amount, 'currency', u.currency,
+                                                'balance', u.balance)
+                        ELSE jsonb_build_object('transfer_id', transfer_id, 'amount', p_amount, 'currency', u.currency) END
                      AS payload,
                    now() AS created_at,
                    -- Whether to send now: _notify_now's rule, inlined (a dispatcher registered on this
