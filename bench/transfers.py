@@ -13,8 +13,10 @@ from finshard import bench
 
 
 def main() -> None:
-    args, cluster, dsn = cluster_from_args(__doc__)
-    show(bench.transfer_vs_pgbench(dsn, clients=args.clients, seconds=args.seconds))
+    args, cluster, dsn = cluster_from_args(__doc__, extra=[
+        ("--rounds", {"type": int, "default": 3,
+                      "help": "alternating rounds of tpcb-like and transfers (more on a noisy machine)"})])
+    show(bench.transfer_vs_pgbench(dsn, clients=args.clients, seconds=args.seconds, rounds=args.rounds))
     if cluster is None or cluster.citus:
         try:
             show(bench.same_vs_cross_node(dsn, clients=args.clients, seconds=args.seconds))
