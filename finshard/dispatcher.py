@@ -5,8 +5,9 @@ their notifications (delivery ``auto``), and moves the queue with ``finshard.dis
 every ``interval`` seconds. It also keeps the queue table small. Every pass deletes the rows it
 moved, and PostgreSQL reuses their space only after a VACUUM: autovacuum visits a database once a
 minute, and by then the queue had grown to tens of megabytes, which each pass read whole (measured
-at 8 clients: 6,100 pages after a minute, 33 us of dispatcher CPU per notification). So the
-dispatcher vacuums the queue itself after every ``vacuum_after`` rows it moved (see ``follow``).
+at 8 clients: 8,900 pages after a minute; at 6,100 pages the dispatcher spent 33 us of CPU per
+notification, against 15 us on a vacuumed queue). So the dispatcher vacuums the queue itself
+after every ``vacuum_after`` rows it moved: over the same minute it stayed at 197 pages.
 """
 
 from __future__ import annotations
