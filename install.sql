@@ -9,7 +9,8 @@ SET client_min_messages = warning;
 \ir schema/schema_version.sql
 \ir schema/error_codes.sql
 \ir schema/account_type.sql
-\ir schema/amounts.sql
+\ir schema/positive_amount.sql
+\ir schema/nonnegative_amount.sql
 \ir schema/account_status.sql
 \ir schema/entry_type.sql
 \ir schema/entry_status.sql
