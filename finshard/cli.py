@@ -372,10 +372,10 @@ def notifications_dispatch(dsn: str, follow: bool, interval: float) -> None:
     """
     import signal
 
-    from finshard import db, dispatcher
+    from finshard import dispatcher
 
     if not follow:
-        click.echo(f"sent {db.scalar(dsn, 'SELECT finshard.dispatch_notifications()')} notifications")
+        click.echo(f"sent {dispatcher.once(dsn)} notifications")
         return
 
     # Stop cleanly on SIGTERM (how services are stopped) and on SIGINT, even when started with

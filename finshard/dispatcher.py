@@ -20,7 +20,7 @@ import psycopg
 
 from finshard import db
 
-__all__ = ["VACUUM_AFTER", "follow"]
+__all__ = ["VACUUM_AFTER", "follow", "once"]
 
 # Rows moved between two VACUUMs of the queue: about 0.5 MB of dead rows (a queued notification
 # is about 250 bytes), 60 pages to read again. A VACUUM of a table that size takes about a millisecond.
@@ -45,6 +45,12 @@ def _dispatch(conn: psycopg.Connection[Any]) -> int:
     return int(conn.execute("SELECT finshard.dispatch_notifications()").fetchone()[0])  # type: ignore[index]
 
 
+def once(dsn: str) -> int:
+    """One dispatch pass on its own connection; returns how many notifications it sent."""
+    with db.connect(dsn) as conn:
+        return _dispatch(conn)
+
+
 def follow(dsn: str, *, interval: float = 0.2, stop: threading.Event | None = None,
            report: Callable[[str], None] = lambda message: None, vacuum_after: int = VACUUM_AFTER) -> int:
     """Dispatch until ``stop`` is set or KeyboardInterrupt (the CLI turns SIGTERM into one); returns
@@ -55,6 +61,7 @@ def follow(dsn: str, *, interval: float = 0.2, stop: threading.Event | None = No
     with the session, and one more pass, ``interval`` later (at most 1 s), sends what transactions
     queued before they saw that no dispatcher was left.
     """
+    stop = stop or threading.Event()
     total = 0
     try:
         with db.connect(dsn) as conn:
@@ -62,7 +69,7 @@ def follow(dsn: str, *, interval: float = 0.2, stop: threading.Event | None = No
             if not may_vacuum:
                 report(f"role {conn.info.user} cannot VACUUM finshard.notification_outbox; autovacuum will")
             registered, told, moved = False, "", 0
-            while stop is None or not stop.is_set():
+            while not stop.is_set():
                 if not registered:
                     registered = bool(conn.execute("SELECT finshard.register_dispatcher()").fetchone()[0])  # type: ignore[index]
                     state = ("registered as this node's dispatcher" if registered
@@ -78,13 +85,8 @@ def follow(dsn: str, *, interval: float = 0.2, stop: threading.Event | None = No
                 if may_vacuum and moved >= vacuum_after:
                     conn.execute(_VACUUM)
                     moved = 0
-                if stop is None:
-                    time.sleep(interval)
-                else:
-                    stop.wait(interval)
+                stop.wait(interval)
     except KeyboardInterrupt:
         pass
     time.sleep(min(interval, 1.0))
-    with db.connect(dsn) as conn:
-        total += _dispatch(conn)
-    return total
+    return total + once(dsn)
