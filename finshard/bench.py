@@ -30,12 +30,12 @@ _TPS = re.compile(r"tps = ([0-9.]+) \(without initial connection time\)")
 
 
 def pgbench(dsn: str, scripts: list[str] | None, *, clients: int, seconds: float, builtin: str | None = None,
-            variables: dict[str, Any] | None = None) -> float:
+            variables: dict[str, Any] | None = None, protocol: str = "simple") -> float:
     """Run pgbench for ``seconds`` and return its tps (excluding connection time)."""
     info = conninfo_to_dict(dsn)
     cmd = [str(find_pg_bin() / "pgbench"), "-n", "-c", str(clients), "-j", str(min(clients, 2)), "-T", str(max(1, int(seconds))),
            "-h", str(info.get("host", "127.0.0.1")), "-p", str(info.get("port", 5432)), "-U", str(info.get("user", "postgres")),
-           str(info.get("dbname", "finshard"))]
+           "-M", protocol, str(info.get("dbname", "finshard"))]
     if builtin:
         cmd += ["-b", builtin]
     with tempfile.TemporaryDirectory() as tmp:
@@ -157,6 +157,52 @@ class _dispatcher:
     def __exit__(self, *exc: object) -> None:
         self.stop.set()
         self.thread.join()
+
+
+def session_cost(dsn: str, *, clients: int = 8, seconds: float = 8, accounts: int = 1000, rounds: int = 3) -> dict[str, Any]:
+    """transfer acting for an end user (a finshard_app login passing p_session) vs the same transfer
+    by a superuser acting as itself (no session), on the same accounts, server and clients, in
+    alternating rounds, with the node's dispatcher running (the documented way under load); in
+    pgbench's simple and prepared protocols."""
+    ids = make_accounts(dsn, accounts)
+    base, span = ids[0], len(ids)
+    if ids[-1] - ids[0] + 1 != span:
+        raise RuntimeError("bench accounts are not consecutive; run on a quiet database")
+    tag = uuid.uuid4().hex[:8]
+    login = f"bench_app_{tag}"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        # One owner for every bench account, so that one session may debit any of them.
+        owner = conn.execute("SELECT finshard.create_user(%s, %s, 'benchmark-pw')", (f"bench{tag}", f"bench{tag}@example.com")).fetchone()[0]  # type: ignore[index]
+        conn.execute("UPDATE finshard.accounts SET user_id = %s WHERE account_id = ANY (%s)", (owner, ids))
+        conn.execute(f'CREATE ROLE "{login}" LOGIN IN ROLE finshard_app')
+        conn.execute(f'SET ROLE "{login}"')
+        token = conn.execute("SELECT token FROM finshard.login(%s, 'benchmark-pw', interval '1 day')", (f"bench{tag}",)).fetchone()[0]  # type: ignore[index]
+    pick = "\\set f random(0, :n - 1)\n\\set d random(1, :n - 1)\n\\set src :base + :f\n\\set dst :base + ((:f + :d) % :n)\n"
+    without = pick + "SELECT finshard.transfer(:src::bigint, :dst::bigint, 0.01);\n"
+    # pgbench puts a variable's text in place in the simple protocol, and sends it as a parameter in the prepared one.
+    with_session = {"simple": pick + "SELECT finshard.transfer(:src::bigint, :dst::bigint, 0.01, p_session => ':tok');\n",
+                    "prepared": pick + "SELECT finshard.transfer(:src::bigint, :dst::bigint, 0.01, p_session => :tok::text);\n"}
+    app_dsn = make_conninfo(dsn, user=login)
+    out: dict[str, Any] = {"benchmark": "transfer with an end user's session vs without", "clients": clients,
+                           "seconds_each": seconds, "rounds": rounds, "accounts": span, "dispatcher": "running"}
+    variables = {"n": span, "base": base, "tok": token}
+    try:
+        with _dispatcher(dsn):
+            for protocol in ("simple", "prepared"):
+                plain_tps, session_tps = [], []
+                for _ in range(rounds):
+                    plain_tps.append(pgbench(dsn, [without], clients=clients, seconds=seconds, variables=variables, protocol=protocol))
+                    session_tps.append(pgbench(app_dsn, [with_session[protocol]], clients=clients, seconds=seconds,
+                                               variables=variables, protocol=protocol))
+                a, b = statistics.mean(plain_tps), statistics.mean(session_tps)
+                out[protocol] = {"without_session_tps": round(a, 1), "with_session_tps": round(b, 1), "ratio": round(b / a, 3),
+                                 "ratio_per_round": [round(y / x, 3) for x, y in zip(plain_tps, session_tps)]}
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f'DROP OWNED BY "{login}"')
+            conn.execute(f'DROP ROLE "{login}"')
+    out["target"] = ">= 0.95"
+    return out
 
 
 def _accounts_by_node(dsn: str, ids: list[int]) -> dict[str, list[int]]:

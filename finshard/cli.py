@@ -410,25 +410,91 @@ def audit() -> None:
 
 @audit.command("verify")
 @dsn_option
-@click.option("--account", "account_id", type=int, default=None, help="One account's chain (default: all).")
+@click.option("--account", "account_id", type=int, default=None, help="One account's chain (default: all, and the ledger).")
+@click.option("--checkpoint", "checkpoint_path", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
+              help="A file from finshard audit checkpoint: also find every rewrite since it.")
 @json_option
 @_guard
-def audit_verify(dsn: str, account_id: int | None, as_json: bool) -> None:
-    """Recompute the audit hash chains; exit 1 when any link is broken."""
-    from finshard import db
+def audit_verify(dsn: str, account_id: int | None, checkpoint_path: Path | None, as_json: bool) -> None:
+    """Recompute the keyed audit chains and check the ledger; exit 1 naming every problem found."""
+    from finshard import audit as audit_ops
 
-    rows = db.rows(dsn, "SELECT account_id, audit_seq, problem FROM finshard.audit_verify(%s::bigint)", (account_id,))
-    entries = db.scalar(dsn, "SELECT count(*) FROM finshard.audit_log" + (" WHERE account_id = %s" if account_id is not None else ""),
-                        (account_id,) if account_id is not None else None)
+    result = audit_ops.verify(dsn, account_id=account_id, checkpoint_path=checkpoint_path)
+    problems = result["problems"]
     if as_json:
-        _dump({"entries": entries, "broken": [dict(zip(("account_id", "audit_seq", "problem"), r)) for r in rows]})
+        _dump(result)
     else:
-        for a, s, p in rows:
-            click.echo(f"account {a} entry {s}: {p}")
-    if rows:
-        raise CliError(f"audit chain broken in {len(rows)} places")
+        for p in problems:
+            where = f"account {p['account_id']}" + (f" entry {p['audit_seq']}" if p["audit_seq"] is not None else "")
+            click.echo(f"{where}: {p['problem']}")
+    if problems:
+        raise CliError(f"audit found {len(problems)} problems")
     if not as_json:
-        click.echo(f"audit log intact: {entries} entries verified")
+        click.echo(f"audit log intact: {result['entries']} entries verified" + (", checkpoint matched" if checkpoint_path else ""))
+
+
+@audit.command("checkpoint")
+@dsn_option
+@click.option("--out", "path", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Where to write the signed checkpoint (keep it outside the database's hosts).")
+@json_option
+@_guard
+def audit_checkpoint(dsn: str, path: Path, as_json: bool) -> None:
+    """Write every audit chain's head, signed with the audit key, to a file outside the database."""
+    from finshard import audit as audit_ops
+
+    result = audit_ops.checkpoint(dsn, path)
+    if as_json:
+        _dump(result)
+    else:
+        click.echo(f"checkpoint of {result['chains']} chains ({result['entries']} entries) written to {path}")
+
+
+@main.group()
+def keys() -> None:
+    """finshard's keys: files in every node's data directory, never in a table."""
+
+
+@keys.command("rotate")
+@dsn_option
+@json_option
+@_guard
+def keys_rotate(dsn: str, as_json: bool) -> None:
+    """A new personal-data key on every node, every user re-encrypted with it, the old key removed."""
+    from finshard import db, keys as key_ops
+
+    with db.connect(dsn) as conn:
+        result = key_ops.rotate_pii_key(conn)
+    if as_json:
+        _dump(result)
+    else:
+        click.echo(f"personal-data key version {result['key_version']} in force on {result['nodes']} nodes; "
+                   f"{result['users_reencrypted']} users re-encrypted")
+
+
+@main.group()
+def roles() -> None:
+    """Database logins in finshard's roles (docs/roles.md)."""
+
+
+@roles.command("create-login")
+@dsn_option
+@click.argument("name")
+@click.option("--role", "group", type=click.Choice(["app", "market", "admin", "readonly"]), required=True)
+@click.option("--password", envvar="FINSHARD_LOGIN_PASSWORD", default=None,
+              help="Default: $FINSHARD_LOGIN_PASSWORD, else a random one, printed once.")
+@json_option
+@_guard
+def roles_create_login(dsn: str, name: str, group: str, password: str | None, as_json: bool) -> None:
+    """Create a LOGIN role with a SCRAM-SHA-256 password in finshard_<role> (on every Citus node)."""
+    from finshard import roles as role_ops
+
+    result = role_ops.create_login(dsn, name, group, password)
+    if as_json:
+        _dump(result)
+    else:
+        click.echo(f"login {result['login']} created in {result['group']}" +
+                   (f"; password: {result['password']}" if result.get("generated") else ""))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -90,9 +90,18 @@ CODES: dict[str, tuple[str, str]] = {
     "FS061": ("OrderNotCancellable", "the order is already filled, cancelled or expired"),
     "FS063": ("PositionNotFound", "the account holds no position in this instrument"),
     "FS062": ("InvalidAlert", "the price alert condition or price is invalid"),
+    "FS064": ("NotificationNotFound", "no notification has this id on this account"),
     "FS070": ("InvalidPeriod", "a date range or month is invalid"),
     "FS071": ("PartitionMissing", "no partition covers the requested time"),
     "FS080": ("NotAuthorized", "the caller's role may not do this"),
+    "FS081": ("SessionRequired", "the call needs an end user's session and has none"),
+    "FS082": ("SessionInvalid", "the session token is unknown or malformed"),
+    "FS083": ("SessionExpired", "the session has expired"),
+    "FS084": ("SessionRevoked", "the session was revoked (logout, password change or deactivation)"),
+    "FS085": ("NotOwner", "the account or user belongs to another end user"),
+    "FS087": ("FxRateOutOfBand", "a new fx rate moves further from the rate in force than the allowed band"),
+    "FS088": ("HouseLimitExceeded", "a conversion would take a house fx account beyond its limit"),
+    "FS090": ("KeyUnavailable", "a finshard key file is missing or unreadable on this node"),
 }
 
 by_sqlstate: dict[str, type[FinshardError]] = {}
@@ -126,6 +135,9 @@ def translate(exc: BaseException) -> FinshardError:
     hint = getattr(diag, "message_hint", None) if diag else None
     if sqlstate in by_sqlstate:
         return by_sqlstate[sqlstate](message, detail=detail, hint=hint, sqlstate=sqlstate)
+    if sqlstate == "42501":
+        # A role without EXECUTE on the function (docs/roles.md): the same class as FS080.
+        return by_sqlstate["FS080"](message, detail=detail, hint=hint, sqlstate=sqlstate)
     if sqlstate in TRANSIENT_SQLSTATES or (sqlstate is None and _is_connection_error(exc)):
         return TransientError(message, detail=detail, hint=hint, sqlstate=sqlstate)
     return FinshardError(message, detail=detail, hint=hint, sqlstate=sqlstate)

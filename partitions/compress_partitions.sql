@@ -1,6 +1,8 @@
 CREATE OR REPLACE FUNCTION finshard.compress_partitions(p_older_than interval DEFAULT interval '3 months')
 RETURNS TABLE (table_name regclass, partition_name text, compressed boolean)
 LANGUAGE plpgsql
+-- Maintenance is an admin duty (docs/roles.md): it runs as the tables' owner.
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -43,3 +45,4 @@ END
 $$;
 COMMENT ON FUNCTION finshard.compress_partitions(interval) IS 'Converts append-only partitions (ledger, audit log, quotes, bars) whose month ended p_older_than ago to columnar storage (Citus with citus_columnar), keeping their indexes; returns what it converted. Holds each parent''s lock while a partition is copied: run it in a quiet window';
 REVOKE ALL ON FUNCTION finshard.compress_partitions(interval) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION finshard.compress_partitions(interval) TO finshard_admin;

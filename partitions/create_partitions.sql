@@ -3,6 +3,8 @@ CREATE OR REPLACE FUNCTION finshard.create_partitions(p_months_back integer DEFA
                                                       p_table regclass DEFAULT NULL)
 RETURNS TABLE (table_name regclass, partition_name text, range_from timestamptz, range_to timestamptz, created boolean)
 LANGUAGE plpgsql
+-- Maintenance is an admin duty (docs/roles.md): it runs as the tables' owner.
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 SET TimeZone = 'UTC'
 AS $$
@@ -46,3 +48,4 @@ END
 $$;
 COMMENT ON FUNCTION finshard.create_partitions(integer, integer, regclass) IS 'Creates the missing monthly partitions from p_months_back months ago to p_months_ahead months ahead (all partitioned tables, or p_table); skips on a standby or when another run holds the lock';
 REVOKE ALL ON FUNCTION finshard.create_partitions(integer, integer, regclass) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION finshard.create_partitions(integer, integer, regclass) TO finshard_admin;

@@ -15,4 +15,4 @@ AS $$
 $$;
 COMMENT ON FUNCTION finshard.list_partitions() IS 'Every time partition with its range and the time after which retention allows retiring it';
 REVOKE ALL ON FUNCTION finshard.list_partitions() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION finshard.list_partitions() TO finshard_readonly;
+GRANT EXECUTE ON FUNCTION finshard.list_partitions() TO finshard_admin, finshard_readonly;

@@ -16,4 +16,4 @@ AS $$
 $$;
 COMMENT ON FUNCTION finshard.partitioned_tables() IS 'The time-partitioned tables, their partition column and retention';
 REVOKE ALL ON FUNCTION finshard.partitioned_tables() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION finshard.partitioned_tables() TO finshard_readonly;
+GRANT EXECUTE ON FUNCTION finshard.partitioned_tables() TO finshard_admin, finshard_readonly;

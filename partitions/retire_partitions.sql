@@ -1,6 +1,8 @@
 CREATE OR REPLACE FUNCTION finshard.retire_partitions(p_dry_run boolean DEFAULT true)
 RETURNS TABLE (table_name regclass, partition_name text, range_to timestamptz, retired boolean)
 LANGUAGE plpgsql
+-- Maintenance is an admin duty (docs/roles.md): it runs as the tables' owner.
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
@@ -29,3 +31,4 @@ END
 $$;
 COMMENT ON FUNCTION finshard.retire_partitions(boolean) IS 'Drops partitions past their table''s retention (finshard.partitioned_tables); p_dry_run (default) only lists them';
 REVOKE ALL ON FUNCTION finshard.retire_partitions(boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION finshard.retire_partitions(boolean) TO finshard_admin;

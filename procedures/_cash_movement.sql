@@ -1,5 +1,6 @@
 CREATE OR REPLACE FUNCTION finshard._cash_movement(p_account_id bigint, p_amount numeric, p_type text,
                                                    p_idempotency_key text, p_description text,
+                                                   p_session text DEFAULT NULL,
                                                    OUT transaction_id bigint, OUT balance numeric)
 LANGUAGE plpgsql
 AS $$
@@ -8,6 +9,8 @@ DECLARE
     v_replay   jsonb;
     v_entry    record;
 BEGIN
+    -- Who may do this, for whom: docs/roles.md (the owner's session, or finshard_admin).
+    PERFORM finshard._authorize(p_session, p_account_id, CASE p_type WHEN 'withdraw' THEN 'sender' ELSE 'owner' END);
     PERFORM finshard._not_null(p_account_id, 'p_account_id');
     PERFORM finshard._not_null(p_amount, 'p_amount');
     PERFORM finshard._check_text(p_description, 'p_description', 500);
@@ -45,5 +48,5 @@ BEGIN
     END IF;
 END
 $$;
-COMMENT ON FUNCTION finshard._cash_movement(bigint, numeric, text, text, text) IS 'deposit and withdraw: one ledger entry, notification and audit, idempotent by key';
-REVOKE ALL ON FUNCTION finshard._cash_movement(bigint, numeric, text, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION finshard._cash_movement(bigint, numeric, text, text, text, text) IS 'deposit and withdraw: one ledger entry, notification and audit, idempotent by key';
+REVOKE ALL ON FUNCTION finshard._cash_movement(bigint, numeric, text, text, text, text) FROM PUBLIC;

@@ -22,6 +22,7 @@ DECLARE
     v_debit  record;
     v_credit record;
     v_house  record;
+    v_leg    record;
     v_send   boolean;
     v_ids    bigint[];
     v_msgs   text[];
@@ -66,8 +67,12 @@ BEGIN
                    AS h (account_id, amount, kind, counterparty)
              ORDER BY h.account_id
         LOOP
-            PERFORM finshard._credit_leg(v_house.account_id, v_house.amount, NULL, v_house.kind, p_transfer_id,
-                                         v_house.counterparty, p_description, true);
+            v_leg := finshard._credit_leg(v_house.account_id, v_house.amount, NULL, v_house.kind, p_transfer_id,
+                                          v_house.counterparty, p_description, true);
+            -- The paying house account has a limit: a wrong rate cannot mint money without bound.
+            IF v_house.kind = 'fx_out' THEN
+                PERFORM finshard._check_house_limit(to_currency, v_leg.balance_after);
+            END IF;
         END LOOP;
     END IF;
     -- Both customers' notifications in one INSERT (a statement fewer; on Citus one task per shard).
@@ -85,8 +90,8 @@ BEGIN
                (p_to_account_id, v_ids[2], v_credit.user_id, 'credited', v_msgs[2], v_loads[2], now());
     END IF;
     IF v_send THEN
-        PERFORM finshard._signal(v_ids[1], p_from_account_id, v_debit.user_id, 'transfer_success', v_msgs[1], v_loads[1]);
-        PERFORM finshard._signal(v_ids[2], p_to_account_id, v_credit.user_id, 'credited', v_msgs[2], v_loads[2]);
+        PERFORM finshard._signal(v_ids[1], p_from_account_id, v_debit.user_id, 'transfer_success');
+        PERFORM finshard._signal(v_ids[2], p_to_account_id, v_credit.user_id, 'credited');
     ELSE
         -- Queued whole: dispatch_notifications() sends them, and stores them unless stored already.
         INSERT INTO finshard.notification_outbox (account_id, notification_id, user_id, kind, message, payload, created_at)

@@ -17,7 +17,7 @@ BEGIN
     END IF;
     IF v_send THEN
         -- Delivered at commit to LISTEN finshard_events sessions on the node that ran the call.
-        PERFORM finshard._signal(v_id, p_account_id, p_user_id, p_kind, p_message, p_payload);
+        PERFORM finshard._signal(v_id, p_account_id, p_user_id, p_kind);
     ELSE
         -- Queued whole: dispatch_notifications() stores it (this id, this time) unless it is
         -- stored already, and sends it.

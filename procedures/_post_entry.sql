@@ -22,6 +22,9 @@ DECLARE
     -- Read here, not in the UPDATE: Citus forbids volatile functions in distributed UPDATEs.
     v_clock timestamptz := clock_timestamp();
     v_audit boolean := p_audit_action IS NOT NULL;
+    v_actor text := CASE WHEN p_audit_action IS NOT NULL THEN finshard._actor() END;
+    v_for   bigint := CASE WHEN p_audit_action IS NOT NULL
+                           THEN nullif(current_setting('finshard.on_behalf_of', true), '')::bigint END;
     v_at    timestamptz;
     v_seq   bigint;
     v_prev  text;
@@ -48,8 +51,9 @@ BEGIN
                audit_seq = a.audit_seq + v_audit::integer,
                audit_prev_hash = CASE WHEN v_audit THEN a.audit_hash ELSE a.audit_prev_hash END,
                audit_hash = CASE WHEN v_audit
-                                 THEN finshard._audit_hash(a.audit_hash, a.account_id, a.audit_seq + 1, p_audit_action,
-                                                           p_audit_details, v_clock)
+                                 THEN finshard._audit_hash(finshard._key('audit'), a.audit_hash, a.account_id,
+                                                           a.audit_seq + 1, p_audit_action, p_audit_details, v_clock,
+                                                           v_actor, v_for)
                                  ELSE a.audit_hash END
          WHERE a.account_id = p_account_id
            AND a.status = 'active'
@@ -74,8 +78,9 @@ BEGIN
             p_counterparty_account_id, p_description, p_order_id, p_trade_id, v_at)
     RETURNING transactions.transaction_id INTO transaction_id;
     IF v_audit THEN
-        INSERT INTO finshard.audit_log (account_id, audit_seq, action, details, created_at, prev_hash, hash)
-        VALUES (p_account_id, v_seq, p_audit_action, p_audit_details, v_clock, v_prev, v_hash);
+        INSERT INTO finshard.audit_log (account_id, audit_seq, action, details, created_at, prev_hash, hash, actor,
+                                        on_behalf_of)
+        VALUES (p_account_id, v_seq, p_audit_action, p_audit_details, v_clock, v_prev, v_hash, v_actor, v_for);
     END IF;
 END
 $$;

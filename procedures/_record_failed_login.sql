@@ -6,13 +6,13 @@ DECLARE
     v_sql text := format('UPDATE finshard.users SET failed_logins = failed_logins + 1, last_failed_login_at = now() WHERE user_id = %s', p_user_id);
 BEGIN
     -- The rejection that follows rolls back this transaction, so the failure is recorded in a
-    -- transaction of its own over a loopback dblink connection (finshard.loopback_conninfo
-    -- overrides where it connects). Where the server refuses that connection, a WARNING says the
-    -- attempt went unrecorded; the login is rejected either way.
+    -- transaction of its own over a loopback dblink connection to this server, as the function's
+    -- owner. Nothing a caller sets may change where it connects: a superuser connection to a host
+    -- of the caller's choosing would be theirs. Where the server refuses that connection, a WARNING
+    -- says the attempt went unrecorded; the login is rejected either way.
     PERFORM public.dblink_exec(
-        coalesce(nullif(current_setting('finshard.loopback_conninfo', true), ''),
-                 format('host=127.0.0.1 port=%s dbname=%s user=%s', current_setting('port'),
-                        quote_ident(current_database()), quote_ident(current_user))),
+        format('host=127.0.0.1 port=%s dbname=%s user=%s', current_setting('port'),
+               quote_ident(current_database()), quote_ident(current_user)),
         v_sql);
 EXCEPTION WHEN OTHERS THEN
     RAISE WARNING 'finshard: failed login of user % not recorded: %', p_user_id, SQLERRM;

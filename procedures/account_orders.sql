@@ -3,7 +3,8 @@ CREATE OR REPLACE FUNCTION finshard.account_orders(p_account_id bigint,
                                                    p_instrument_id bigint DEFAULT NULL,
                                                    p_before_created_at timestamptz DEFAULT NULL,
                                                    p_before_order_id bigint DEFAULT NULL,
-                                                   p_limit integer DEFAULT 50)
+                                                   p_limit integer DEFAULT 50,
+                                                   p_session text DEFAULT NULL)
 RETURNS TABLE (order_id bigint, instrument_id bigint, order_type text, side text, quantity numeric, price numeric,
                stop_price numeric, time_in_force text, status text, filled_quantity numeric, average_fill_price numeric,
                created_at timestamptz, filled_at timestamptz)
@@ -12,6 +13,8 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    -- Who may do this, for whom: docs/roles.md.
+    PERFORM finshard._authorize(p_session, p_account_id, 'read');
     PERFORM finshard._not_null(p_account_id, 'p_account_id');
     PERFORM finshard._check_limit(p_limit, 1000);
     -- Newest first; keyset pagination: pass the last row's created_at and order_id.
@@ -27,6 +30,6 @@ BEGIN
          LIMIT p_limit;
 END
 $$;
-COMMENT ON FUNCTION finshard.account_orders(bigint, text, bigint, timestamptz, bigint, integer) IS 'An account''s orders, newest first, filtered by status and instrument, p_limit at a time (keyset: p_before_created_at, p_before_order_id). Raises FS001, FS005';
-REVOKE ALL ON FUNCTION finshard.account_orders(bigint, text, bigint, timestamptz, bigint, integer) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION finshard.account_orders(bigint, text, bigint, timestamptz, bigint, integer) TO finshard_app, finshard_readonly;
+COMMENT ON FUNCTION finshard.account_orders(bigint, text, bigint, timestamptz, bigint, integer, text) IS 'An account''s orders, newest first, filtered by status and instrument, p_limit at a time (keyset: p_before_created_at, p_before_order_id). Raises FS001, FS005';
+REVOKE ALL ON FUNCTION finshard.account_orders(bigint, text, bigint, timestamptz, bigint, integer, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION finshard.account_orders(bigint, text, bigint, timestamptz, bigint, integer, text) TO finshard_app, finshard_admin, finshard_readonly;

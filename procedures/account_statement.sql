@@ -1,4 +1,5 @@
-CREATE OR REPLACE FUNCTION finshard.account_statement(p_account_id bigint, p_month date)
+CREATE OR REPLACE FUNCTION finshard.account_statement(p_account_id bigint, p_month date,
+                                                      p_session text DEFAULT NULL)
 RETURNS TABLE (line_type text, entry_seq bigint, created_at timestamptz, transaction_type text,
                amount numeric, balance numeric, description text, transfer_id bigint)
 LANGUAGE plpgsql STABLE
@@ -10,6 +11,8 @@ DECLARE
     v_to      timestamptz;
     v_opening numeric;
 BEGIN
+    -- Who may do this, for whom: docs/roles.md.
+    PERFORM finshard._authorize(p_session, p_account_id, 'read');
     PERFORM finshard._not_null(p_account_id, 'p_account_id');
     PERFORM finshard._not_null(p_month, 'p_month');
     IF NOT EXISTS (SELECT 1 FROM finshard.accounts a WHERE a.account_id = p_account_id) THEN
@@ -37,6 +40,6 @@ BEGIN
          WHERE t.account_id = p_account_id AND t.created_at >= v_from AND t.created_at < v_to;
 END
 $$;
-COMMENT ON FUNCTION finshard.account_statement(bigint, date) IS 'Monthly statement (UTC month of p_month): an opening row, every entry in order, a closing row whose amount is the month''s net and whose balance = opening + entries. Raises FS001, FS010';
-REVOKE ALL ON FUNCTION finshard.account_statement(bigint, date) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION finshard.account_statement(bigint, date) TO finshard_app, finshard_readonly;
+COMMENT ON FUNCTION finshard.account_statement(bigint, date, text) IS 'Monthly statement (UTC month of p_month): an opening row, every entry in order, a closing row whose amount is the month''s net and whose balance = opening + entries. Raises FS001, FS010';
+REVOKE ALL ON FUNCTION finshard.account_statement(bigint, date, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION finshard.account_statement(bigint, date, text) TO finshard_app, finshard_admin, finshard_readonly;

@@ -3,7 +3,8 @@ CREATE OR REPLACE FUNCTION finshard.account_trades(p_account_id bigint,
                                                    p_from timestamptz DEFAULT NULL,
                                                    p_before_executed_at timestamptz DEFAULT NULL,
                                                    p_before_trade_id bigint DEFAULT NULL,
-                                                   p_limit integer DEFAULT 50)
+                                                   p_limit integer DEFAULT 50,
+                                                   p_session text DEFAULT NULL)
 RETURNS TABLE (trade_id bigint, order_id bigint, instrument_id bigint, side text, quantity numeric, price numeric,
                commission numeric, realized_pnl numeric, executed_at timestamptz)
 LANGUAGE plpgsql STABLE
@@ -11,6 +12,8 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    -- Who may do this, for whom: docs/roles.md.
+    PERFORM finshard._authorize(p_session, p_account_id, 'read');
     PERFORM finshard._not_null(p_account_id, 'p_account_id');
     PERFORM finshard._check_limit(p_limit, 1000);
     RETURN QUERY
@@ -24,6 +27,6 @@ BEGIN
          LIMIT p_limit;
 END
 $$;
-COMMENT ON FUNCTION finshard.account_trades(bigint, bigint, timestamptz, timestamptz, bigint, integer) IS 'An account''s trades, newest first, by instrument and since p_from, p_limit at a time (keyset: p_before_executed_at, p_before_trade_id). Raises FS001, FS005';
-REVOKE ALL ON FUNCTION finshard.account_trades(bigint, bigint, timestamptz, timestamptz, bigint, integer) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION finshard.account_trades(bigint, bigint, timestamptz, timestamptz, bigint, integer) TO finshard_app, finshard_readonly;
+COMMENT ON FUNCTION finshard.account_trades(bigint, bigint, timestamptz, timestamptz, bigint, integer, text) IS 'An account''s trades, newest first, by instrument and since p_from, p_limit at a time (keyset: p_before_executed_at, p_before_trade_id). Raises FS001, FS005';
+REVOKE ALL ON FUNCTION finshard.account_trades(bigint, bigint, timestamptz, timestamptz, bigint, integer, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION finshard.account_trades(bigint, bigint, timestamptz, timestamptz, bigint, integer, text) TO finshard_app, finshard_admin, finshard_readonly;

@@ -5,6 +5,8 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    -- A role acting as itself, for no end user (and the audit entry says so).
+    PERFORM finshard._caller(NULL);
     PERFORM finshard._not_null(p_code, 'p_code');
     PERFORM finshard._not_null(p_name, 'p_name');
     PERFORM finshard._not_null(p_minor_units, 'p_minor_units');
@@ -23,4 +25,4 @@ END
 $$;
 COMMENT ON FUNCTION finshard.add_currency(text, text, smallint) IS 'Adds an ISO 4217 currency and its house fx account; re-adding is harmless. Raises FS001, FS005';
 REVOKE ALL ON FUNCTION finshard.add_currency(text, text, smallint) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION finshard.add_currency(text, text, smallint) TO finshard_app;
+GRANT EXECUTE ON FUNCTION finshard.add_currency(text, text, smallint) TO finshard_admin;

@@ -5,12 +5,15 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    IF p_account_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM finshard.accounts a WHERE a.account_id = p_account_id) THEN
+        PERFORM finshard.fail('FS010', format('account %s does not exist', p_account_id));
+    END IF;
     -- Every link: the stored hash is the hash of the entry, prev_hash is the previous entry's
     -- hash, and seqs run 1, 2, 3... Window per account: Citus runs it on each shard.
     RETURN QUERY
         SELECT c.account_id, c.audit_seq,
-               CASE WHEN c.hash <> finshard._audit_hash(c.prev_hash, c.account_id, c.audit_seq, c.action, c.details, c.created_at)
-                        THEN 'hash does not match the entry (entry altered)'
+               CASE WHEN c.hash <> finshard._audit_hash(finshard._key('audit'), c.prev_hash, c.account_id, c.audit_seq, c.action, c.details, c.created_at, c.actor, c.on_behalf_of)
+                        THEN 'hash does not match the entry (entry altered, or re-hashed without the audit key)'
                     WHEN c.prev_hash <> coalesce(c.lag_hash, '')
                         THEN 'prev_hash does not match the previous entry (entry removed or inserted)'
                     ELSE 'sequence gap (entry removed)' END
@@ -18,7 +21,7 @@ BEGIN
                   FROM finshard.audit_log l
                  WHERE p_account_id IS NULL OR l.account_id = p_account_id
                 WINDOW w AS (PARTITION BY l.account_id ORDER BY l.audit_seq)) c
-         WHERE c.hash <> finshard._audit_hash(c.prev_hash, c.account_id, c.audit_seq, c.action, c.details, c.created_at)
+         WHERE c.hash <> finshard._audit_hash(finshard._key('audit'), c.prev_hash, c.account_id, c.audit_seq, c.action, c.details, c.created_at, c.actor, c.on_behalf_of)
             OR c.prev_hash <> coalesce(c.lag_hash, '')
             OR c.audit_seq <> c.lag_seq + 1;
     -- The chain head on the account must be the last entry: catches removal of the newest entries.
@@ -31,6 +34,6 @@ BEGIN
            AND a.audit_seq > 0 AND last.hash IS DISTINCT FROM a.audit_hash;
 END
 $$;
-COMMENT ON FUNCTION finshard.audit_verify(bigint) IS 'Checks the audit hash chains (one account, or all): returns one row per broken link, none when intact';
+COMMENT ON FUNCTION finshard.audit_verify(bigint) IS 'Checks the keyed audit hash chains (one account, or all): returns one row per broken link, none when intact. Raises FS010, FS090';
 REVOKE ALL ON FUNCTION finshard.audit_verify(bigint) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION finshard.audit_verify(bigint) TO finshard_readonly;
+GRANT EXECUTE ON FUNCTION finshard.audit_verify(bigint) TO finshard_admin, finshard_readonly;

@@ -1,4 +1,5 @@
-CREATE OR REPLACE FUNCTION finshard.balance(p_account_id bigint)
+CREATE OR REPLACE FUNCTION finshard.balance(p_account_id bigint,
+                                            p_session text DEFAULT NULL)
 RETURNS numeric
 LANGUAGE plpgsql STABLE
 SECURITY DEFINER
@@ -7,6 +8,8 @@ AS $$
 DECLARE
     v_balance numeric;
 BEGIN
+    -- Who may do this, for whom: docs/roles.md.
+    PERFORM finshard._authorize(p_session, p_account_id, 'read');
     PERFORM finshard._not_null(p_account_id, 'p_account_id');
     SELECT a.balance INTO v_balance FROM finshard.accounts a WHERE a.account_id = p_account_id;
     IF NOT FOUND THEN
@@ -15,6 +18,6 @@ BEGIN
     RETURN v_balance;
 END
 $$;
-COMMENT ON FUNCTION finshard.balance(bigint) IS 'Posted balance of an account (available = balance - reserved, see finshard.accounts). Raises FS001, FS010';
-REVOKE ALL ON FUNCTION finshard.balance(bigint) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION finshard.balance(bigint) TO finshard_app, finshard_readonly;
+COMMENT ON FUNCTION finshard.balance(bigint, text) IS 'Posted balance of an account (available = balance - reserved, see finshard.accounts). Raises FS001, FS010';
+REVOKE ALL ON FUNCTION finshard.balance(bigint, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION finshard.balance(bigint, text) TO finshard_app, finshard_admin, finshard_readonly;

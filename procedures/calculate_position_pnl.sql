@@ -1,5 +1,6 @@
 CREATE OR REPLACE FUNCTION finshard.calculate_position_pnl(p_account_id bigint, p_instrument_id bigint,
-                                                           p_current_price numeric DEFAULT NULL)
+                                                           p_current_price numeric DEFAULT NULL,
+                                                           p_session text DEFAULT NULL)
 RETURNS numeric
 LANGUAGE plpgsql
 SECURITY DEFINER
@@ -9,6 +10,8 @@ DECLARE
     v_price numeric := p_current_price;
     v_pnl   numeric;
 BEGIN
+    -- Who may do this, for whom: docs/roles.md.
+    PERFORM finshard._authorize(p_session, p_account_id, 'read');
     PERFORM finshard._not_null(p_account_id, 'p_account_id');
     PERFORM finshard._not_null(p_instrument_id, 'p_instrument_id');
     IF v_price IS NULL THEN
@@ -36,6 +39,6 @@ BEGIN
     RETURN v_pnl;
 END
 $$;
-COMMENT ON FUNCTION finshard.calculate_position_pnl(bigint, bigint, numeric) IS 'Unrealized P&L of a position = quantity x (price - average price) at p_current_price, or at the latest quote mid when NULL; stores and returns it. Raises FS001, FS002, FS010, FS050, FS054, FS063';
-REVOKE ALL ON FUNCTION finshard.calculate_position_pnl(bigint, bigint, numeric) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION finshard.calculate_position_pnl(bigint, bigint, numeric) TO finshard_app;
+COMMENT ON FUNCTION finshard.calculate_position_pnl(bigint, bigint, numeric, text) IS 'Unrealized P&L of a position = quantity x (price - average price) at p_current_price, or at the latest quote mid when NULL; stores and returns it. Raises FS001, FS002, FS010, FS050, FS054, FS063';
+REVOKE ALL ON FUNCTION finshard.calculate_position_pnl(bigint, bigint, numeric, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION finshard.calculate_position_pnl(bigint, bigint, numeric, text) TO finshard_app, finshard_admin, finshard_readonly;

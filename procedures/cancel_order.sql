@@ -1,4 +1,5 @@
-CREATE OR REPLACE FUNCTION finshard.cancel_order(p_account_id bigint, p_order_id bigint)
+CREATE OR REPLACE FUNCTION finshard.cancel_order(p_account_id bigint, p_order_id bigint,
+                                                 p_session text DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql
 SECURITY DEFINER
@@ -8,6 +9,8 @@ DECLARE
     v_status text;
     v_created_at timestamptz;
 BEGIN
+    -- Who may do this, for whom: docs/roles.md.
+    PERFORM finshard._authorize(p_session, p_account_id, 'owner');
     PERFORM finshard._not_null(p_account_id, 'p_account_id');
     PERFORM finshard._not_null(p_order_id, 'p_order_id');
     PERFORM finshard._lock_account(p_account_id);
@@ -23,6 +26,6 @@ BEGIN
     PERFORM finshard._audit(p_account_id, 'cancel_order', jsonb_build_object('order_id', p_order_id));
 END
 $$;
-COMMENT ON FUNCTION finshard.cancel_order(bigint, bigint) IS 'Cancels an open order and releases what it reserved (filled parts stay filled). Raises FS001, FS010, FS019, FS060, FS061';
-REVOKE ALL ON FUNCTION finshard.cancel_order(bigint, bigint) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION finshard.cancel_order(bigint, bigint) TO finshard_app;
+COMMENT ON FUNCTION finshard.cancel_order(bigint, bigint, text) IS 'Cancels an open order and releases what it reserved (filled parts stay filled). Raises FS001, FS010, FS019, FS060, FS061';
+REVOKE ALL ON FUNCTION finshard.cancel_order(bigint, bigint, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION finshard.cancel_order(bigint, bigint, text) TO finshard_app, finshard_admin;

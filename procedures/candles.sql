@@ -23,4 +23,4 @@ END
 $$;
 COMMENT ON FUNCTION finshard.candles(bigint, interval, timestamptz, timestamptz) IS 'OHLCV candles of any interval (1 minute to 31 days, aligned to 2000-01-01 UTC) from the one-minute bars over [p_from, p_to). Raises FS001, FS005, FS070';
 REVOKE ALL ON FUNCTION finshard.candles(bigint, interval, timestamptz, timestamptz) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION finshard.candles(bigint, interval, timestamptz, timestamptz) TO finshard_app, finshard_readonly;
+GRANT EXECUTE ON FUNCTION finshard.candles(bigint, interval, timestamptz, timestamptz) TO finshard_app, finshard_market, finshard_admin, finshard_readonly;

@@ -1,4 +1,5 @@
-CREATE OR REPLACE FUNCTION finshard.close_account(p_account_id bigint)
+CREATE OR REPLACE FUNCTION finshard.close_account(p_account_id bigint,
+                                                  p_session text DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql
 SECURITY DEFINER
@@ -7,6 +8,8 @@ AS $$
 DECLARE
     v_acc record;
 BEGIN
+    -- Who may do this, for whom: docs/roles.md.
+    PERFORM finshard._authorize(p_session, p_account_id, 'owner_or_admin');
     PERFORM finshard._not_null(p_account_id, 'p_account_id');
     SELECT * INTO v_acc FROM finshard._lock_account(p_account_id);
     IF v_acc.status = 'closed' THEN
@@ -24,6 +27,6 @@ BEGIN
     PERFORM finshard._audit(p_account_id, 'close_account', '{}');
 END
 $$;
-COMMENT ON FUNCTION finshard.close_account(bigint) IS 'Closes an empty account (zero balance, nothing reserved). Raises FS001, FS010, FS011, FS015, FS019';
-REVOKE ALL ON FUNCTION finshard.close_account(bigint) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION finshard.close_account(bigint) TO finshard_app;
+COMMENT ON FUNCTION finshard.close_account(bigint, text) IS 'Closes an empty account (zero balance, nothing reserved). Raises FS001, FS010, FS011, FS015, FS019';
+REVOKE ALL ON FUNCTION finshard.close_account(bigint, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION finshard.close_account(bigint, text) TO finshard_app, finshard_admin;

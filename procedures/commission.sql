@@ -8,4 +8,4 @@ AS $$
 $$;
 COMMENT ON FUNCTION finshard.commission(numeric, text) IS 'Fee schedule: commission on a fill of notional p_notional in p_currency = 0.10% rounded to the currency''s minor units, no minimum';
 REVOKE ALL ON FUNCTION finshard.commission(numeric, text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION finshard.commission(numeric, text) TO finshard_app, finshard_readonly;
+GRANT EXECUTE ON FUNCTION finshard.commission(numeric, text) TO finshard_app, finshard_admin, finshard_readonly;

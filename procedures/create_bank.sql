@@ -7,6 +7,8 @@ AS $$
 DECLARE
     v_bank_id bigint;
 BEGIN
+    -- A role acting as itself, for no end user (and the audit entry says so).
+    PERFORM finshard._caller(NULL);
     PERFORM finshard._not_null(p_name, 'p_name');
     PERFORM finshard._not_null(p_code, 'p_code');
     PERFORM finshard._check_text(p_name, 'p_name', 200);
@@ -24,4 +26,4 @@ END
 $$;
 COMMENT ON FUNCTION finshard.create_bank(text, text, text, text) IS 'Registers a bank (seed 004); returns bank_id. Raises FS001, FS005 (code taken), FS006';
 REVOKE ALL ON FUNCTION finshard.create_bank(text, text, text, text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION finshard.create_bank(text, text, text, text) TO finshard_app;
+GRANT EXECUTE ON FUNCTION finshard.create_bank(text, text, text, text) TO finshard_admin;

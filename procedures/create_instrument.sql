@@ -15,6 +15,8 @@ AS $$
 DECLARE
     v_instrument_id bigint;
 BEGIN
+    -- A role acting as itself, for no end user (and the audit entry says so).
+    PERFORM finshard._caller(NULL);
     PERFORM finshard._not_null(p_symbol, 'p_symbol');
     PERFORM finshard._not_null(p_name, 'p_name');
     PERFORM finshard._not_null(p_instrument_type, 'p_instrument_type');
@@ -50,4 +52,4 @@ END
 $$;
 COMMENT ON FUNCTION finshard.create_instrument(text, text, text, text, text, numeric, numeric, text, text) IS 'Lists a tradable instrument (symbol stored upper case, unique); returns instrument_id. Raises FS001, FS002, FS005, FS006, FS017, FS052';
 REVOKE ALL ON FUNCTION finshard.create_instrument(text, text, text, text, text, numeric, numeric, text, text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION finshard.create_instrument(text, text, text, text, text, numeric, numeric, text, text) TO finshard_app;
+GRANT EXECUTE ON FUNCTION finshard.create_instrument(text, text, text, text, text, numeric, numeric, text, text) TO finshard_admin;

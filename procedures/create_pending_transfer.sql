@@ -3,7 +3,8 @@ CREATE OR REPLACE FUNCTION finshard.create_pending_transfer(p_from_account_id bi
                                                             p_amount numeric,
                                                             p_timeout interval DEFAULT interval '1 day',
                                                             p_idempotency_key text DEFAULT NULL,
-                                                            p_description text DEFAULT NULL)
+                                                            p_description text DEFAULT NULL,
+                                                            p_session text DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql
 SECURITY DEFINER
@@ -15,6 +16,8 @@ DECLARE
     v_replay      jsonb;
     v_transfer_id bigint;
 BEGIN
+    -- Who may do this, for whom: docs/roles.md.
+    PERFORM finshard._authorize(p_session, p_from_account_id, 'sender');
     v_currency := (finshard._transfer_checks(p_from_account_id, p_to_account_id, p_amount, p_description)).currency;
     PERFORM finshard._not_null(p_timeout, 'p_timeout');
     IF p_timeout <= interval '0' OR p_timeout > interval '90 days' THEN
@@ -58,6 +61,6 @@ BEGIN
     RETURN v_transfer_id;
 END
 $$;
-COMMENT ON FUNCTION finshard.create_pending_transfer(bigint, bigint, numeric, interval, text, text) IS 'First phase of a two-phase transfer: reserves p_amount on the source account until post, void or expiry (p_timeout); returns transfer_id. Raises FS001-FS006, FS010-FS014, FS019, FS030';
-REVOKE ALL ON FUNCTION finshard.create_pending_transfer(bigint, bigint, numeric, interval, text, text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION finshard.create_pending_transfer(bigint, bigint, numeric, interval, text, text) TO finshard_app;
+COMMENT ON FUNCTION finshard.create_pending_transfer(bigint, bigint, numeric, interval, text, text, text) IS 'First phase of a two-phase transfer: reserves p_amount on the source account until post, void or expiry (p_timeout); returns transfer_id. Raises FS001-FS006, FS010-FS014, FS019, FS030';
+REVOKE ALL ON FUNCTION finshard.create_pending_transfer(bigint, bigint, numeric, interval, text, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION finshard.create_pending_transfer(bigint, bigint, numeric, interval, text, text, text) TO finshard_app, finshard_admin;

@@ -1,4 +1,5 @@
-CREATE OR REPLACE FUNCTION finshard.create_price_alert(p_account_id bigint, p_instrument_id bigint, p_condition text, p_price numeric)
+CREATE OR REPLACE FUNCTION finshard.create_price_alert(p_account_id bigint, p_instrument_id bigint, p_condition text, p_price numeric,
+                                                       p_session text DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql
 SECURITY DEFINER
@@ -8,6 +9,8 @@ DECLARE
     v_acc      record;
     v_alert_id bigint;
 BEGIN
+    -- Who may do this, for whom: docs/roles.md.
+    PERFORM finshard._authorize(p_session, p_account_id, 'owner');
     PERFORM finshard._not_null(p_account_id, 'p_account_id');
     PERFORM finshard._not_null(p_condition, 'p_condition');
     PERFORM finshard._not_null(p_price, 'p_price');
@@ -28,6 +31,6 @@ BEGIN
     RETURN v_alert_id;
 END
 $$;
-COMMENT ON FUNCTION finshard.create_price_alert(bigint, bigint, text, numeric) IS 'Arms an alert that fires once (notification + pg_notify on finshard_events) when the quote mid goes above or below p_price; returns alert_id. Raises FS001, FS010, FS011, FS019, FS050, FS051, FS062';
-REVOKE ALL ON FUNCTION finshard.create_price_alert(bigint, bigint, text, numeric) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION finshard.create_price_alert(bigint, bigint, text, numeric) TO finshard_app;
+COMMENT ON FUNCTION finshard.create_price_alert(bigint, bigint, text, numeric, text) IS 'Arms an alert that fires once (notification + pg_notify on finshard_events) when the quote mid goes above or below p_price; returns alert_id. Raises FS001, FS010, FS011, FS019, FS050, FS051, FS062';
+REVOKE ALL ON FUNCTION finshard.create_price_alert(bigint, bigint, text, numeric, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION finshard.create_price_alert(bigint, bigint, text, numeric, text) TO finshard_app, finshard_admin;

@@ -6,16 +6,30 @@ CREATE OR REPLACE FUNCTION finshard.create_user(p_username text,
                                                 p_last_name text DEFAULT NULL,
                                                 p_phone text DEFAULT NULL,
                                                 p_address text DEFAULT NULL,
-                                                p_pan text DEFAULT NULL)
+                                                p_pan text DEFAULT NULL,
+                                                p_session text DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_user_id bigint;
+    v_user_id    bigint;
     v_constraint text;
+    v_is_admin   boolean;
+    v_hash       text;
+    v_pii        record;
 BEGIN
+    -- Sign-up needs no session; making an admin is an admin's duty (docs/roles.md).
+    IF p_session IS NOT NULL THEN
+        SELECT c.is_admin INTO v_is_admin FROM finshard._caller(p_session) c;
+    ELSE
+        PERFORM pg_catalog.set_config('finshard.on_behalf_of', '', true);
+    END IF;
+    IF p_role = 'admin' AND NOT coalesce(v_is_admin,
+                                         pg_catalog.pg_has_role(finshard._actor(), 'finshard_admin', 'MEMBER')) THEN
+        PERFORM finshard.fail('FS080', 'only an admin may create an admin user');
+    END IF;
     PERFORM finshard._not_null(p_username, 'p_username');
     PERFORM finshard._not_null(p_email, 'p_email');
     PERFORM finshard._not_null(p_password, 'p_password');
@@ -23,7 +37,7 @@ BEGIN
     IF p_username !~ '^[A-Za-z0-9_.-]{3,64}$' THEN
         PERFORM finshard.fail('FS025', format('username %L must be 3-64 characters of A-Z a-z 0-9 _ . -', left(p_username, 100)));
     END IF;
-    IF p_email !~ '^[^@\s]+@[^@\s]+\.[^@\s]+$' OR length(p_email) > 254 THEN
+    IF p_email !~ '^[^@\s[:cntrl:]]+@[^@\s[:cntrl:]]+\.[^@\s[:cntrl:]]+$' OR length(p_email) > 254 THEN
         PERFORM finshard.fail('FS025', format('email %L is not a valid address', left(p_email, 300)));
     END IF;
     -- bcrypt reads at most 72 bytes: a longer password would be silently truncated.
@@ -44,12 +58,14 @@ BEGIN
     IF EXISTS (SELECT 1 FROM finshard.users u WHERE lower(u.email) = lower(p_email)) THEN
         PERFORM finshard.fail('FS023', format('email %s is already registered', p_email));
     END IF;
+    -- Computed first: Citus refuses volatile functions inside a write to a reference table.
+    v_hash := public.crypt(p_password, public.gen_salt('bf', 10));
+    v_pii := finshard._encrypt_pii(jsonb_strip_nulls(jsonb_build_object('first_name', p_first_name, 'last_name', p_last_name,
+                                                                         'phone', p_phone, 'address', p_address)));
     BEGIN
-        INSERT INTO finshard.users (username, email, password_hash, role, first_name, last_name, phone, address,
-                                    pan_hash, pan_last4)
-        VALUES (p_username, lower(p_email), public.crypt(p_password, public.gen_salt('bf', 10)), p_role,
-                p_first_name, p_last_name, p_phone, p_address,
-                encode(sha256(convert_to(p_pan, 'UTF8')), 'hex'), right(p_pan, 4))
+        INSERT INTO finshard.users (username, email, password_hash, role, pii, pii_key_version, pan_hmac, pan_last4)
+        VALUES (p_username, lower(p_email), v_hash, p_role, v_pii.pii, v_pii.key_version,
+                encode(public.hmac(convert_to(p_pan, 'UTF8'), finshard._key('pan'), 'sha256'), 'hex'), right(p_pan, 4))
         RETURNING user_id INTO v_user_id;
     EXCEPTION WHEN unique_violation THEN
         -- A concurrent registration won the race after our check: the unique index decides.
@@ -59,10 +75,17 @@ BEGIN
         END IF;
         PERFORM finshard.fail('FS022', format('username %s is taken', p_username));
     END;
-    PERFORM finshard._audit(0, 'create_user', jsonb_build_object('user_id', v_user_id, 'username', p_username, 'role', p_role));
+    -- Which fields were given, never their values.
+    PERFORM finshard._audit(0, 'create_user', jsonb_build_object('user_id', v_user_id, 'role', p_role, 'fields',
+        to_jsonb(array_remove(ARRAY['username', 'email', 'password',
+                                    CASE WHEN p_first_name IS NOT NULL THEN 'first_name' END,
+                                    CASE WHEN p_last_name IS NOT NULL THEN 'last_name' END,
+                                    CASE WHEN p_phone IS NOT NULL THEN 'phone' END,
+                                    CASE WHEN p_address IS NOT NULL THEN 'address' END,
+                                    CASE WHEN p_pan IS NOT NULL THEN 'pan' END], NULL))));
     RETURN v_user_id;
 END
 $$;
-COMMENT ON FUNCTION finshard.create_user(text, text, text, text, text, text, text, text, text) IS 'Registers a user (role trader or admin) with a bcrypt password hash; returns user_id. Raises FS001, FS006, FS022, FS023, FS025';
-REVOKE ALL ON FUNCTION finshard.create_user(text, text, text, text, text, text, text, text, text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION finshard.create_user(text, text, text, text, text, text, text, text, text) TO finshard_app;
+COMMENT ON FUNCTION finshard.create_user(text, text, text, text, text, text, text, text, text, text) IS 'Registers a user (role trader or admin) with a bcrypt password hash, its names, phone and address encrypted and its PAN as a keyed hash; returns user_id. Anyone granted may sign up a trader; an admin user needs an admin''s session or finshard_admin. Raises FS001, FS006, FS022, FS023, FS025, FS080-FS084, FS090';
+REVOKE ALL ON FUNCTION finshard.create_user(text, text, text, text, text, text, text, text, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION finshard.create_user(text, text, text, text, text, text, text, text, text, text) TO finshard_app, finshard_admin;

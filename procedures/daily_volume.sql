@@ -17,4 +17,4 @@ END
 $$;
 COMMENT ON FUNCTION finshard.daily_volume(timestamptz, timestamptz) IS 'Admin report: ledger entries and money moved per UTC day, currency and type over [p_from, p_to). Raises FS001, FS070';
 REVOKE ALL ON FUNCTION finshard.daily_volume(timestamptz, timestamptz) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION finshard.daily_volume(timestamptz, timestamptz) TO finshard_app, finshard_readonly;
+GRANT EXECUTE ON FUNCTION finshard.daily_volume(timestamptz, timestamptz) TO finshard_admin, finshard_readonly;

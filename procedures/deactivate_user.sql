@@ -1,16 +1,21 @@
-CREATE OR REPLACE FUNCTION finshard.deactivate_user(p_user_id bigint)
+CREATE OR REPLACE FUNCTION finshard.deactivate_user(p_user_id bigint,
+                                                    p_session text DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    -- Who may do this, for whom: docs/roles.md.
+    PERFORM finshard._authorize_user(p_session, p_user_id, 'admin');
     PERFORM finshard._not_null(p_user_id, 'p_user_id');
     PERFORM finshard._active_user(p_user_id);
     UPDATE finshard.users SET is_active = false, updated_at = now() WHERE user_id = p_user_id;
+    -- A deactivated user's sessions end now (each call also checks that the user is active).
+    UPDATE finshard.sessions SET revoked_at = now() WHERE user_id = p_user_id AND revoked_at IS NULL;
     PERFORM finshard._audit(0, 'deactivate_user', jsonb_build_object('user_id', p_user_id));
 END
 $$;
-COMMENT ON FUNCTION finshard.deactivate_user(bigint) IS 'Deactivates a user: no more logins or new accounts (existing accounts keep their money). Raises FS001, FS020, FS021';
-REVOKE ALL ON FUNCTION finshard.deactivate_user(bigint) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION finshard.deactivate_user(bigint) TO finshard_app;
+COMMENT ON FUNCTION finshard.deactivate_user(bigint, text) IS 'Deactivates a user: no more logins, sessions, new accounts, payments out or orders (existing accounts keep their money and may receive). Raises FS001, FS020, FS021, FS080-FS085';
+REVOKE ALL ON FUNCTION finshard.deactivate_user(bigint, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION finshard.deactivate_user(bigint, text) TO finshard_app, finshard_admin;

@@ -2,6 +2,7 @@ CREATE OR REPLACE FUNCTION finshard.deposit(p_account_id bigint,
                                          p_amount numeric,
                                          p_idempotency_key text DEFAULT NULL,
                                          p_description text DEFAULT NULL,
+                                         p_session text DEFAULT NULL,
                                          OUT transaction_id bigint,
                                          OUT balance numeric)
 LANGUAGE sql
@@ -9,8 +10,8 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT m.transaction_id, m.balance
-      FROM finshard._cash_movement(p_account_id, p_amount, 'deposit', p_idempotency_key, p_description) m;
+      FROM finshard._cash_movement(p_account_id, p_amount, 'deposit', p_idempotency_key, p_description, p_session) m;
 $$;
-COMMENT ON FUNCTION finshard.deposit(bigint, numeric, text, text) IS 'Credits p_amount (in the account''s currency) from outside finshard; returns the ledger transaction_id and the new balance. Idempotent with p_idempotency_key. Raises FS001, FS002, FS003, FS004, FS006, FS010, FS011, FS012, FS019, FS030';
-REVOKE ALL ON FUNCTION finshard.deposit(bigint, numeric, text, text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION finshard.deposit(bigint, numeric, text, text) TO finshard_app;
+COMMENT ON FUNCTION finshard.deposit(bigint, numeric, text, text, text) IS 'Credits p_amount (in the account''s currency) from outside finshard; returns the ledger transaction_id and the new balance. Idempotent with p_idempotency_key. Raises FS001, FS002, FS003, FS004, FS006, FS010, FS011, FS012, FS019, FS030';
+REVOKE ALL ON FUNCTION finshard.deposit(bigint, numeric, text, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION finshard.deposit(bigint, numeric, text, text, text) TO finshard_app, finshard_admin;

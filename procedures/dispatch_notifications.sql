@@ -52,8 +52,7 @@ BEGIN
                     VALUES (v_row.account_id, v_row.notification_id, v_row.user_id, v_row.kind, v_row.message,
                             v_row.payload, v_row.created_at)
                     ON CONFLICT DO NOTHING;
-                    PERFORM finshard._signal(v_row.notification_id, v_row.account_id, v_row.user_id, v_row.kind::text,
-                                             v_row.message, v_row.payload);
+                    PERFORM finshard._signal(v_row.notification_id, v_row.account_id, v_row.user_id, v_row.kind::text);
                     v_count := v_count + 1;
                 END LOOP;
             ELSE
@@ -72,7 +71,7 @@ BEGIN
                     SELECT b.account_id, b.notification_id, b.user_id, b.kind, b.message, b.payload, b.created_at
                       FROM batch b
                 )
-                SELECT count(finshard._signal(s.notification_id, s.account_id, s.user_id, s.kind::text, s.message, s.payload))
+                SELECT count(finshard._signal(s.notification_id, s.account_id, s.user_id, s.kind::text))
                   INTO v_count
                   FROM (SELECT b.* FROM batch b ORDER BY b.created_at, b.notification_id) s;
             END IF;
@@ -99,4 +98,4 @@ END
 $$;
 COMMENT ON FUNCTION finshard.dispatch_notifications(integer) IS 'Stores (in finshard.notifications, with the id and time they were created with, unless stored already: on Citus the queuing transaction stores them) and sends (pg_notify on finshard_events, on this node) up to p_limit queued notifications (notification_outbox), oldest first, and takes them off the queue; returns how many. finshard notifications dispatch --follow runs it in a loop. A queued notification older than every partition (its month retired) is dropped; one whose month has no partition stays queued, with a WARNING';
 REVOKE ALL ON FUNCTION finshard.dispatch_notifications(integer) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION finshard.dispatch_notifications(integer) TO finshard_app;
+GRANT EXECUTE ON FUNCTION finshard.dispatch_notifications(integer) TO finshard_admin;

@@ -27,4 +27,4 @@ END
 $$;
 COMMENT ON FUNCTION finshard.expire_day_orders(timestamptz) IS 'End-of-day maintenance: expires open DAY orders placed before p_cutoff (default: today 00:00 UTC); returns how many';
 REVOKE ALL ON FUNCTION finshard.expire_day_orders(timestamptz) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION finshard.expire_day_orders(timestamptz) TO finshard_app;
+GRANT EXECUTE ON FUNCTION finshard.expire_day_orders(timestamptz) TO finshard_admin;

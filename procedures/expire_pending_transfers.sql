@@ -25,4 +25,4 @@ END
 $$;
 COMMENT ON FUNCTION finshard.expire_pending_transfers(integer) IS 'Expires up to p_limit pending transfers past their timeout (releasing their reservations); returns how many. Run it periodically (cron or pg_cron)';
 REVOKE ALL ON FUNCTION finshard.expire_pending_transfers(integer) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION finshard.expire_pending_transfers(integer) TO finshard_app;
+GRANT EXECUTE ON FUNCTION finshard.expire_pending_transfers(integer) TO finshard_admin;

@@ -1,4 +1,5 @@
-CREATE OR REPLACE FUNCTION finshard.freeze_account(p_account_id bigint, p_reason text DEFAULT NULL)
+CREATE OR REPLACE FUNCTION finshard.freeze_account(p_account_id bigint, p_reason text DEFAULT NULL,
+                                                   p_session text DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql
 SECURITY DEFINER
@@ -7,6 +8,8 @@ AS $$
 DECLARE
     v_acc record;
 BEGIN
+    -- Who may do this, for whom: docs/roles.md.
+    PERFORM finshard._authorize(p_session, p_account_id, 'admin');
     PERFORM finshard._not_null(p_account_id, 'p_account_id');
     PERFORM finshard._check_text(p_reason, 'p_reason', 500);
     SELECT * INTO v_acc FROM finshard._lock_account(p_account_id);
@@ -20,6 +23,6 @@ BEGIN
     PERFORM finshard._audit(p_account_id, 'freeze_account', jsonb_build_object('reason', p_reason));
 END
 $$;
-COMMENT ON FUNCTION finshard.freeze_account(bigint, text) IS 'Sets a active account frozen. Raises FS001, FS005, FS006, FS010, FS011, FS019';
-REVOKE ALL ON FUNCTION finshard.freeze_account(bigint, text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION finshard.freeze_account(bigint, text) TO finshard_app;
+COMMENT ON FUNCTION finshard.freeze_account(bigint, text, text) IS 'Sets a active account frozen. Raises FS001, FS005, FS006, FS010, FS011, FS019';
+REVOKE ALL ON FUNCTION finshard.freeze_account(bigint, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION finshard.freeze_account(bigint, text, text) TO finshard_app, finshard_admin;

@@ -27,4 +27,4 @@ END
 $$;
 COMMENT ON FUNCTION finshard.fx_rate(text, text, timestamptz) IS 'The rate (1 base = rate quote) in force at p_at, from the direct pair or the inverse of the reverse one. Raises FS018';
 REVOKE ALL ON FUNCTION finshard.fx_rate(text, text, timestamptz) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION finshard.fx_rate(text, text, timestamptz) TO finshard_app, finshard_readonly;
+GRANT EXECUTE ON FUNCTION finshard.fx_rate(text, text, timestamptz) TO finshard_app, finshard_market, finshard_admin, finshard_readonly;

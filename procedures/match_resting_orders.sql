@@ -61,4 +61,4 @@ END
 $$;
 COMMENT ON FUNCTION finshard.match_resting_orders(bigint) IS 'Fills resting limit and triggered stop orders of an instrument that cross its latest quote, in price-time priority, up to the quote''s sizes; returns how many orders filled. update_quote calls it';
 REVOKE ALL ON FUNCTION finshard.match_resting_orders(bigint) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION finshard.match_resting_orders(bigint) TO finshard_app;
+GRANT EXECUTE ON FUNCTION finshard.match_resting_orders(bigint) TO finshard_admin;

@@ -19,4 +19,4 @@ END
 $$;
 COMMENT ON FUNCTION finshard.most_active_accounts(timestamptz, timestamptz, integer) IS 'Admin report: customer accounts with the most ledger entries over [p_from, p_to). Raises FS001, FS005, FS070';
 REVOKE ALL ON FUNCTION finshard.most_active_accounts(timestamptz, timestamptz, integer) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION finshard.most_active_accounts(timestamptz, timestamptz, integer) TO finshard_app, finshard_readonly;
+GRANT EXECUTE ON FUNCTION finshard.most_active_accounts(timestamptz, timestamptz, integer) TO finshard_admin, finshard_readonly;

@@ -15,4 +15,4 @@ END
 $$;
 COMMENT ON FUNCTION finshard.new_users_per_day(timestamptz, timestamptz) IS 'Admin report: registrations per UTC day over [p_from, p_to). Raises FS001, FS070';
 REVOKE ALL ON FUNCTION finshard.new_users_per_day(timestamptz, timestamptz) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION finshard.new_users_per_day(timestamptz, timestamptz) TO finshard_app, finshard_readonly;
+GRANT EXECUTE ON FUNCTION finshard.new_users_per_day(timestamptz, timestamptz) TO finshard_admin, finshard_readonly;

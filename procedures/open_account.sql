@@ -1,7 +1,8 @@
 CREATE OR REPLACE FUNCTION finshard.open_account(p_user_id bigint,
                                                  p_currency text DEFAULT 'USD',
                                                  p_account_type text DEFAULT 'cash',
-                                                 p_bank_id bigint DEFAULT NULL)
+                                                 p_bank_id bigint DEFAULT NULL,
+                                                 p_session text DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql
 SECURITY DEFINER
@@ -10,6 +11,8 @@ AS $$
 DECLARE
     v_account_id bigint;
 BEGIN
+    -- Who may do this, for whom: docs/roles.md.
+    PERFORM finshard._authorize_user(p_session, p_user_id, 'self_or_admin');
     PERFORM finshard._not_null(p_user_id, 'p_user_id');
     PERFORM finshard._not_null(p_currency, 'p_currency');
     PERFORM finshard._not_null(p_account_type, 'p_account_type');
@@ -40,6 +43,6 @@ BEGIN
     RETURN v_account_id;
 END
 $$;
-COMMENT ON FUNCTION finshard.open_account(bigint, text, text, bigint) IS 'Opens an account (type cash, margin or savings) for an active user, at most one per user, bank, currency and type; returns account_id. Raises FS001, FS005, FS016, FS017, FS020, FS021, FS026';
-REVOKE ALL ON FUNCTION finshard.open_account(bigint, text, text, bigint) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION finshard.open_account(bigint, text, text, bigint) TO finshard_app;
+COMMENT ON FUNCTION finshard.open_account(bigint, text, text, bigint, text) IS 'Opens an account (type cash, margin or savings) for an active user, at most one per user, bank, currency and type; returns account_id. Raises FS001, FS005, FS016, FS017, FS020, FS021, FS026';
+REVOKE ALL ON FUNCTION finshard.open_account(bigint, text, text, bigint, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION finshard.open_account(bigint, text, text, bigint, text) TO finshard_app, finshard_admin;

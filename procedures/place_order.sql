@@ -6,7 +6,8 @@ CREATE OR REPLACE FUNCTION finshard.place_order(p_account_id bigint,
                                                 p_price numeric DEFAULT NULL,
                                                 p_stop_price numeric DEFAULT NULL,
                                                 p_time_in_force text DEFAULT 'GTC',
-                                                p_idempotency_key text DEFAULT NULL)
+                                                p_idempotency_key text DEFAULT NULL,
+                                                p_session text DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql
 SECURITY DEFINER
@@ -22,6 +23,8 @@ DECLARE
     v_free     numeric;
     v_created_at timestamptz;
 BEGIN
+    -- Who may do this, for whom: docs/roles.md.
+    PERFORM finshard._authorize(p_session, p_account_id, 'sender');
     PERFORM finshard._not_null(p_account_id, 'p_account_id');
     SELECT * INTO v_ins FROM finshard._instrument(p_instrument_id);
     PERFORM finshard._validate_order(p_order_type, p_side, p_quantity, p_price, p_stop_price, p_time_in_force,
@@ -88,6 +91,6 @@ BEGIN
     RETURN v_order_id;
 END
 $$;
-COMMENT ON FUNCTION finshard.place_order(bigint, bigint, text, text, numeric, numeric, numeric, text, text) IS 'Places an order (market, limit, stop, stop_limit; buy or sell; GTC, IOC, FOK, DAY), reserving cash or quantity, and fills it at once against the latest quote where it crosses; returns order_id (see finshard.orders for its status). Idempotent with p_idempotency_key. Raises FS001, FS002, FS005, FS010-FS012, FS019, FS030, FS050, FS051, FS054-FS059';
-REVOKE ALL ON FUNCTION finshard.place_order(bigint, bigint, text, text, numeric, numeric, numeric, text, text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION finshard.place_order(bigint, bigint, text, text, numeric, numeric, numeric, text, text) TO finshard_app;
+COMMENT ON FUNCTION finshard.place_order(bigint, bigint, text, text, numeric, numeric, numeric, text, text, text) IS 'Places an order (market, limit, stop, stop_limit; buy or sell; GTC, IOC, FOK, DAY), reserving cash or quantity, and fills it at once against the latest quote where it crosses; returns order_id (see finshard.orders for its status). Idempotent with p_idempotency_key. Raises FS001, FS002, FS005, FS010-FS012, FS019, FS030, FS050, FS051, FS054-FS059';
+REVOKE ALL ON FUNCTION finshard.place_order(bigint, bigint, text, text, numeric, numeric, numeric, text, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION finshard.place_order(bigint, bigint, text, text, numeric, numeric, numeric, text, text, text) TO finshard_app, finshard_admin;

@@ -1,6 +1,7 @@
 CREATE OR REPLACE FUNCTION finshard.post_pending_transfer(p_from_account_id bigint,
                                                           p_transfer_id bigint,
                                                           p_amount numeric DEFAULT NULL,
+                                                          p_session text DEFAULT NULL,
                                                           OUT transfer_id bigint,
                                                           OUT from_balance numeric,
                                                           OUT to_balance numeric,
@@ -15,6 +16,8 @@ DECLARE
     v_amount  numeric;
     v_move    record;
 BEGIN
+    -- Who may do this, for whom: docs/roles.md.
+    PERFORM finshard._authorize(p_session, p_from_account_id, 'sender');
     SELECT * INTO v_pending FROM finshard._claim_pending(p_from_account_id, p_transfer_id);
     IF v_pending.expired THEN
         PERFORM finshard.fail('FS041', format('transfer %s expired; expire_pending_transfers releases it', p_transfer_id));
@@ -40,6 +43,6 @@ BEGIN
      WHERE t.from_account_id = p_from_account_id AND t.transfer_id = p_transfer_id;
 END
 $$;
-COMMENT ON FUNCTION finshard.post_pending_transfer(bigint, bigint, numeric) IS 'Second phase: moves p_amount (default: all) of a pending transfer and releases its reservation; a pending transfer resolves once. Raises FS001-FS004, FS010-FS013, FS018, FS040, FS041, FS042';
-REVOKE ALL ON FUNCTION finshard.post_pending_transfer(bigint, bigint, numeric) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION finshard.post_pending_transfer(bigint, bigint, numeric) TO finshard_app;
+COMMENT ON FUNCTION finshard.post_pending_transfer(bigint, bigint, numeric, text) IS 'Second phase: moves p_amount (default: all) of a pending transfer and releases its reservation; a pending transfer resolves once. Raises FS001-FS004, FS010-FS013, FS018, FS040, FS041, FS042';
+REVOKE ALL ON FUNCTION finshard.post_pending_transfer(bigint, bigint, numeric, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION finshard.post_pending_transfer(bigint, bigint, numeric, text) TO finshard_app, finshard_admin;

@@ -29,4 +29,4 @@ END
 $$;
 COMMENT ON FUNCTION finshard.record_bar(bigint, timestamptz, numeric, numeric, numeric, numeric, numeric) IS 'Stores (or corrects) a one-minute OHLCV bar. Raises FS001, FS050, FS053';
 REVOKE ALL ON FUNCTION finshard.record_bar(bigint, timestamptz, numeric, numeric, numeric, numeric, numeric) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION finshard.record_bar(bigint, timestamptz, numeric, numeric, numeric, numeric, numeric) TO finshard_app;
+GRANT EXECUTE ON FUNCTION finshard.record_bar(bigint, timestamptz, numeric, numeric, numeric, numeric, numeric) TO finshard_market;

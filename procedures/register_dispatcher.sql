@@ -24,4 +24,4 @@ END
 $$;
 COMMENT ON FUNCTION finshard.register_dispatcher() IS 'Registers this session as the node''s notification dispatcher until it disconnects: with notify_delivery auto (the default), money transactions on this node then queue their notifications for dispatch_notifications() instead of sending them at commit. Returns false when another session is registered (after waiting up to 2 s). finshard notifications dispatch --follow calls it';
 REVOKE ALL ON FUNCTION finshard.register_dispatcher() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION finshard.register_dispatcher() TO finshard_app;
+GRANT EXECUTE ON FUNCTION finshard.register_dispatcher() TO finshard_admin;

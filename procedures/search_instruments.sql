@@ -24,4 +24,4 @@ END
 $$;
 COMMENT ON FUNCTION finshard.search_instruments(text, text, integer) IS 'Instruments whose symbol or name starts with p_query, by symbol, p_limit at a time after p_after_symbol (keyset pagination). Raises FS001, FS005, FS006';
 REVOKE ALL ON FUNCTION finshard.search_instruments(text, text, integer) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION finshard.search_instruments(text, text, integer) TO finshard_app, finshard_readonly;
+GRANT EXECUTE ON FUNCTION finshard.search_instruments(text, text, integer) TO finshard_app, finshard_market, finshard_admin, finshard_readonly;

@@ -1,11 +1,14 @@
 CREATE OR REPLACE FUNCTION finshard.set_fx_rate(p_base_currency text, p_quote_currency text, p_rate numeric,
-                                                p_valid_from timestamptz DEFAULT now())
+                                                p_valid_from timestamptz DEFAULT now(),
+                                                p_confirm boolean DEFAULT false)
 RETURNS void
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    -- A role acting as itself, for no end user (and the audit entry says so).
+    PERFORM finshard._caller(NULL);
     PERFORM finshard._not_null(p_base_currency, 'p_base_currency');
     PERFORM finshard._not_null(p_quote_currency, 'p_quote_currency');
     PERFORM finshard._not_null(p_rate, 'p_rate');
@@ -22,13 +25,17 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM finshard.currencies c WHERE c.code = p_quote_currency) THEN
         PERFORM finshard.fail('FS017', format('currency %s is not in finshard.currencies', p_quote_currency));
     END IF;
+    IF NOT coalesce(p_confirm, false) THEN
+        PERFORM finshard._check_fx_band(p_base_currency, p_quote_currency, p_rate, p_valid_from);
+    END IF;
     INSERT INTO finshard.fx_rates (base_currency, quote_currency, rate, valid_from)
     VALUES (p_base_currency, p_quote_currency, round(p_rate, 10), p_valid_from)
     ON CONFLICT (base_currency, quote_currency, valid_from) DO UPDATE SET rate = EXCLUDED.rate;
     PERFORM finshard._audit(0, 'set_fx_rate', jsonb_build_object('base', p_base_currency, 'quote', p_quote_currency,
-                                                                 'rate', p_rate, 'valid_from', p_valid_from));
+                                                                 'rate', p_rate, 'valid_from', p_valid_from,
+                                                                 'confirmed', coalesce(p_confirm, false)));
 END
 $$;
-COMMENT ON FUNCTION finshard.set_fx_rate(text, text, numeric, timestamptz) IS 'Records 1 p_base_currency = p_rate p_quote_currency from p_valid_from on. Raises FS001, FS002, FS005, FS017';
-REVOKE ALL ON FUNCTION finshard.set_fx_rate(text, text, numeric, timestamptz) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION finshard.set_fx_rate(text, text, numeric, timestamptz) TO finshard_app;
+COMMENT ON FUNCTION finshard.set_fx_rate(text, text, numeric, timestamptz, boolean) IS 'Records 1 p_base_currency = p_rate p_quote_currency from p_valid_from on; a rate further than the fx_rate_band setting (10%) from the one in force needs p_confirm => true. Raises FS001, FS002, FS005, FS017, FS087';
+REVOKE ALL ON FUNCTION finshard.set_fx_rate(text, text, numeric, timestamptz, boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION finshard.set_fx_rate(text, text, numeric, timestamptz, boolean) TO finshard_admin;

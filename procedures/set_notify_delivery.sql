@@ -5,6 +5,8 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    -- A role acting as itself, for no end user (and the audit entry says so).
+    PERFORM finshard._caller(NULL);
     IF p_mode IS NULL OR p_mode NOT IN ('auto', 'immediate', 'deferred') THEN
         PERFORM finshard.fail('FS005', format('notify delivery %L is not auto, immediate or deferred', p_mode));
     END IF;
@@ -14,3 +16,4 @@ END
 $$;
 COMMENT ON FUNCTION finshard.set_notify_delivery(text) IS 'auto (the default): deferred while a dispatcher is registered on the node (register_dispatcher), immediate otherwise; immediate: pg_notify inside each money transaction (simple; every notifying commit serializes on PostgreSQL''s notify lock); deferred: rows only, sent in batches by dispatch_notifications(). Raises FS005';
 REVOKE ALL ON FUNCTION finshard.set_notify_delivery(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION finshard.set_notify_delivery(text) TO finshard_admin;

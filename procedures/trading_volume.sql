@@ -19,4 +19,4 @@ END
 $$;
 COMMENT ON FUNCTION finshard.trading_volume(timestamptz, timestamptz) IS 'Admin report: trades, quantity, notional and commission per UTC day and instrument over [p_from, p_to). Raises FS001, FS070';
 REVOKE ALL ON FUNCTION finshard.trading_volume(timestamptz, timestamptz) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION finshard.trading_volume(timestamptz, timestamptz) TO finshard_app, finshard_readonly;
+GRANT EXECUTE ON FUNCTION finshard.trading_volume(timestamptz, timestamptz) TO finshard_admin, finshard_readonly;

@@ -3,6 +3,7 @@ CREATE OR REPLACE FUNCTION finshard.transfer(p_from_account_id bigint,
                                              p_amount numeric,
                                              p_idempotency_key text DEFAULT NULL,
                                              p_description text DEFAULT NULL,
+                                             p_session text DEFAULT NULL,
                                              OUT transfer_id bigint,
                                              OUT from_balance numeric,
                                              OUT to_balance numeric,
@@ -27,8 +28,12 @@ DECLARE
     v_ids      bigint[];     -- the two notifications' ids
     v_moved    bigint;       -- accounts the one statement updated
     v_failed   bigint;
+    v_authorized boolean := false;
 BEGIN
     IF p_idempotency_key IS NOT NULL THEN
+        -- Who may do this, for whom (docs/roles.md), before a replay could answer a stranger.
+        PERFORM finshard._authorize(p_session, p_from_account_id, 'sender');
+        v_authorized := true;
         v_checks := finshard._transfer_checks(p_from_account_id, p_to_account_id, p_amount, p_description);
         v_currency := v_checks.currency;
         v_replay := finshard._idempotency_begin(p_from_account_id, p_idempotency_key, 'transfer',
@@ -74,15 +79,26 @@ BEGIN
                    audit_seq = a.audit_seq + (a.account_id = p_from_account_id)::integer,
                    audit_prev_hash = CASE WHEN a.account_id = p_from_account_id THEN a.audit_hash ELSE a.audit_prev_hash END,
                    audit_hash = CASE WHEN a.account_id = p_from_account_id
-                                     THEN finshard._audit_hash(a.audit_hash, a.account_id, a.audit_seq + 1, 'transfer',
-                                                               chk.details, v_clock)
+                                     THEN finshard._audit_hash(finshard._key('audit'), a.audit_hash, a.account_id,
+                                                               a.audit_seq + 1, 'transfer', chk.details, v_clock,
+                                                               chk.actor, chk.on_behalf_of)
                                      ELSE a.audit_hash END
               FROM (SELECT finshard._transfer_audit(transfer_id, p_to_account_id, p_amount, f.currency, p_idempotency_key)
-                             AS details
+                             AS details,
+                           finshard._actor() AS actor,
+                           CASE WHEN p_session IS NOT NULL THEN f.user_id END AS on_behalf_of
                       FROM finshard.accounts f
                       JOIN finshard.accounts t ON t.account_id = p_to_account_id AND t.currency = f.currency
                       JOIN finshard.currencies m ON m.code = f.currency
+                      -- _authorize's rules, inlined: an active owner, acting through a live session of
+                      -- theirs, or a finshard_admin role acting as itself.
+                      JOIN finshard.users fu ON fu.user_id = f.user_id AND fu.is_active
                      WHERE f.account_id = p_from_account_id AND p_from_account_id <> p_to_account_id
+                       AND CASE WHEN p_session IS NULL
+                                THEN pg_catalog.pg_has_role(finshard._actor(), 'finshard_admin', 'MEMBER')
+                                ELSE EXISTS (SELECT 1 FROM finshard.sessions s
+                                              WHERE s.token_hash = pg_catalog.sha256(pg_catalog.convert_to(p_session, 'UTF8'))
+                                                AND s.user_id = f.user_id AND s.revoked_at IS NULL AND s.expires_at > now()) END
                        AND f.status = 'active' AND t.status = 'active'
                        AND f.account_type NOT IN ('house', 'system') AND t.account_type NOT IN ('house', 'system')
                        AND f.balance - p_amount >= f.reserved AND p_amount = round(p_amount, m.minor_units)
@@ -92,7 +108,7 @@ BEGIN
                AND (a.account_id <> p_from_account_id OR a.balance - p_amount >= a.reserved)
                AND p_amount > 0 AND p_amount < 1e18 AND coalesce(length(p_description), 0) <= 500
             RETURNING a.account_id, a.user_id, a.currency, a.balance, a.entry_seq, a.last_entry_at, a.audit_seq,
-                      a.audit_prev_hash, a.audit_hash, chk.details
+                      a.audit_prev_hash, a.audit_hash, chk.details, chk.actor, chk.on_behalf_of
         ), entries AS (
             INSERT INTO finshard.transactions (account_id, entry_seq, transaction_type, amount, balance_after, currency,
                                                transfer_id, counterparty_account_id, description, created_at)
@@ -103,10 +119,11 @@ BEGIN
                    p_description, u.last_entry_at
               FROM u
         ), audit AS (
-            INSERT INTO finshard.audit_log (account_id, audit_seq, action, details, created_at, prev_hash, hash)
+            INSERT INTO finshard.audit_log (account_id, audit_seq, action, details, created_at, prev_hash, hash, actor,
+                                            on_behalf_of)
             SELECT u.account_id, u.audit_seq, 'transfer',
                    u.details,
-                   v_clock, u.audit_prev_hash, u.audit_hash
+                   v_clock, u.audit_prev_hash, u.audit_hash, u.actor, u.on_behalf_of
               FROM u
              WHERE u.account_id = p_from_account_id
         ), msgs AS (
@@ -137,7 +154,7 @@ BEGIN
              WHERE m.send_now
             -- Signalled here, row by row (a data-modifying WITH runs to the end, RETURNING included,
             -- whether or not anything reads it).
-            RETURNING finshard._signal(notification_id, account_id, user_id, kind::text, message, payload)
+            RETURNING finshard._signal(notification_id, account_id, user_id, kind::text)
         ), queued AS (
             -- Not sent now: queued whole; dispatch_notifications() stores and sends them.
             INSERT INTO finshard.notification_outbox (account_id, notification_id, user_id, kind, message, payload, created_at)
@@ -177,6 +194,10 @@ BEGIN
     IF v_applied THEN
         to_amount := p_amount;
     ELSE
+        -- Not applied in one statement: the reason may be the caller's (raised here), or a rule below.
+        IF NOT v_authorized THEN
+            PERFORM finshard._authorize(p_session, p_from_account_id, 'sender');
+        END IF;
         IF v_currency IS NULL THEN
             v_checks := finshard._transfer_checks(p_from_account_id, p_to_account_id, p_amount, p_description);
             v_currency := v_checks.currency;
@@ -204,6 +225,6 @@ BEGIN
     END IF;
 END
 $$;
-COMMENT ON FUNCTION finshard.transfer(bigint, bigint, numeric, text, text) IS 'Moves p_amount (source currency) to another account atomically, converting at the fx rate in force when currencies differ; returns transfer_id, both new balances, the credited amount and the rate. Idempotent with p_idempotency_key (scoped to the source account). Raises FS001-FS006, FS010-FS014, FS017-FS019, FS030';
-REVOKE ALL ON FUNCTION finshard.transfer(bigint, bigint, numeric, text, text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION finshard.transfer(bigint, bigint, numeric, text, text) TO finshard_app;
+COMMENT ON FUNCTION finshard.transfer(bigint, bigint, numeric, text, text, text) IS 'Moves p_amount (source currency) to another account atomically, converting at the fx rate in force when currencies differ; returns transfer_id, both new balances, the credited amount and the rate. Idempotent with p_idempotency_key (scoped to the source account). Acts for p_session''s end user, the source''s owner (docs/roles.md). Raises FS001-FS006, FS010-FS014, FS017-FS019, FS021, FS030, FS081-FS085, FS088';
+REVOKE ALL ON FUNCTION finshard.transfer(bigint, bigint, numeric, text, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION finshard.transfer(bigint, bigint, numeric, text, text, text) TO finshard_app, finshard_admin;

@@ -14,4 +14,4 @@ END
 $$;
 COMMENT ON FUNCTION finshard.update_quote(bigint, numeric, numeric, numeric, numeric) IS 'Publishes an instrument''s quote (bid <= ask, positive sizes), keeps it in the quote history, fires price alerts and fills resting orders that now cross; returns orders filled. Raises FS001, FS050, FS051, FS053';
 REVOKE ALL ON FUNCTION finshard.update_quote(bigint, numeric, numeric, numeric, numeric) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION finshard.update_quote(bigint, numeric, numeric, numeric, numeric) TO finshard_app;
+GRANT EXECUTE ON FUNCTION finshard.update_quote(bigint, numeric, numeric, numeric, numeric) TO finshard_market;

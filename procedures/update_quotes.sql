@@ -39,4 +39,4 @@ END
 $$;
 COMMENT ON FUNCTION finshard.update_quotes(jsonb) IS 'Batch form of update_quote: p_quotes is [{"instrument_id":..,"bid_price":..,"bid_size":..,"ask_price":..,"ask_size":..}, ...]; all or nothing; returns orders filled. Raises FS001, FS005, FS050, FS051, FS053';
 REVOKE ALL ON FUNCTION finshard.update_quotes(jsonb) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION finshard.update_quotes(jsonb) TO finshard_app;
+GRANT EXECUTE ON FUNCTION finshard.update_quotes(jsonb) TO finshard_market;

@@ -1,4 +1,5 @@
-CREATE OR REPLACE FUNCTION finshard.user_analytics(p_user_id bigint, p_from timestamptz, p_to timestamptz)
+CREATE OR REPLACE FUNCTION finshard.user_analytics(p_user_id bigint, p_from timestamptz, p_to timestamptz,
+                                                   p_session text DEFAULT NULL)
 RETURNS jsonb
 LANGUAGE plpgsql STABLE
 SECURITY DEFINER
@@ -13,6 +14,8 @@ DECLARE
     v_by_type  jsonb;
     v_by_day   jsonb;
 BEGIN
+    -- Who may do this, for whom: docs/roles.md.
+    PERFORM finshard._authorize_user(p_session, p_user_id, 'read');
     PERFORM finshard._not_null(p_user_id, 'p_user_id');
     PERFORM finshard._check_period(p_from, p_to);
     IF NOT EXISTS (SELECT 1 FROM finshard.users u WHERE u.user_id = p_user_id AND u.role <> 'system') THEN
@@ -55,6 +58,6 @@ BEGIN
                               'by_type', v_by_type, 'by_day', v_by_day);
 END
 $$;
-COMMENT ON FUNCTION finshard.user_analytics(bigint, timestamptz, timestamptz) IS 'Seed 001 analytics for a user over [p_from, p_to): total balance in USD, per type and currency count/sum/avg/max, per-day totals; as jsonb. Raises FS001, FS020, FS070';
-REVOKE ALL ON FUNCTION finshard.user_analytics(bigint, timestamptz, timestamptz) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION finshard.user_analytics(bigint, timestamptz, timestamptz) TO finshard_app, finshard_readonly;
+COMMENT ON FUNCTION finshard.user_analytics(bigint, timestamptz, timestamptz, text) IS 'Seed 001 analytics for a user over [p_from, p_to): total balance in USD, per type and currency count/sum/avg/max, per-day totals; as jsonb. Raises FS001, FS020, FS070';
+REVOKE ALL ON FUNCTION finshard.user_analytics(bigint, timestamptz, timestamptz, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION finshard.user_analytics(bigint, timestamptz, timestamptz, text) TO finshard_app, finshard_admin, finshard_readonly;

@@ -1,5 +1,6 @@
 CREATE OR REPLACE FUNCTION finshard.void_pending_transfer(p_from_account_id bigint, p_transfer_id bigint,
-                                                          p_status text DEFAULT 'voided')
+                                                          p_status text DEFAULT 'voided',
+                                                          p_session text DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql
 SECURITY DEFINER
@@ -9,6 +10,8 @@ DECLARE
     v_pending record;
     v_user_id bigint;
 BEGIN
+    -- Who may do this, for whom: docs/roles.md.
+    PERFORM finshard._authorize(p_session, p_from_account_id, 'owner');
     IF p_status IS NULL OR p_status NOT IN ('voided', 'expired') THEN
         PERFORM finshard.fail('FS005', format('p_status %L is not voided or expired', p_status));
     END IF;
@@ -30,6 +33,6 @@ BEGIN
                             jsonb_build_object('transfer_id', p_transfer_id, 'status', p_status, 'amount', v_pending.amount));
 END
 $$;
-COMMENT ON FUNCTION finshard.void_pending_transfer(bigint, bigint, text) IS 'Cancels a pending transfer (p_status voided, or expired once past its timeout) and releases its reservation. Raises FS001, FS005, FS040, FS041';
-REVOKE ALL ON FUNCTION finshard.void_pending_transfer(bigint, bigint, text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION finshard.void_pending_transfer(bigint, bigint, text) TO finshard_app;
+COMMENT ON FUNCTION finshard.void_pending_transfer(bigint, bigint, text, text) IS 'Cancels a pending transfer (p_status voided, or expired once past its timeout) and releases its reservation. Raises FS001, FS005, FS040, FS041';
+REVOKE ALL ON FUNCTION finshard.void_pending_transfer(bigint, bigint, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION finshard.void_pending_transfer(bigint, bigint, text, text) TO finshard_app, finshard_admin;

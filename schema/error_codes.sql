@@ -52,8 +52,17 @@ INSERT INTO finshard.error_codes (sqlstate, name, meaning, hint) VALUES
     ('FS061', 'order_not_cancellable',    'the order is already filled, cancelled or expired',     'Only open orders (new, partially filled, untriggered stops) can be cancelled.'),
     ('FS063', 'position_not_found',       'the account holds no position in this instrument',     'Buy the instrument first; finshard.positions lists holdings.'),
     ('FS062', 'invalid_alert',            'the price alert condition or price is invalid',         'Condition: above or below; price > 0.'),
+    ('FS064', 'notification_not_found',   'no notification has this id on this account',           'Check the ids an event named; an event naming none is not finshard''s.'),
     ('FS070', 'invalid_period',           'a date range or month is invalid',                      'Pass p_from < p_to, or a month as a date.'),
     ('FS071', 'partition_missing',        'no partition covers the requested time',                'Run finshard partitions create (finshard.create_partitions).'),
-    ('FS080', 'not_authorized',           'the caller''s role may not do this',                     'Ask an admin.')
+    ('FS080', 'not_authorized',           'the caller''s role may not do this',                     'Ask an admin.'),
+    ('FS081', 'session_required',         'the call needs an end user''s session and has none',     'Log the user in with finshard.login and pass its token as p_session.'),
+    ('FS082', 'session_invalid',          'the session token is unknown or malformed',              'Pass the token finshard.login returned; log in again.'),
+    ('FS083', 'session_expired',          'the session has expired',                               'Log in again (finshard.login).'),
+    ('FS084', 'session_revoked',          'the session was revoked (logout, password change or deactivation)', 'Log in again (finshard.login).'),
+    ('FS085', 'not_owner',                'the account or user belongs to another end user',        'A session may act only on its own user''s accounts.'),
+    ('FS087', 'fx_rate_out_of_band',      'a new fx rate moves further from the rate in force than the allowed band', 'Check the rate; pass p_confirm => true to record it anyway.'),
+    ('FS088', 'house_limit_exceeded',     'a conversion would take a house fx account beyond its limit', 'Ask an admin to raise the limit (finshard.set_house_limit) or convert less.'),
+    ('FS090', 'key_unavailable',          'a finshard key file is missing or unreadable on this node', 'Run finshard install (it creates missing keys) or restore the key files into the data directory.')
 ON CONFLICT (sqlstate) DO UPDATE
     SET name = EXCLUDED.name, meaning = EXCLUDED.meaning, hint = EXCLUDED.hint;

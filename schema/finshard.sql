@@ -18,19 +18,23 @@ BEGIN
 END
 $$;
 
--- Least privilege: applications only EXECUTE the public functions; reports only read.
+-- Roles by duty (docs/roles.md is the table of who may call what; tests compare it with the
+-- catalog). NOLOGIN groups: logins are made members (finshard roles create-login).
 DO $$
+DECLARE
+    v_role text;
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'finshard_app') THEN
-        CREATE ROLE finshard_app NOLOGIN;
-    END IF;
-    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'finshard_readonly') THEN
-        CREATE ROLE finshard_readonly NOLOGIN;
-    END IF;
+    FOREACH v_role IN ARRAY ARRAY['finshard_app', 'finshard_market', 'finshard_admin', 'finshard_readonly'] LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = v_role) THEN
+            EXECUTE format('CREATE ROLE %I NOLOGIN', v_role);
+        END IF;
+    END LOOP;
 END
 $$;
-COMMENT ON ROLE finshard_app IS 'finshard applications: EXECUTE on the public functions only, no direct table writes';
-COMMENT ON ROLE finshard_readonly IS 'finshard reports: SELECT on tables and views';
+COMMENT ON ROLE finshard_app IS 'finshard applications: customer operations, each on behalf of an end user''s session (p_session)';
+COMMENT ON ROLE finshard_market IS 'finshard market-data feed: quotes, batch quotes, bars';
+COMMENT ON ROLE finshard_admin IS 'finshard administrators: reference data, user and account administration, maintenance, reports, the dispatcher';
+COMMENT ON ROLE finshard_readonly IS 'finshard reports: reads without credentials or personal data';
 
 REVOKE ALL ON SCHEMA finshard FROM PUBLIC;
-GRANT USAGE ON SCHEMA finshard TO finshard_app, finshard_readonly;
+GRANT USAGE ON SCHEMA finshard TO finshard_app, finshard_market, finshard_admin, finshard_readonly;

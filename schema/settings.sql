@@ -11,3 +11,10 @@ COMMENT ON TABLE finshard.settings IS 'Cluster-wide finshard settings (reference
 -- batches;
 -- auto = deferred while a dispatcher is registered on the node (register_dispatcher), else immediate.
 INSERT INTO finshard.settings (key, value) VALUES ('notify_delivery', 'auto') ON CONFLICT (key) DO NOTHING;
+
+-- Sessions (finshard.login): how long a token lives.
+INSERT INTO finshard.settings (key, value) VALUES ('session_ttl', '30 minutes') ON CONFLICT (key) DO NOTHING;
+-- set_fx_rate refuses, unless confirmed, a rate further than this fraction from the rate in force.
+INSERT INTO finshard.settings (key, value) VALUES ('fx_rate_band', '0.10') ON CONFLICT (key) DO NOTHING;
+-- A house fx account may go this far below zero (in its currency) unless an admin set its own limit.
+INSERT INTO finshard.settings (key, value) VALUES ('house_limit_default', '1000000') ON CONFLICT (key) DO NOTHING;

@@ -25,7 +25,7 @@ TRANSFERS_PER_CLIENT = 40
 @pytest.mark.slow
 def test_bank_invariants_hold_after_concurrent_random_transfers(db):
     with db.connect() as conn:
-        conn.execute("SELECT finshard.set_fx_rate('USD', 'EUR', 0.9000)")
+        conn.execute("SELECT finshard.set_fx_rate('USD', 'EUR', 0.9000, p_confirm => true)")
         usd = [new_account(conn, "USD", "1000.00") for _ in range(16)]
         eur = [new_account(conn, "EUR", "900.00") for _ in range(4)]
         accounts = usd + eur

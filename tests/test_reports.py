@@ -43,7 +43,7 @@ def test_statement_reconciles_over_thousands_of_entries(db):
 def test_user_analytics_match_a_python_recomputation(db):
     rng = random.Random(3)
     with db.connect() as conn:
-        conn.execute("SELECT finshard.set_fx_rate('USD', 'EUR', 0.8000)")
+        conn.execute("SELECT finshard.set_fx_rate('USD', 'EUR', 0.8000, p_confirm => true)")
         user = new_user(conn)
         usd = conn.execute("SELECT finshard.open_account(%s::bigint, 'USD')", (user,)).fetchone()[0]
         eur = conn.execute("SELECT finshard.open_account(%s::bigint, 'EUR')", (user,)).fetchone()[0]

@@ -25,12 +25,12 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
-from finshard.errors import FinshardError, TopologyError, TransientError, translate
+from finshard.errors import FinshardError, TopologyError, TransientError, by_sqlstate, translate
 from finshard.router.procedures import PROCEDURES, Proc
 from finshard.router.routing import Route, route
 from finshard.router.topology import NodeAddr, ShardLocation, Topology
 
-__all__ = ["Router", "Route", "ShardLocation", "NodeAddr", "Topology", "PROCEDURES"]
+__all__ = ["Router", "SessionRouter", "Route", "ShardLocation", "NodeAddr", "Topology", "PROCEDURES"]
 
 log = logging.getLogger("finshard.router")
 
@@ -89,7 +89,8 @@ class Router:
 
     def shard_for(self, account_id: int) -> ShardLocation:
         """Which shard and node hold ``account_id`` (hash, shard id and range, node)."""
-        return self.topology.locate(int(account_id))
+        _check_id("account_id", account_id)
+        return self.topology.locate(account_id)
 
     def node_dsn(self, node: NodeAddr) -> str:
         override = self.node_dsns.get(str(node))
@@ -120,7 +121,7 @@ class Router:
     def _node_for(self, proc: Proc, args: dict[str, Any]) -> NodeAddr:
         if proc.route_by is None or args.get(proc.route_by) is None:
             return self.topology.coordinator
-        node = self.topology.node_for_account(int(args[proc.route_by]))
+        node = self.topology.node_for_account(args[proc.route_by])
         # A node that failed recently: use the coordinator, which can reach every shard.
         if node in self._down and time.monotonic() - self._down[node] < 5.0:
             return self.topology.coordinator
@@ -142,6 +143,9 @@ class Router:
         if unknown:
             raise TypeError(f"{proc_name}() got unexpected arguments: {', '.join(sorted(unknown))}")
         args = {k: v for k, v in kwargs.items() if v is not None}
+        for name, sql_type in proc.params:
+            if sql_type == "bigint" and name in args:
+                _check_id(name, args[name])
         # A retry must not apply a write twice: give idempotent calls a key when the caller did not.
         if proc.idempotent_key and args.get(proc.idempotent_key) is None:
             args[proc.idempotent_key] = f"router-{uuid.uuid4()}"
@@ -190,6 +194,14 @@ class Router:
             except TopologyError:
                 pass
 
+    # -- sessions ------------------------------------------------------------------------------------
+    def session(self, token: str) -> "SessionRouter":
+        """This router acting for the end user of ``token`` (from ``login``): every call that takes a
+        session carries it, and the database checks it on the node that runs the call."""
+        if not isinstance(token, str) or not token:
+            raise TypeError("a session token is a non-empty str (the token finshard.login returned)")
+        return SessionRouter(self, token)
+
     # -- SQL routing -------------------------------------------------------------------------------
     def explain_route(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> Route:
         """Where ``execute`` would run ``sql``, and why. Raises UnparsableSQL when it cannot tell."""
@@ -209,6 +221,36 @@ class Router:
                     return cur.fetchall() if cur.description else []
         except psycopg.Error as exc:
             raise translate(exc) from None
+
+
+class SessionRouter:
+    """A Router bound to one end user's session: ``router.session(token)``. Methods are the Router's;
+    those of functions that act for an end user pass ``session=token``."""
+
+    def __init__(self, router: Router, token: str) -> None:
+        self.router = router
+        self.token = token
+
+    def call(self, proc_name: str, /, **kwargs: Any) -> Any:
+        proc = _BY_NAME.get(proc_name)
+        if proc is not None and any(p == "session" for p, _t in proc.params):
+            kwargs.setdefault("session", self.token)
+        return self.router.call(proc_name, **kwargs)
+
+    def logout(self) -> None:
+        """End this session in the database: later calls with it are refused (SessionRevoked)."""
+        self.router.call("logout", session=self.token)
+
+    def __getattr__(self, name: str) -> Any:
+        if name in _BY_NAME:
+            return lambda **kwargs: self.call(name, **kwargs)
+        return getattr(self.router, name)
+
+
+def _check_id(name: str, value: Any) -> None:
+    # An id is an integer: the SQL cast would round 26.6 to 27, and routing would truncate it to 26.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise by_sqlstate["FS005"](f"{name} must be an integer id, not {value!r}", sqlstate="FS005")
 
 
 def _check_idle(conn: psycopg.Connection[Any]) -> None:

@@ -1,0 +1,94 @@
+"""Audit checkpoints and verification: what ``finshard audit checkpoint|verify`` do.
+
+The audit chains are keyed (HMAC under the audit key, a file beside the data), so whoever can
+rewrite the tables without the key cannot make an altered chain verify. Whoever holds the key
+(a superuser of the nodes) still could, and could cut the newest entries and move a head back:
+a checkpoint, written outside the database and signed, records every chain's head, and a later
+``verify --checkpoint`` finds each of those entries unchanged and each chain at least that long.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from finshard import db
+from finshard.errors import FinshardError
+from finshard.keys import read_key, sign
+
+__all__ = ["checkpoint", "verify"]
+
+_FORMAT = "finshard-audit-checkpoint/1"
+
+
+def checkpoint(dsn: str, path: Path) -> dict[str, Any]:
+    """Write every chain's head (account, seq, hash) to ``path``, signed; return a summary."""
+    with db.connect(dsn) as conn:
+        heads = conn.execute("SELECT account_id, audit_seq, audit_hash FROM finshard.accounts "
+                             "WHERE audit_seq > 0 ORDER BY account_id").fetchall()
+        key = read_key(conn, "audit")
+    document: dict[str, Any] = {
+        "format": _FORMAT,
+        "taken_at": datetime.now(timezone.utc).isoformat(),
+        "heads": [[a, s, h] for a, s, h in heads],
+    }
+    document["signature"] = sign(key, {k: v for k, v in document.items() if k != "signature"})
+    path.write_text(json.dumps(document, indent=1) + "\n")
+    return {"checkpoint": str(path), "chains": len(heads), "entries": sum(s for _a, s, _h in heads)}
+
+
+def _load(path: Path, key: bytes) -> dict[str, Any]:
+    try:
+        document = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise FinshardError(f"cannot read checkpoint {path}: {exc}") from None
+    if not isinstance(document, dict) or document.get("format") != _FORMAT:
+        raise FinshardError(f"{path} is not a finshard audit checkpoint")
+    body = {k: v for k, v in document.items() if k != "signature"}
+    if document.get("signature") != sign(key, body):
+        raise FinshardError(f"checkpoint {path} has a bad signature: it was altered, or signed with another audit key")
+    return document
+
+
+def verify(dsn: str, *, account_id: int | None = None, checkpoint_path: Path | None = None) -> dict[str, Any]:
+    """Every chain link (keyed), the ledger, and, with a checkpoint, every head it recorded.
+
+    Returns {"entries", "problems": [{"account_id", "audit_seq", "problem"}]}; no problems means intact."""
+    problems: list[dict[str, Any]] = []
+    with db.connect(dsn) as conn:
+        for a, s, p in conn.execute("SELECT account_id, audit_seq, problem FROM finshard.audit_verify(%s::bigint)",
+                                    (account_id,)).fetchall():
+            problems.append({"account_id": a, "audit_seq": s, "problem": p})
+        if account_id is None and conn.execute("SELECT to_regproc('finshard.ledger_verify') IS NOT NULL").fetchone()[0]:  # type: ignore[index]
+            for row in conn.execute("SELECT * FROM finshard.ledger_verify()").fetchall():
+                problems.append(_ledger_problem(row))
+        entries = conn.execute("SELECT count(*) FROM finshard.audit_log WHERE %s::bigint IS NULL OR account_id = %s",
+                               (account_id, account_id)).fetchone()[0]  # type: ignore[index]
+        if checkpoint_path is not None:
+            document = _load(checkpoint_path, read_key(conn, "audit"))
+            heads = [h for h in document["heads"] if account_id is None or h[0] == account_id]
+            now = dict(conn.execute("SELECT account_id, audit_seq FROM finshard.accounts WHERE account_id = ANY (%s)",
+                                    ([h[0] for h in heads],)).fetchall())
+            found = {(a, s): h for a, s, h in conn.execute(
+                "SELECT l.account_id, l.audit_seq, l.hash FROM finshard.audit_log l "
+                "JOIN unnest(%s::bigint[], %s::bigint[]) c (account_id, audit_seq) "
+                "ON l.account_id = c.account_id AND l.audit_seq = c.audit_seq",
+                ([h[0] for h in heads], [h[1] for h in heads])).fetchall()}
+            for a, s, h in heads:
+                if now.get(a) is None or now[a] < s:
+                    problems.append({"account_id": a, "audit_seq": s, "problem":
+                                     f"chain is shorter than at the checkpoint ({now.get(a)} < {s}): entries removed and the head moved back"})
+                elif (a, s) not in found:
+                    problems.append({"account_id": a, "audit_seq": s, "problem": "the checkpointed entry is gone"})
+                elif found[(a, s)] != h:
+                    problems.append({"account_id": a, "audit_seq": s, "problem":
+                                     "the checkpointed entry's hash changed: the chain was rewritten since the checkpoint"})
+    return {"entries": entries, "problems": problems}
+
+
+def _ledger_problem(row: tuple[Any, ...]) -> dict[str, Any]:
+    # ledger_verify: (account_id, currency, check, detail)
+    account, _currency, check, detail = row[0], row[1], row[2], row[3]
+    return {"account_id": account, "audit_seq": None, "problem": f"ledger: {check}: {detail}"}

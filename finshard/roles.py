@@ -1,0 +1,44 @@
+"""Database logins in finshard's roles: what ``finshard roles create-login`` does."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from finshard import db
+from finshard.errors import FinshardError
+
+__all__ = ["GROUPS", "create_login"]
+
+GROUPS = {"app": "finshard_app", "market": "finshard_market", "admin": "finshard_admin", "readonly": "finshard_readonly"}
+_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def create_login(dsn: str, name: str, group: str, password: str | None = None) -> dict[str, Any]:
+    """A LOGIN role ``name`` in finshard_<group> with a SCRAM-SHA-256 password (Citus propagates it)."""
+    if not _NAME.match(name) or name.startswith("pg_") or name.startswith("finshard_"):
+        raise FinshardError(f"login name {name!r} must be 1-63 of a-z 0-9 _, not starting with a digit, pg_ or finshard_")
+    if group not in GROUPS:
+        raise FinshardError(f"role {group!r} is not one of {', '.join(GROUPS)}")
+    generated = password is None
+    password = password if password is not None else secrets.token_urlsafe(24)
+    if len(password) < 12:
+        raise FinshardError("the password must be at least 12 characters")
+    with db.connect(dsn) as conn:
+        if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)).fetchone():
+            raise FinshardError(f"role {name} exists already")
+        if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (GROUPS[group],)).fetchone():
+            raise FinshardError(f"{GROUPS[group]} does not exist: run finshard install first")
+        try:
+            # The server hashes the password (SCRAM): the statement is never logged with it in clear
+            # by this client, and password_encryption is pinned for the statement.
+            conn.execute("SET password_encryption = 'scram-sha-256'")
+            conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {} IN ROLE {}").format(
+                sql.Identifier(name), sql.Literal(password), sql.Identifier(GROUPS[group])))
+        except psycopg.Error as exc:
+            raise FinshardError(f"cannot create login {name}: {str(exc).strip().splitlines()[0]}", sqlstate=exc.sqlstate) from None
+    return {"login": name, "group": GROUPS[group], "generated": generated, **({"password": password} if generated else {})}

@@ -1,0 +1,23 @@
+CREATE OR REPLACE FUNCTION finshard._key(p_name text)
+RETURNS bytea
+LANGUAGE plpgsql IMMUTABLE
+AS $$
+DECLARE
+    v_text text;
+BEGIN
+    -- Keys live in files beside the data (finshard_<name>.key in the data directory, 0600, the
+    -- server's user), never in a table: whoever can write the tables cannot read them.
+    -- IMMUTABLE, so that a call with a constant name is read once per cached plan, not on every
+    -- row: the audit and PAN keys do not change while a cluster runs (the personal-data key
+    -- rotates and is read by _pii_keys, every time).
+    BEGIN
+        v_text := pg_catalog.pg_read_file('finshard_' || p_name || '.key');
+    EXCEPTION WHEN OTHERS THEN
+        PERFORM finshard.fail('FS090', format('key %s is unavailable on this node (%s)', p_name, SQLERRM));
+    END;
+    -- Lines of "<version> <hex key>", the key in force first.
+    RETURN decode(split_part(btrim(split_part(v_text, E'\n', 1)), ' ', 2), 'hex');
+END
+$$;
+COMMENT ON FUNCTION finshard._key(text) IS 'The key in force of file finshard_<p_name>.key in the data directory (audit, pan); raises FS090 when it is missing';
+REVOKE ALL ON FUNCTION finshard._key(text) FROM PUBLIC;

@@ -1,0 +1,25 @@
+CREATE OR REPLACE FUNCTION finshard.login(p_login text, p_password text, p_ttl interval DEFAULT NULL,
+                                          OUT token text, OUT user_id bigint, OUT expires_at timestamptz)
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_ttl interval;
+BEGIN
+    user_id := finshard.authenticate(p_login, p_password);
+    v_ttl := coalesce(p_ttl, (SELECT s.value::interval FROM finshard.settings s WHERE s.key = 'session_ttl'), interval '30 minutes');
+    IF v_ttl <= interval '0' OR v_ttl > interval '1 day' OR isfinite(v_ttl) IS NOT TRUE THEN
+        PERFORM finshard.fail('FS005', format('session lifetime %s must be more than 0 and at most 1 day', v_ttl));
+    END IF;
+    -- 256 random bits; only their sha256 is stored (sessions is a reference table on Citus: the
+    -- insert reaches every node, so that any node checks the token locally).
+    token := 'fss_' || encode(public.gen_random_bytes(32), 'hex');
+    expires_at := now() + v_ttl;
+    INSERT INTO finshard.sessions (token_hash, user_id, expires_at)
+    VALUES (sha256(convert_to(token, 'UTF8')), user_id, expires_at);
+END
+$$;
+COMMENT ON FUNCTION finshard.login(text, text, interval) IS 'Logs an end user in (username or email, and password): returns a session token to pass as p_session on every call made for that user, until it expires (setting session_ttl, or p_ttl up to 1 day) or is revoked (logout, revoke_sessions, a new password, deactivation). Raises FS001, FS005, FS021, FS024';
+REVOKE ALL ON FUNCTION finshard.login(text, text, interval) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION finshard.login(text, text, interval) TO finshard_app;

@@ -1,0 +1,33 @@
+CREATE OR REPLACE FUNCTION finshard.rotate_pii_key()
+RETURNS integer
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_current integer;
+    v_user    record;
+    v_new     record;
+    v_count   integer := 0;
+BEGIN
+    -- A role acting as itself, for no end user (and the audit entry says so).
+    PERFORM finshard._caller(NULL);
+    SELECT k.version INTO v_current FROM finshard._pii_keys() k WHERE k.current;
+    -- Row by row, each new ciphertext computed first: Citus refuses volatile functions (the
+    -- encryption's random salt) inside a write to a reference table.
+    FOR v_user IN
+        SELECT u.user_id, u.pii, u.pii_key_version FROM finshard.users u
+         WHERE u.pii IS NOT NULL AND u.pii_key_version <> v_current
+         ORDER BY u.user_id FOR UPDATE
+    LOOP
+        v_new := finshard._encrypt_pii(finshard._decrypt_pii(v_user.pii, v_user.pii_key_version));
+        UPDATE finshard.users SET pii = v_new.pii, pii_key_version = v_new.key_version WHERE user_id = v_user.user_id;
+        v_count := v_count + 1;
+    END LOOP;
+    PERFORM finshard._audit(0, 'rotate_pii_key', jsonb_build_object('key_version', v_current, 'users', v_count));
+    RETURN v_count;
+END
+$$;
+COMMENT ON FUNCTION finshard.rotate_pii_key() IS 'Re-encrypts every user''s personal data still under an older key with the key in force (the first line of finshard_pii.key); returns how many users. finshard keys rotate writes the new key first and drops the old one after. Raises FS090';
+REVOKE ALL ON FUNCTION finshard.rotate_pii_key() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION finshard.rotate_pii_key() TO finshard_admin;

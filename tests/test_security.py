@@ -1,0 +1,330 @@
+"""Issue 15: credentials and personal data protected, notifications a stranger cannot read or
+forge unnoticed, money not minted by reference data, and an audit that cannot be rewritten."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from decimal import Decimal
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from finshard import errors
+from finshard.router import Router
+from tests.helpers import new_account, new_user, snapshot
+from tests.test_cli_cluster import assert_one_line_error, run
+
+
+def _user(conn: psycopg.Connection, **fields: str) -> int:
+    name = f"p{uuid.uuid4().hex[:12]}"
+    return conn.execute("SELECT finshard.create_user(%s, %s, 'correct horse', p_first_name => %s, p_last_name => %s, "
+                        "p_phone => %s, p_address => %s, p_pan => %s)",
+                        (name, f"{name}@example.com", fields.get("first"), fields.get("last"), fields.get("phone"),
+                         fields.get("address"), fields.get("pan"))).fetchone()[0]
+
+
+def test_personal_data_is_encrypted_at_rest_and_read_through_user_profile(db):
+    with db.connect() as conn:
+        uid = _user(conn, first="Ada", last="Lovelace", phone="+44 20 7946 0958", address="12 Marylebone Rd", pan="4111111111111111")
+        raw = conn.execute("SELECT row_to_json(u)::text FROM finshard.users u WHERE user_id = %s", (uid,)).fetchone()[0]
+        for secret in ("Ada", "Lovelace", "7946", "Marylebone", "4111111111111111"):
+            assert secret not in raw
+        profile = conn.execute("SELECT first_name, last_name, phone, address, pan_last4 FROM finshard.user_profile(%s::bigint)",
+                               (uid,)).fetchone()
+        assert profile == ("Ada", "Lovelace", "+44 20 7946 0958", "12 Marylebone Rd", "1111")
+
+
+def test_the_pan_is_a_keyed_hash_that_the_card_number_alone_cannot_reproduce(db):
+    with db.connect() as conn:
+        pan = "4000056655665556"
+        uid = _user(conn, pan=pan)
+        stored, unkeyed = conn.execute("SELECT pan_hmac, encode(sha256(convert_to(%s, 'UTF8')), 'hex') FROM finshard.users "
+                                       "WHERE user_id = %s", (pan, uid)).fetchone()
+        keyed = conn.execute("SELECT encode(hmac(convert_to(%s, 'UTF8'), decode(split_part(split_part(pg_read_file('finshard_pan.key'), "
+                             "E'\\n', 1), ' ', 2), 'hex'), 'sha256'), 'hex')", (pan,)).fetchone()[0]
+    assert stored != unkeyed and stored == keyed
+
+
+def test_audit_details_name_the_changed_fields_never_their_values(db):
+    with db.connect() as conn:
+        uid = _user(conn, phone="+1 202 555 0100")
+        conn.execute("SELECT finshard.update_user(%s::bigint, p_email => %s, p_phone => '+1 202 555 0199', "
+                     "p_address => '1600 Pennsylvania Ave')", (uid, f"new{uid}@example.com"))
+        details = conn.execute("SELECT details FROM finshard.audit_log WHERE account_id = 0 AND action = 'update_user' "
+                               "AND details ->> 'user_id' = %s::text", (uid,)).fetchone()[0]
+        assert details == {"user_id": uid, "fields": ["email", "phone", "address"]}
+        created = conn.execute("SELECT details::text FROM finshard.audit_log WHERE account_id = 0 AND action = 'create_user' "
+                               "AND details ->> 'user_id' = %s::text", (uid,)).fetchone()[0]
+        assert "0100" not in created and "@example.com" not in created
+        # update_user works on Citus too (no volatile function inside the distributed UPDATE).
+        assert conn.execute("SELECT phone, email FROM finshard.user_profile(%s::bigint)", (uid,)).fetchone() == \
+            ("+1 202 555 0199", f"new{uid}@example.com")
+
+
+def test_keys_rotate_reencrypts_every_user_and_drops_the_old_key(db):
+    with db.connect() as conn:
+        uid = _user(conn, first="Grace", phone="+1 555 0101")
+        before = conn.execute("SELECT pii, pii_key_version FROM finshard.users WHERE user_id = %s", (uid,)).fetchone()
+    res = run("keys", "rotate", "--dsn", db.dsn, "--json")
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert out["key_version"] == before[1] + 1 and out["users_reencrypted"] >= 1 and out["nodes"] == (3 if db.citus else 1)
+    with db.connect() as conn:
+        after = conn.execute("SELECT pii, pii_key_version FROM finshard.users WHERE user_id = %s", (uid,)).fetchone()
+        assert after[1] == out["key_version"] and after[0] != before[0]
+        assert conn.execute("SELECT count(*) FROM finshard.users WHERE pii IS NOT NULL AND pii_key_version <> %s",
+                            (out["key_version"],)).fetchone()[0] == 0
+        assert conn.execute("SELECT first_name, phone FROM finshard.user_profile(%s::bigint)", (uid,)).fetchone() == ("Grace", "+1 555 0101")
+        # Only the new key is left: the old ciphertext no longer decrypts.
+        with pytest.raises(psycopg.Error) as err:
+            conn.execute("SELECT finshard._decrypt_pii(%s, %s)", before)
+        assert err.value.sqlstate == "FS090"
+
+
+def test_a_notification_event_carries_ids_only_and_a_forged_one_is_recognised(db):
+    with db.connect() as conn:
+        acc = new_account(conn, "USD")
+    with Router.connect(db.dsn) as r:
+        node_dsn = r.node_dsn(r.shard_for(acc).node)
+    with psycopg.connect(node_dsn, autocommit=True) as listener:
+        listener.execute("LISTEN finshard_events")
+        with db.connect() as conn:
+            conn.execute("SELECT finshard.deposit(%s::bigint, 12.34)", (acc,))
+        with psycopg.connect(node_dsn, autocommit=True) as stranger:
+            forged = {"kind": "credited", "user_id": 1, "account_id": acc, "notification_id": 999999999}
+            stranger.execute("SELECT pg_notify('finshard_events', %s)", (json.dumps(forged),))
+        events = [json.loads(n.payload) for n in listener.notifies(timeout=5, stop_after=2)]
+    assert len(events) == 2 and all(set(e) == {"kind", "user_id", "account_id", "notification_id"} for e in events)
+    assert all("12.34" not in json.dumps(e) for e in events)
+
+    def genuine(event: dict) -> bool:
+        with db.connect() as conn:
+            try:
+                row = conn.execute("SELECT kind, user_id FROM finshard.notification(%s::bigint, %s::bigint)",
+                                   (event["account_id"], event["notification_id"])).fetchone()
+            except psycopg.Error as exc:
+                assert exc.sqlstate == "FS064"
+                return False
+        return row == (event["kind"], event["user_id"])
+
+    assert [genuine(e) for e in events] == [True, False]
+
+
+def test_a_rate_far_from_the_one_in_force_needs_confirmation(db):
+    with db.connect() as conn:
+        conn.execute("SELECT finshard.set_fx_rate('EUR', 'UZS', 13000, p_valid_from => now() - interval '1 second', p_confirm => true)")
+        before = conn.execute("SELECT count(*) FROM finshard.fx_rates").fetchone()[0]
+        for rate in ("99999999999", "11000"):
+            with pytest.raises(psycopg.Error) as err:
+                conn.execute("SELECT finshard.set_fx_rate('EUR', 'UZS', %s::numeric)", (rate,))
+            assert err.value.sqlstate == "FS087"
+        assert conn.execute("SELECT count(*) FROM finshard.fx_rates").fetchone()[0] == before
+        conn.execute("SELECT finshard.set_fx_rate('EUR', 'UZS', 13500)")  # within 10%
+        conn.execute("SELECT finshard.set_fx_rate('EUR', 'UZS', 13000, p_confirm => true)")
+
+
+def test_a_conversion_beyond_the_house_limit_is_refused_and_changes_nothing(db):
+    with db.connect() as conn:
+        conn.execute("SELECT finshard.set_fx_rate('UZS', 'EUR', 0.0001, p_valid_from => now() - interval '1 second', p_confirm => true)")
+        src = new_account(conn, "UZS", "5000000.00")
+        dst = new_account(conn, "EUR")
+        house = conn.execute("SELECT house_account_id FROM finshard.currencies WHERE code = 'EUR'").fetchone()[0]
+        paid_out = -conn.execute("SELECT balance FROM finshard.accounts WHERE account_id = %s", (house,)).fetchone()[0]
+        conn.execute("SELECT finshard.set_house_limit('EUR', %s::numeric)", (max(paid_out, 0) + 100,))
+        try:
+            conn.execute("SELECT finshard.transfer(%s::bigint, %s::bigint, 500000)", (src, dst))  # 50 EUR: within
+            before = snapshot(conn)
+            with pytest.raises(psycopg.Error) as err:
+                conn.execute("SELECT finshard.transfer(%s::bigint, %s::bigint, 1000000)", (src, dst))  # 100 EUR: beyond
+            assert err.value.sqlstate == "FS088"
+            assert snapshot(conn) == before
+        finally:
+            conn.execute("UPDATE finshard.currencies SET house_limit = NULL WHERE code = 'EUR'")
+
+
+def test_the_router_refuses_a_non_integer_id(db):
+    with db.connect() as conn:
+        acc = new_account(conn, "USD")
+    with Router.connect(db.dsn) as r:
+        for bad in (Decimal("26.6"), 26.0, "27", True):
+            with pytest.raises((errors.InvalidArgument, TypeError)):
+                r.deposit(account_id=bad, amount=Decimal("1"))
+            with pytest.raises(errors.InvalidArgument):
+                r.shard_for(bad)  # type: ignore[arg-type]
+        assert r.balance(account_id=acc) == 0
+
+
+def test_the_router_carries_the_session(db):
+    with db.connect() as conn:
+        uid = new_user(conn)
+        name = conn.execute("SELECT username FROM finshard.users WHERE user_id = %s", (uid,)).fetchone()[0]
+        mine = conn.execute("SELECT finshard.open_account(%s::bigint)", (uid,)).fetchone()[0]
+        other = new_account(conn, "USD")
+        app = f"rapp{uuid.uuid4().hex[:8]}"
+        conn.execute(f"CREATE ROLE {app} LOGIN IN ROLE finshard_app")
+    try:
+        dsn = db.dsn.replace("postgres@", f"{app}@")
+        with Router.connect(dsn) as r:
+            token = r.login(login=name, password="correct horse")["token"]
+            me = r.session(token)
+            assert me.deposit(account_id=mine, amount=Decimal("10"))["balance"] == 10
+            me.transfer(from_account_id=mine, to_account_id=other, amount=Decimal("3"))
+            with pytest.raises(errors.NotOwner):
+                me.withdraw(account_id=other, amount=Decimal("1"))
+            with pytest.raises(errors.SessionRequired):
+                r.balance(account_id=mine)
+            me.logout()
+            with pytest.raises(errors.SessionRevoked):
+                me.balance(account_id=mine)
+    finally:
+        with db.connect() as conn:
+            conn.execute(f"DROP ROLE {app}")
+
+
+def test_a_caller_cannot_redirect_the_failed_login_record(plain):
+    with plain.connect() as conn:
+        uid = new_user(conn)
+        name = conn.execute("SELECT username FROM finshard.users WHERE user_id = %s", (uid,)).fetchone()[0]
+        conn.execute("SET finshard.loopback_conninfo = 'host=203.0.113.1 connect_timeout=1'")
+        with pytest.raises(psycopg.Error) as err:
+            conn.execute("SELECT finshard.authenticate(%s, 'wrong password')", (name,))
+        assert err.value.sqlstate == "FS024"
+        assert conn.execute("SELECT failed_logins FROM finshard.users WHERE user_id = %s", (uid,)).fetchone()[0] == 1
+
+
+def test_roles_create_login_makes_a_scram_login_in_the_group(db):
+    name = f"svc{uuid.uuid4().hex[:8]}"
+    res = run("roles", "create-login", name, "--role", "market", "--dsn", db.dsn, "--json")
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["group"] == "finshard_market"
+    with db.connect() as conn:
+        login, scram = conn.execute("SELECT rolcanlogin, rolpassword LIKE 'SCRAM-SHA-256$%%' FROM pg_authid WHERE rolname = %s",
+                                    (name,)).fetchone()
+        assert login and scram
+        assert conn.execute("SELECT pg_has_role(%s, 'finshard_market', 'MEMBER')", (name,)).fetchone()[0]
+        conn.execute(f"DROP ROLE {name}")
+    assert_one_line_error(run("roles", "create-login", "pg_evil", "--role", "admin", "--dsn", db.dsn), "login name")
+    assert_one_line_error(run("roles", "create-login", name, "--role", "admin", "--password", "short", "--dsn", db.dsn),
+                          "at least 12")
+
+
+# -- the audit: every tampering of issue 15 item 6, found by `finshard audit verify` ----------------
+
+def _verify(db, *extra: str) -> tuple[int, list[dict]]:
+    res = run("audit", "verify", "--dsn", db.dsn, "--json", *extra)
+    assert "Traceback" not in res.stderr
+    return res.returncode, json.loads(res.stdout)["problems"]
+
+
+@pytest.fixture
+def chain(db):
+    """An account with a five-entry audit chain; its rows are put back after the test."""
+    with db.connect() as conn:
+        acc = new_account(conn, "USD", "100.00")
+        for amount in ("1", "2", "3"):
+            conn.execute("SELECT finshard.withdraw(%s::bigint, %s::numeric)", (acc, amount))
+        # Kept server-side, so that the rows come back byte for byte (jsonb numbers included).
+        conn.execute(f"CREATE TABLE public.audit_saved_{acc} AS SELECT * FROM finshard.audit_log WHERE account_id = {acc}")
+        head = conn.execute("SELECT audit_seq, audit_hash, audit_prev_hash FROM finshard.accounts WHERE account_id = %s", (acc,)).fetchone()
+    yield acc
+    with db.connect() as conn:
+        conn.execute("DELETE FROM finshard.audit_log WHERE account_id = %s", (acc,))
+        conn.execute(f"INSERT INTO finshard.audit_log SELECT * FROM public.audit_saved_{acc}")
+        conn.execute(f"DROP TABLE public.audit_saved_{acc}")
+        conn.execute("UPDATE finshard.accounts SET audit_seq = %s, audit_hash = %s, audit_prev_hash = %s WHERE account_id = %s",
+                     (*head, acc))
+    assert _verify(db, "--account", str(acc)) == (0, [])
+
+
+def _found(problems: list[dict], acc: int, *words: str) -> bool:
+    return any(p["account_id"] == acc and all(w in p["problem"] for w in words) for p in problems)
+
+
+def test_audit_verify_finds_an_altered_entry(db, chain):
+    with db.connect() as conn:
+        conn.execute("UPDATE finshard.audit_log SET details = details || '{\"amount\": 1000}' WHERE account_id = %s AND audit_seq = 3", (chain,))
+    code, problems = _verify(db, "--account", str(chain))
+    assert code != 0 and _found(problems, chain, "altered")
+
+
+def test_audit_verify_finds_an_altered_actor(db, chain):
+    with db.connect() as conn:
+        conn.execute("UPDATE finshard.audit_log SET actor = 'someone_else' WHERE account_id = %s AND audit_seq = 2", (chain,))
+    code, problems = _verify(db, "--account", str(chain))
+    assert code != 0 and _found(problems, chain, "altered")
+
+
+def test_audit_verify_finds_a_deleted_middle_entry(db, chain):
+    with db.connect() as conn:
+        conn.execute("DELETE FROM finshard.audit_log WHERE account_id = %s AND audit_seq = 3", (chain,))
+    code, problems = _verify(db, "--account", str(chain))
+    assert code != 0 and _found(problems, chain, "removed")
+
+
+def test_audit_verify_finds_a_chain_rehashed_with_sha256_and_its_head_reset(db, chain):
+    with db.connect() as conn:
+        rows = conn.execute("SELECT audit_seq, action, details, created_at, actor, on_behalf_of FROM finshard.audit_log "
+                            "WHERE account_id = %s ORDER BY audit_seq", (chain,)).fetchall()
+        prev = ""
+        for seq, action, details, created, actor, behalf in rows:
+            if seq == 2:
+                details = {**details, "amount": 0}
+            h = conn.execute("SELECT encode(sha256(convert_to(concat_ws('|', %s::text, %s::bigint, %s::bigint, %s::text, %s::jsonb::text, "
+                             "(extract(epoch FROM %s::timestamptz) * 1000000)::bigint, %s::text, coalesce(%s::text, '-')), 'UTF8')), 'hex')",
+                             (prev, chain, seq, action, json.dumps(details), created, actor, behalf)).fetchone()[0]
+            conn.execute("UPDATE finshard.audit_log SET details = %s, prev_hash = %s, hash = %s WHERE account_id = %s AND audit_seq = %s",
+                         (json.dumps(details), prev, h, chain, seq))
+            prev = h
+        conn.execute("UPDATE finshard.accounts SET audit_hash = %s WHERE account_id = %s", (prev, chain))
+    code, problems = _verify(db, "--account", str(chain))
+    assert code != 0 and _found(problems, chain, "without the audit key")
+
+
+def test_audit_verify_with_a_checkpoint_finds_the_newest_entry_cut_and_the_head_moved_back(db, chain, scratch):
+    cp = scratch("finshard-cp-") / "audit.json"
+    res = run("audit", "checkpoint", "--dsn", db.dsn, "--out", str(cp))
+    assert res.returncode == 0, res.stderr
+    assert _verify(db, "--account", str(chain), "--checkpoint", str(cp)) == (0, [])
+    with db.connect() as conn:
+        newest = conn.execute("SELECT audit_seq FROM finshard.accounts WHERE account_id = %s", (chain,)).fetchone()[0]
+        conn.execute("DELETE FROM finshard.audit_log WHERE account_id = %s AND audit_seq = %s", (chain, newest))
+        conn.execute("UPDATE finshard.accounts a SET audit_seq = l.audit_seq, audit_hash = l.hash, audit_prev_hash = l.prev_hash "
+                     "FROM finshard.audit_log l WHERE l.account_id = a.account_id AND l.audit_seq = %s AND a.account_id = %s",
+                     (newest - 1, chain))
+    assert _verify(db, "--account", str(chain)) == (0, [])  # a consistent prefix: only the checkpoint knows
+    code, problems = _verify(db, "--account", str(chain), "--checkpoint", str(cp))
+    assert code != 0 and _found(problems, chain, "shorter than at the checkpoint")
+
+
+def test_audit_verify_with_a_checkpoint_finds_a_system_entry_cut_and_the_head_moved_back(db, scratch):
+    cp = scratch("finshard-cp-") / "audit.json"
+    with db.connect() as conn:
+        new_user(conn)  # one more system-chain entry
+    assert run("audit", "checkpoint", "--dsn", db.dsn, "--out", str(cp)).returncode == 0
+    with db.connect() as conn:
+        seq, h, prev = conn.execute("SELECT audit_seq, audit_hash, audit_prev_hash FROM finshard.accounts WHERE account_id = 0").fetchone()
+        conn.execute(f"CREATE TABLE public.audit_saved_system AS SELECT * FROM finshard.audit_log WHERE account_id = 0 AND audit_seq = {seq}")
+        conn.execute("DELETE FROM finshard.audit_log WHERE account_id = 0 AND audit_seq = %s", (seq,))
+        conn.execute("UPDATE finshard.accounts a SET audit_seq = l.audit_seq, audit_hash = l.hash, audit_prev_hash = l.prev_hash "
+                     "FROM finshard.audit_log l WHERE l.account_id = 0 AND l.audit_seq = %s AND a.account_id = 0", (seq - 1,))
+    try:
+        assert _verify(db, "--account", "0") == (0, [])  # a consistent prefix: only the checkpoint knows
+        code, problems = _verify(db, "--account", "0", "--checkpoint", str(cp))
+        assert code != 0 and _found(problems, 0, "shorter than at the checkpoint")
+    finally:
+        with db.connect() as conn:
+            conn.execute("INSERT INTO finshard.audit_log SELECT * FROM public.audit_saved_system")
+            conn.execute("DROP TABLE public.audit_saved_system")
+            conn.execute("UPDATE finshard.accounts SET audit_seq = %s, audit_hash = %s, audit_prev_hash = %s WHERE account_id = 0",
+                         (seq, h, prev))
+
+
+def test_a_checkpoint_with_a_bad_signature_is_refused(db, scratch):
+    cp = scratch("finshard-cp-") / "audit.json"
+    assert run("audit", "checkpoint", "--dsn", db.dsn, "--out", str(cp)).returncode == 0
+    document = json.loads(cp.read_text())
+    document["heads"] = document["heads"][:-1]
+    cp.write_text(json.dumps(document))
+    assert_one_line_error(run("audit", "verify", "--dsn", db.dsn, "--checkpoint", str(cp)), "bad signature")
