@@ -9,6 +9,10 @@ DECLARE
     v_bound text;
 BEGIN
     PERFORM finshard._not_null(p_older_than, 'p_older_than');
+    -- Zero or less would take the current and future months, which then refuse every write.
+    IF p_older_than <= interval '0' THEN
+        PERFORM finshard.fail('FS005', format('p_older_than %s must be a positive age', p_older_than));
+    END IF;
     IF NOT EXISTS (SELECT 1 FROM pg_am WHERE amname = 'columnar') THEN
         PERFORM finshard.fail('FS005',
             CASE WHEN EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'citus_columnar')
@@ -43,6 +47,6 @@ BEGIN
     END LOOP;
 END
 $$;
-COMMENT ON FUNCTION finshard.compress_partitions(interval) IS 'Converts append-only partitions (ledger, audit log, quotes, bars) whose month ended p_older_than ago to columnar storage (Citus with citus_columnar), keeping their indexes; returns what it converted. Holds each parent''s lock while a partition is copied: run it in a quiet window';
+COMMENT ON FUNCTION finshard.compress_partitions(interval) IS 'Converts append-only partitions (ledger, audit log, quotes, bars) whose month ended p_older_than ago to columnar storage (Citus with citus_columnar), keeping their indexes; returns what it converted. Holds each parent''s lock while a partition is copied: run it in a quiet window. Raises FS001, FS005 (p_older_than must be positive)';
 REVOKE ALL ON FUNCTION finshard.compress_partitions(interval) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION finshard.compress_partitions(interval) TO finshard_admin;

@@ -12,8 +12,14 @@ DECLARE
     v_month  timestamptz;
     v_exists boolean;
 BEGIN
-    IF p_months_back < 0 OR p_months_ahead < 0 THEN
-        PERFORM finshard.fail('FS070', format('months back (%s) and ahead (%s) must be >= 0', p_months_back, p_months_ahead));
+    PERFORM finshard._not_null(p_months_back, 'p_months_back');
+    PERFORM finshard._not_null(p_months_ahead, 'p_months_ahead');
+    -- Bounded: 2^31 months is past the last timestamp, and ten years of months is already 120 tables each.
+    IF p_months_back NOT BETWEEN 0 AND 120 OR p_months_ahead NOT BETWEEN 0 AND 120 THEN
+        PERFORM finshard.fail('FS070', format('months back (%s) and ahead (%s) must be between 0 and 120', p_months_back, p_months_ahead));
+    END IF;
+    IF p_table IS NOT NULL AND NOT EXISTS (SELECT 1 FROM finshard.partitioned_tables() t WHERE t.table_name = p_table) THEN
+        PERFORM finshard.fail('FS005', format('%s is not a time-partitioned finshard table (finshard.partitioned_tables)', p_table));
     END IF;
     -- Maintenance does nothing on a standby, and never runs twice at once.
     IF pg_is_in_recovery() THEN
@@ -46,6 +52,6 @@ BEGIN
     END LOOP;
 END
 $$;
-COMMENT ON FUNCTION finshard.create_partitions(integer, integer, regclass) IS 'Creates the missing monthly partitions from p_months_back months ago to p_months_ahead months ahead (all partitioned tables, or p_table); skips on a standby or when another run holds the lock';
+COMMENT ON FUNCTION finshard.create_partitions(integer, integer, regclass) IS 'Creates the missing monthly partitions from p_months_back months ago to p_months_ahead months ahead (all partitioned tables, or p_table); skips on a standby or when another run holds the lock. Raises FS001, FS005, FS070 (at most 120 months either way)';
 REVOKE ALL ON FUNCTION finshard.create_partitions(integer, integer, regclass) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION finshard.create_partitions(integer, integer, regclass) TO finshard_admin;

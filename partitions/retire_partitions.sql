@@ -6,6 +6,7 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    PERFORM finshard._not_null(p_dry_run, 'p_dry_run');
     IF pg_is_in_recovery() THEN
         RAISE NOTICE 'finshard.retire_partitions: standby, nothing done';
         RETURN;
@@ -29,6 +30,6 @@ BEGIN
     END LOOP;
 END
 $$;
-COMMENT ON FUNCTION finshard.retire_partitions(boolean) IS 'Drops partitions past their table''s retention (finshard.partitioned_tables); p_dry_run (default) only lists them';
+COMMENT ON FUNCTION finshard.retire_partitions(boolean) IS 'Drops partitions past their table''s retention (finshard.partitioned_tables); p_dry_run (default) only lists them. Raises FS001';
 REVOKE ALL ON FUNCTION finshard.retire_partitions(boolean) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION finshard.retire_partitions(boolean) TO finshard_admin;

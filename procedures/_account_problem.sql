@@ -30,6 +30,10 @@ BEGIN
     ELSIF v_acc.currency <> p_currency THEN
         -- Not an error: the caller converts and applies the entry in this currency.
         RETURN v_acc.currency;
+    ELSIF abs(v_acc.balance + p_amount) >= 1e18 THEN
+        PERFORM finshard.fail('FS004',
+            format('account %s holds %s %s; %s %s more is beyond what a balance holds (< 1e18)', p_account_id,
+                   v_acc.balance, v_acc.currency, p_amount, v_acc.currency));
     ELSIF NOT p_house AND v_acc.balance + p_amount < v_acc.reserved - p_release THEN
         PERFORM finshard.fail('FS013',
             format('account %s has %s %s available; %s %s is needed', p_account_id,
@@ -39,5 +43,5 @@ BEGIN
     RETURN NULL;
 END
 $$;
-COMMENT ON FUNCTION finshard._account_problem(bigint, numeric, numeric, boolean, text, boolean) IS 'Locks account p_account_id (unless p_lock is false) and raises the reason (FS010/011/012/013/019) why it cannot take a movement of p_amount; returns its currency when that is not p_currency, NULL when nothing is wrong (the caller retries under the lock)';
+COMMENT ON FUNCTION finshard._account_problem(bigint, numeric, numeric, boolean, text, boolean) IS 'Locks account p_account_id (unless p_lock is false) and raises the reason (FS004/010/011/012/013/019) why it cannot take a movement of p_amount; returns its currency when that is not p_currency, NULL when nothing is wrong (the caller retries under the lock)';
 REVOKE ALL ON FUNCTION finshard._account_problem(bigint, numeric, numeric, boolean, text, boolean) FROM PUBLIC;

@@ -59,6 +59,8 @@ BEGIN
            AND a.status = 'active'
            AND (a.account_type IN ('house', 'system')) = p_house
            AND (p_house OR a.balance + p_amount >= a.reserved - p_release)
+           -- numeric(22,4) holds less than 1e18: compared here, in the guard, not caught as 22003 later.
+           AND abs(a.balance + p_amount) < 1e18
            AND (p_currency IS NULL OR a.currency = p_currency)
         RETURNING a.user_id, a.currency, a.balance, a.entry_seq, a.last_entry_at, a.audit_seq, a.audit_prev_hash, a.audit_hash
              INTO user_id, currency, balance_after, entry_seq, v_at, v_seq, v_prev, v_hash;

@@ -17,6 +17,17 @@ BEGIN
     PERFORM finshard._authorize(p_session, p_account_id, 'read');
     PERFORM finshard._not_null(p_account_id, 'p_account_id');
     PERFORM finshard._check_limit(p_limit, 1000);
+    IF p_status NOT IN ('new', 'partially_filled', 'filled', 'cancelled', 'expired', 'rejected') THEN
+        PERFORM finshard.fail('FS005', format('p_status %L is not new, partially_filled, filled, cancelled, expired or rejected',
+                                              left(p_status, 40)));
+    END IF;
+    -- An unknown id is an error, not an empty page.
+    IF NOT EXISTS (SELECT 1 FROM finshard.accounts a WHERE a.account_id = p_account_id) THEN
+        PERFORM finshard.fail('FS010', format('account %s does not exist', p_account_id));
+    END IF;
+    IF p_instrument_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM finshard.instruments i WHERE i.instrument_id = p_instrument_id) THEN
+        PERFORM finshard.fail('FS050', format('instrument %s does not exist', p_instrument_id));
+    END IF;
     -- Newest first; keyset pagination: pass the last row's created_at and order_id.
     RETURN QUERY
         SELECT o.order_id, o.instrument_id, o.order_type, o.side, o.quantity, o.price, o.stop_price, o.time_in_force,
@@ -30,6 +41,6 @@ BEGIN
          LIMIT p_limit;
 END
 $$;
-COMMENT ON FUNCTION finshard.account_orders(bigint, text, bigint, timestamptz, bigint, integer, text) IS 'An account''s orders, newest first, filtered by status and instrument, p_limit at a time (keyset: p_before_created_at, p_before_order_id). Raises FS001, FS005';
+COMMENT ON FUNCTION finshard.account_orders(bigint, text, bigint, timestamptz, bigint, integer, text) IS 'An account''s orders, newest first, filtered by status and instrument, p_limit at a time (keyset: p_before_created_at, p_before_order_id). Raises FS001, FS005, FS010, FS050';
 REVOKE ALL ON FUNCTION finshard.account_orders(bigint, text, bigint, timestamptz, bigint, integer, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION finshard.account_orders(bigint, text, bigint, timestamptz, bigint, integer, text) TO finshard_app, finshard_admin, finshard_readonly;

@@ -15,6 +15,10 @@ BEGIN
     PERFORM finshard._authorize(p_session, p_account_id, 'read');
     PERFORM finshard._not_null(p_account_id, 'p_account_id');
     PERFORM finshard._not_null(p_month, 'p_month');
+    -- The month and the next one's start must be timestamps (22008 otherwise): 4713 BC to 294276 AD.
+    IF NOT isfinite(p_month) OR p_month >= date '294276-12-01' THEN
+        PERFORM finshard.fail('FS070', format('p_month %s is outside the months a statement covers (before 294276-12)', p_month));
+    END IF;
     IF NOT EXISTS (SELECT 1 FROM finshard.accounts a WHERE a.account_id = p_account_id) THEN
         PERFORM finshard.fail('FS010', format('account %s does not exist', p_account_id));
     END IF;
@@ -40,6 +44,6 @@ BEGIN
          WHERE t.account_id = p_account_id AND t.created_at >= v_from AND t.created_at < v_to;
 END
 $$;
-COMMENT ON FUNCTION finshard.account_statement(bigint, date, text) IS 'Monthly statement (UTC month of p_month): an opening row, every entry in order, a closing row whose amount is the month''s net and whose balance = opening + entries. Raises FS001, FS010';
+COMMENT ON FUNCTION finshard.account_statement(bigint, date, text) IS 'Monthly statement (UTC month of p_month): an opening row, every entry in order, a closing row whose amount is the month''s net and whose balance = opening + entries. Raises FS001, FS010, FS070';
 REVOKE ALL ON FUNCTION finshard.account_statement(bigint, date, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION finshard.account_statement(bigint, date, text) TO finshard_app, finshard_admin, finshard_readonly;

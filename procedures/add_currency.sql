@@ -16,13 +16,17 @@ BEGIN
     IF p_minor_units NOT BETWEEN 0 AND 4 THEN
         PERFORM finshard.fail('FS005', format('minor units %s is not between 0 and 4', p_minor_units));
     END IF;
-    INSERT INTO finshard.currencies (code, name, minor_units) VALUES (p_code, p_name, p_minor_units)
-    ON CONFLICT (code) DO NOTHING;
+    PERFORM finshard._check_text(p_name, 'p_name', 100);
+    -- An existing code is refused, not skipped: skipping would audit a change that did not happen.
+    IF EXISTS (SELECT 1 FROM finshard.currencies c WHERE c.code = p_code) THEN
+        PERFORM finshard.fail('FS005', format('currency %s already exists', p_code));
+    END IF;
+    INSERT INTO finshard.currencies (code, name, minor_units) VALUES (p_code, p_name, p_minor_units);
     -- Its house fx account, so cross-currency transfers can go through it.
     PERFORM finshard._bootstrap();
     PERFORM finshard._audit(0, 'add_currency', jsonb_build_object('code', p_code, 'minor_units', p_minor_units));
 END
 $$;
-COMMENT ON FUNCTION finshard.add_currency(text, text, smallint) IS 'Adds an ISO 4217 currency and its house fx account; re-adding is harmless. Raises FS001, FS005';
+COMMENT ON FUNCTION finshard.add_currency(text, text, smallint) IS 'Adds an ISO 4217 currency and its house fx account. Raises FS001, FS005 (also when the code exists), FS006';
 REVOKE ALL ON FUNCTION finshard.add_currency(text, text, smallint) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION finshard.add_currency(text, text, smallint) TO finshard_admin;

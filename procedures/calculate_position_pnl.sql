@@ -34,6 +34,10 @@ BEGIN
         IF NOT EXISTS (SELECT 1 FROM finshard.accounts a WHERE a.account_id = p_account_id) THEN
             PERFORM finshard.fail('FS010', format('account %s does not exist', p_account_id));
         END IF;
+        -- With p_current_price the instrument was not read above: an unknown one is not a missing position.
+        IF NOT EXISTS (SELECT 1 FROM finshard.instruments i WHERE i.instrument_id = p_instrument_id) THEN
+            PERFORM finshard.fail('FS050', format('instrument %s does not exist', p_instrument_id));
+        END IF;
         PERFORM finshard.fail('FS063', format('account %s holds no position in instrument %s', p_account_id, p_instrument_id));
     END IF;
     RETURN v_pnl;

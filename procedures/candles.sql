@@ -8,8 +8,13 @@ BEGIN
     PERFORM finshard._not_null(p_instrument_id, 'p_instrument_id');
     PERFORM finshard._not_null(p_interval, 'p_interval');
     PERFORM finshard._check_period(p_from, p_to);
-    IF p_interval < interval '1 minute' OR p_interval > interval '31 days' THEN
+    -- date_bin takes no months or years (0A000), and '1 month' would compare as 30 days.
+    IF p_interval < interval '1 minute' OR p_interval > interval '31 days'
+       OR extract(year FROM p_interval) <> 0 OR extract(month FROM p_interval) <> 0 THEN
         PERFORM finshard.fail('FS005', format('p_interval %s must be between 1 minute and 31 days', p_interval));
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM finshard.instruments i WHERE i.instrument_id = p_instrument_id) THEN
+        PERFORM finshard.fail('FS050', format('instrument %s does not exist', p_instrument_id));
     END IF;
     -- Roll the one-minute bars up: first open, max high, min low, last close, summed volume.
     RETURN QUERY

@@ -13,6 +13,7 @@ AS $$
 DECLARE
     v_currency    text;
     v_to_currency text;
+    v_to          record;
     v_replay      jsonb;
     v_transfer_id bigint;
 BEGIN
@@ -31,11 +32,18 @@ BEGIN
             RETURN (v_replay ->> 'transfer_id')::bigint;
         END IF;
     END IF;
-    SELECT a.currency INTO v_to_currency FROM finshard.accounts a
-     WHERE a.account_id = p_to_account_id AND a.account_type NOT IN ('house', 'system');
+    -- The destination must be able to take the post later: a reservation it can never receive is refused now.
+    SELECT a.currency, a.status, a.account_type INTO v_to FROM finshard.accounts a WHERE a.account_id = p_to_account_id;
     IF NOT FOUND THEN
         PERFORM finshard.fail('FS010', format('account %s does not exist', p_to_account_id));
+    ELSIF v_to.account_type IN ('house', 'system') THEN
+        PERFORM finshard.fail('FS019', format('account %s is a %s account', p_to_account_id, v_to.account_type));
+    ELSIF v_to.status = 'closed' THEN
+        PERFORM finshard.fail('FS011', format('account %s is closed', p_to_account_id));
+    ELSIF v_to.status = 'frozen' THEN
+        PERFORM finshard.fail('FS012', format('account %s is frozen', p_to_account_id));
     END IF;
+    v_to_currency := v_to.currency;
     -- Reserve: the money stays in the balance but is no longer available (TigerBeetle's pending).
     UPDATE finshard.accounts a SET reserved = a.reserved + p_amount, updated_at = now()
      WHERE a.account_id = p_from_account_id AND a.status = 'active' AND a.account_type NOT IN ('house', 'system')
@@ -61,6 +69,6 @@ BEGIN
     RETURN v_transfer_id;
 END
 $$;
-COMMENT ON FUNCTION finshard.create_pending_transfer(bigint, bigint, numeric, interval, text, text, text) IS 'First phase of a two-phase transfer: reserves p_amount on the source account until post, void or expiry (p_timeout); returns transfer_id. Raises FS001-FS006, FS010-FS014, FS019, FS030';
+COMMENT ON FUNCTION finshard.create_pending_transfer(bigint, bigint, numeric, interval, text, text, text) IS 'First phase of a two-phase transfer: reserves p_amount on the source account until post, void or expiry (p_timeout); returns transfer_id. Raises FS001-FS006, FS010-FS014, FS019, FS030 (the destination too must exist and be an active customer account)';
 REVOKE ALL ON FUNCTION finshard.create_pending_transfer(bigint, bigint, numeric, interval, text, text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION finshard.create_pending_transfer(bigint, bigint, numeric, interval, text, text, text) TO finshard_app, finshard_admin;

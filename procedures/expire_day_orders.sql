@@ -9,6 +9,10 @@ DECLARE
     v_count integer := 0;
 BEGIN
     PERFORM finshard._not_null(p_cutoff, 'p_cutoff');
+    -- 'infinity' would expire every open DAY order, today's included.
+    IF NOT isfinite(p_cutoff) THEN
+        PERFORM finshard.fail('FS070', format('p_cutoff %s must be a finite time', p_cutoff));
+    END IF;
     IF pg_is_in_recovery() THEN
         RETURN 0;
     END IF;
@@ -25,6 +29,6 @@ BEGIN
     RETURN v_count;
 END
 $$;
-COMMENT ON FUNCTION finshard.expire_day_orders(timestamptz) IS 'End-of-day maintenance: expires open DAY orders placed before p_cutoff (default: today 00:00 UTC); returns how many';
+COMMENT ON FUNCTION finshard.expire_day_orders(timestamptz) IS 'End-of-day maintenance: expires open DAY orders placed before p_cutoff (default: today 00:00 UTC); returns how many. Raises FS001, FS070';
 REVOKE ALL ON FUNCTION finshard.expire_day_orders(timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION finshard.expire_day_orders(timestamptz) TO finshard_admin;

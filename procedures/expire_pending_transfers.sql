@@ -8,6 +8,7 @@ DECLARE
     v_transfer record;
     v_count    integer := 0;
 BEGIN
+    PERFORM finshard._check_limit(p_limit, 1000000);
     IF pg_is_in_recovery() THEN
         RETURN 0;
     END IF;
@@ -23,6 +24,6 @@ BEGIN
     RETURN v_count;
 END
 $$;
-COMMENT ON FUNCTION finshard.expire_pending_transfers(integer) IS 'Expires up to p_limit pending transfers past their timeout (releasing their reservations); returns how many. Run it periodically (cron or pg_cron)';
+COMMENT ON FUNCTION finshard.expire_pending_transfers(integer) IS 'Expires up to p_limit pending transfers past their timeout (releasing their reservations); returns how many. Run it periodically (cron or pg_cron). Raises FS005 unless 1 <= p_limit <= 1000000';
 REVOKE ALL ON FUNCTION finshard.expire_pending_transfers(integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION finshard.expire_pending_transfers(integer) TO finshard_admin;

@@ -16,8 +16,12 @@ DECLARE
     v_filled numeric;
     v_count  integer := 0;
 BEGIN
+    PERFORM finshard._not_null(p_instrument_id, 'p_instrument_id');
     SELECT i.bid_price, i.bid_size, i.ask_price, i.ask_size INTO v_quote
       FROM finshard.instruments i WHERE i.instrument_id = p_instrument_id;
+    IF NOT FOUND THEN
+        PERFORM finshard.fail('FS050', format('instrument %s does not exist', p_instrument_id));
+    END IF;
     IF v_quote.bid_price IS NULL THEN
         RETURN 0;
     END IF;
@@ -59,6 +63,6 @@ BEGIN
     RETURN v_count;
 END
 $$;
-COMMENT ON FUNCTION finshard.match_resting_orders(bigint) IS 'Fills resting limit and triggered stop orders of an instrument that cross its latest quote, in price-time priority, up to the quote''s sizes; returns how many orders filled. update_quote calls it';
+COMMENT ON FUNCTION finshard.match_resting_orders(bigint) IS 'Fills resting limit and triggered stop orders of an instrument that cross its latest quote, in price-time priority, up to the quote''s sizes; returns how many orders filled. update_quote calls it. Raises FS001, FS050';
 REVOKE ALL ON FUNCTION finshard.match_resting_orders(bigint) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION finshard.match_resting_orders(bigint) TO finshard_admin;

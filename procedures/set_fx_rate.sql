@@ -13,8 +13,13 @@ BEGIN
     PERFORM finshard._not_null(p_quote_currency, 'p_quote_currency');
     PERFORM finshard._not_null(p_rate, 'p_rate');
     PERFORM finshard._not_null(p_valid_from, 'p_valid_from');
-    IF p_rate = 'NaN'::numeric OR p_rate = 'Infinity'::numeric OR p_rate <= 0 OR p_rate >= 1e14 THEN
-        PERFORM finshard.fail('FS002', format('rate %s must be finite, > 0 and < 1e14', p_rate));
+    -- Stored at 10 decimals: a rate that rounds to 0 there would fail the table's CHECK (23514).
+    IF p_rate = 'NaN'::numeric OR p_rate = 'Infinity'::numeric OR p_rate <= 0 OR p_rate >= 1e14 OR round(p_rate, 10) = 0 THEN
+        PERFORM finshard.fail('FS002', format('rate %s must be finite, >= 1e-10 and < 1e14', p_rate));
+    END IF;
+    -- An infinite start would be in force forever (or never): rates start at a real instant.
+    IF NOT isfinite(p_valid_from) THEN
+        PERFORM finshard.fail('FS070', format('p_valid_from %s must be a finite time', p_valid_from));
     END IF;
     IF p_base_currency = p_quote_currency THEN
         PERFORM finshard.fail('FS005', format('a rate needs two different currencies, not %s twice', p_base_currency));
@@ -36,6 +41,6 @@ BEGIN
                                                                  'confirmed', coalesce(p_confirm, false)));
 END
 $$;
-COMMENT ON FUNCTION finshard.set_fx_rate(text, text, numeric, timestamptz, boolean) IS 'Records 1 p_base_currency = p_rate p_quote_currency from p_valid_from on; a rate further than the fx_rate_band setting (10%) from the one in force needs p_confirm => true. Raises FS001, FS002, FS005, FS017, FS087';
+COMMENT ON FUNCTION finshard.set_fx_rate(text, text, numeric, timestamptz, boolean) IS 'Records 1 p_base_currency = p_rate p_quote_currency from p_valid_from on; a rate further than the fx_rate_band setting (10%) from the one in force needs p_confirm => true. Raises FS001, FS002, FS005, FS017, FS070, FS087';
 REVOKE ALL ON FUNCTION finshard.set_fx_rate(text, text, numeric, timestamptz, boolean) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION finshard.set_fx_rate(text, text, numeric, timestamptz, boolean) TO finshard_admin;

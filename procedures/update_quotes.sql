@@ -12,6 +12,28 @@ BEGIN
     IF jsonb_typeof(p_quotes) <> 'array' OR jsonb_array_length(p_quotes) > 10000 THEN
         PERFORM finshard.fail('FS005', 'p_quotes must be a JSON array of at most 10000 quotes');
     END IF;
+    -- The shape first, so that jsonb_to_recordset never fails with a raw 22023/22P02/22003: every
+    -- element an object, every field null, a number or a string of one (as a cast would read it),
+    -- the instrument id a whole number within bigint.
+    SELECT x.n, x.e INTO v_q
+      FROM jsonb_array_elements(p_quotes) WITH ORDINALITY AS x (e, n)
+     WHERE jsonb_typeof(x.e) <> 'object'
+        OR EXISTS (SELECT 1 FROM jsonb_each(x.e) f
+                    WHERE f.key IN ('bid_price', 'bid_size', 'ask_price', 'ask_size')
+                      AND NOT (jsonb_typeof(f.value) IN ('number', 'null')
+                               OR (jsonb_typeof(f.value) = 'string'
+                                   AND f.value #>> '{}' ~* '^\s*([+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d{1,4})?|nan|[+-]?infinity)\s*$')))
+        OR CASE jsonb_typeof(x.e -> 'instrument_id')
+                WHEN 'number' THEN (x.e ->> 'instrument_id')::numeric <> trunc((x.e ->> 'instrument_id')::numeric)
+                                   OR abs((x.e ->> 'instrument_id')::numeric) > 999999999999999999
+                WHEN 'string' THEN x.e ->> 'instrument_id' !~ '^\s*[+-]?\d{1,18}\s*$'
+                WHEN 'null' THEN false
+                ELSE x.e ? 'instrument_id' END
+     ORDER BY x.n LIMIT 1;
+    IF FOUND THEN
+        PERFORM finshard.fail('FS005', format('quote %s of p_quotes, %s, is not an object of numbers (instrument_id a bigint)',
+                                              v_q.n, left(v_q.e::text, 200)));
+    END IF;
     -- Validate every quote first: one bad quote rejects the batch and changes nothing.
     FOR v_q IN SELECT * FROM jsonb_to_recordset(p_quotes)
                       AS q (instrument_id bigint, bid_price numeric, bid_size numeric, ask_price numeric, ask_size numeric)
