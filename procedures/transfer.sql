@@ -102,10 +102,13 @@ BEGIN
                        AND f.status = 'active' AND t.status = 'active'
                        AND f.account_type NOT IN ('house', 'system') AND t.account_type NOT IN ('house', 'system')
                        AND f.balance - p_amount >= f.reserved AND p_amount = round(p_amount, m.minor_units)
+                       -- numeric(22,4) holds less than 1e18: beyond, the per-leg path raises FS004.
+                       AND t.balance + p_amount < 1e18
                     OFFSET 0) chk
              WHERE a.account_id IN (p_from_account_id, p_to_account_id)
                AND a.status = 'active' AND a.account_type NOT IN ('house', 'system')
                AND (a.account_id <> p_from_account_id OR a.balance - p_amount >= a.reserved)
+               AND (a.account_id = p_from_account_id OR a.balance + p_amount < 1e18)
                AND p_amount > 0 AND p_amount < 1e18 AND coalesce(length(p_description), 0) <= 500
             RETURNING a.account_id, a.user_id, a.currency, a.balance, a.entry_seq, a.last_entry_at, a.audit_seq,
                       a.audit_prev_hash, a.audit_hash, chk.details, chk.actor, chk.on_behalf_of

@@ -188,7 +188,7 @@ def test_transfer_overflowing_the_target_balance_raises_fs004_on_the_per_leg_pat
     with db.connect() as conn:
         src = new_account(conn, "USD", "10.00")
         dst = new_account(conn, "USD", "999999999999999999.00")
-        # The one-statement path (plain PostgreSQL) lives in transfer.sql, outside this change: see the xfail below.
+        # The per-leg path (Citus, or this setting); the one-statement path is the next test.
         conn.execute("SET finshard.one_statement_transfer = off")
         before = state(conn)
         with pytest.raises(psycopg.Error) as info:
@@ -197,7 +197,6 @@ def test_transfer_overflowing_the_target_balance_raises_fs004_on_the_per_leg_pat
         assert state(conn) == before
 
 
-@pytest.mark.xfail(strict=True, reason="transfer.sql's one-statement UPDATE needs the 1e18 guard (file not editable on this branch)")
 def test_transfer_overflowing_the_target_balance_raises_fs004_on_the_one_statement_path(plain):
     with plain.connect() as conn:
         src = new_account(conn, "USD", "10.00")
