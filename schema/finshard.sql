@@ -27,10 +27,16 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'finshard_readonly') THEN
         CREATE ROLE finshard_readonly NOLOGIN;
     END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'finshard_admin') THEN
+        CREATE ROLE finshard_admin NOLOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'finshard_market') THEN
+        CREATE ROLE finshard_market NOLOGIN;
+    END IF;
 END
 $$;
 COMMENT ON ROLE finshard_app IS 'finshard applications: EXECUTE on the public functions only, no direct table writes';
 COMMENT ON ROLE finshard_readonly IS 'finshard reports: SELECT on tables and views';
 
 REVOKE ALL ON SCHEMA finshard FROM PUBLIC;
-GRANT USAGE ON SCHEMA finshard TO finshard_app, finshard_readonly;
+GRANT USAGE ON SCHEMA finshard TO finshard_app, finshard_readonly, finshard_admin, finshard_market;
