@@ -127,6 +127,7 @@ DO $$ DECLARE f regprocedure; BEGIN FOR f IN SELECT p.oid::regprocedure FROM pg_
 \ir procedures/fail.sql
 \ir procedures/freeze_account.sql
 \ir procedures/fx_rate.sql
+\ir procedures/ledger_verify.sql
 \ir procedures/login.sql
 \ir procedures/logout.sql
 \ir procedures/match_resting_orders.sql
