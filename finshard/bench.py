@@ -159,12 +159,15 @@ class _dispatcher:
         self.thread.join()
 
 
-def session_cost(dsn: str, *, clients: int = 8, seconds: float = 8, accounts: int = 1000, rounds: int = 3) -> dict[str, Any]:
+def session_cost(dsn: str, *, clients: int = 8, seconds: float = 8, accounts: int = 1000, rounds: int = 3,
+                 baseline_dsn: str | None = None) -> dict[str, Any]:
     """transfer acting for an end user (a finshard_app login passing p_session) vs the same transfer
     by a superuser acting as itself (no session), on the same accounts, server and clients, in
     alternating rounds, with the node's dispatcher running (the documented way under load); in
-    pgbench's simple and prepared protocols."""
+    pgbench's simple and prepared protocols. With ``baseline_dsn`` (another database on the same
+    server holding an earlier finshard), its transfer runs in the same rounds, with its own dispatcher."""
     ids = make_accounts(dsn, accounts)
+    base_ids = make_accounts(baseline_dsn, accounts) if baseline_dsn else []
     base, span = ids[0], len(ids)
     if ids[-1] - ids[0] + 1 != span:
         raise RuntimeError("bench accounts are not consecutive; run on a quiet database")
@@ -186,17 +189,25 @@ def session_cost(dsn: str, *, clients: int = 8, seconds: float = 8, accounts: in
     out: dict[str, Any] = {"benchmark": "transfer with an end user's session vs without", "clients": clients,
                            "seconds_each": seconds, "rounds": rounds, "accounts": span, "dispatcher": "running"}
     variables = {"n": span, "base": base, "tok": token}
+    from contextlib import nullcontext
     try:
-        with _dispatcher(dsn):
+        with _dispatcher(dsn), (_dispatcher(baseline_dsn) if baseline_dsn else nullcontext()):
             for protocol in ("simple", "prepared"):
-                plain_tps, session_tps = [], []
+                plain_tps, session_tps, base_tps = [], [], []
                 for _ in range(rounds):
+                    if baseline_dsn:
+                        base_tps.append(pgbench(baseline_dsn, [without], clients=clients, seconds=seconds, protocol=protocol,
+                                                variables={"n": len(base_ids), "base": base_ids[0]}))
                     plain_tps.append(pgbench(dsn, [without], clients=clients, seconds=seconds, variables=variables, protocol=protocol))
                     session_tps.append(pgbench(app_dsn, [with_session[protocol]], clients=clients, seconds=seconds,
                                                variables=variables, protocol=protocol))
                 a, b = statistics.mean(plain_tps), statistics.mean(session_tps)
                 out[protocol] = {"without_session_tps": round(a, 1), "with_session_tps": round(b, 1), "ratio": round(b / a, 3),
                                  "ratio_per_round": [round(y / x, 3) for x, y in zip(plain_tps, session_tps)]}
+                if baseline_dsn:
+                    c = statistics.mean(base_tps)
+                    out[protocol].update({"baseline_tps": round(c, 1), "with_session_vs_baseline": round(b / c, 3),
+                                          "without_session_vs_baseline": round(a / c, 3)})
     finally:
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute(f'DROP OWNED BY "{login}"')

@@ -8,7 +8,7 @@ DECLARE
 BEGIN
     IF p_session IS NULL THEN
         -- A database role acting as itself: finshard_admin (superusers are members of every role),
-        -- or finshard_readonly for reads. The role that called, not the SECURITY DEFINER owner.
+        -- or finshard_readonly for reads. The role that called, not the function's owner.
         v_role := finshard._actor();
         IF pg_catalog.pg_has_role(v_role, 'finshard_admin', 'MEMBER')
            OR (p_read AND pg_catalog.pg_has_role(v_role, 'finshard_readonly', 'MEMBER')) THEN

@@ -8,6 +8,8 @@ from decimal import Decimal
 import psycopg
 import pytest
 
+from tests.helpers import new_account
+
 INDEXES = "SELECT count(*) FROM pg_index WHERE indrelid = %s::regclass"
 
 
@@ -53,9 +55,12 @@ def test_compress_turns_the_oldest_month_columnar_and_keeps_rows_and_indexes(cit
                               "WHERE table_name = 'finshard.transactions'::regclass").fetchone()
         month = dict(conn.execute("SELECT table_name::text, partition_name FROM finshard.list_partitions() WHERE range_from = %s",
                                   (oldest[0],)).fetchall())
-        # A ledger row in that month (written directly: the API only writes the present).
+        # A ledger row in that month (written directly: the API only writes the present), on an
+        # account whose balance says so, so that the ledger stays consistent (ledger_verify).
+        acc = new_account(conn, "USD")
+        conn.execute("UPDATE finshard.accounts SET balance = 5, entry_seq = 1 WHERE account_id = %s", (acc,))
         conn.execute("INSERT INTO finshard.transactions (account_id, entry_seq, transaction_type, amount, balance_after, currency, "
-                     "created_at) VALUES (-77, 1, 'deposit', 5, 5, 'USD', %s + interval '1 day')", (oldest[0],))
+                     "created_at) VALUES (%s, 1, 'deposit', 5, 5, 'USD', %s + interval '1 day')", (acc, oldest[0]))
         indexes = {t: conn.execute(INDEXES, ("finshard." + p,)).fetchone()[0] for t, p in month.items()}
         done = conn.execute("SELECT table_name::text, partition_name FROM finshard.compress_partitions(now() - %s::timestamptz) "
                             "WHERE compressed", (oldest[1],)).fetchall()
@@ -69,6 +74,6 @@ def test_compress_turns_the_oldest_month_columnar_and_keeps_rows_and_indexes(cit
             # Still attached, with every index of its parent.
             assert conn.execute(INDEXES, ("finshard." + partition,)).fetchone()[0] == indexes[table], table
         assert access[month["finshard.trades"]] == "heap"  # a trade references its instrument: no columnar
-        assert conn.execute("SELECT amount FROM finshard.transactions WHERE account_id = -77").fetchall() == [(Decimal("5.0000"),)]
+        assert conn.execute("SELECT amount FROM finshard.transactions WHERE account_id = %s", (acc,)).fetchall() == [(Decimal("5.0000"),)]
         assert conn.execute("SELECT count(*) FROM finshard.compress_partitions(now() - %s::timestamptz)",
                             (oldest[1],)).fetchone()[0] == 0

@@ -82,6 +82,7 @@ PROCEDURES: tuple[Proc, ...] = (
     Proc("notification", _p("account_id:bigint", "notification_id:bigint", "session:text"), "row", route_by="account_id",
          writes=False),
     Proc("audit_verify", _p("account_id:bigint"), "rows", writes=False),
+    Proc("ledger_verify", _p(), "rows", writes=False),
     # trading
     Proc("create_instrument", _p("symbol:text", "name:text", "instrument_type:text", "exchange:text", "currency:text",
                                  "tick_size:numeric", "lot_size:numeric", "sector:text", "industry:text"), "scalar"),
