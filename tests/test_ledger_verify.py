@@ -30,6 +30,15 @@ def checks(rows: list[Problem], account: int) -> set[str]:
     return {r[2] for r in rows if r[0] == account}
 
 
+def entry(conn: psycopg.Connection, acc: int, seq: int) -> str:
+    """A WHERE clause for one ledger row. It names the row's created_at as a constant, so that the
+    statement is planned for one month: on Citus an UPDATE or DELETE whose plan reaches a columnar
+    (compressed) month is refused, and test_partitions compresses the oldest one."""
+    at = conn.execute("SELECT created_at FROM finshard.transactions WHERE account_id = %s AND entry_seq = %s",
+                      (acc, seq)).fetchone()[0]
+    return f"account_id = {int(acc)} AND entry_seq = {int(seq)} AND created_at = '{at.isoformat()}'::timestamptz"
+
+
 def instrument(conn: psycopg.Connection) -> int:
     sym = "L" + uuid.uuid4().hex[:8].upper()
     iid = conn.execute("SELECT finshard.create_instrument(%s, %s, p_tick_size => 0.01, p_lot_size => 1)",
@@ -108,9 +117,9 @@ def test_ledger_verify_names_a_deleted_ledger_row(funded):
     db, accs = funded
     acc = accs[0]
     with db.connect() as conn:
-        row = conn.execute("SELECT * FROM finshard.transactions WHERE account_id = %s AND entry_seq = 2", (acc,)).fetchone()
+        row = conn.execute(f"SELECT * FROM finshard.transactions WHERE {entry(conn, acc, 2)}").fetchone()
         cols = [c.name for c in conn.execute("SELECT * FROM finshard.transactions LIMIT 0").description]
-        conn.execute("DELETE FROM finshard.transactions WHERE account_id = %s AND entry_seq = 2", (acc,))
+        conn.execute(f"DELETE FROM finshard.transactions WHERE {entry(conn, acc, 2)}")
         try:
             found = problems(conn, accs)
             assert {"entry_seq", "running_balance", "balance_sum"} <= checks(found, acc)
@@ -126,14 +135,14 @@ def test_ledger_verify_names_an_altered_amount(funded):
     acc = accs[1]
     with db.connect() as conn:
         # entry 1 is the opening deposit: money that never came in, so the currency total is off too
-        conn.execute("UPDATE finshard.transactions SET amount = amount + 1 WHERE account_id = %s AND entry_seq = 1", (acc,))
+        conn.execute(f"UPDATE finshard.transactions SET amount = amount + 1 WHERE {entry(conn, acc, 1)}")
         try:
             found = problems(conn, accs)
             assert checks(found, acc) == {"running_balance", "balance_sum"}
             assert any("entry_seq 1: balance_after 100.0000" in r[3] for r in found if r[2] == "running_balance")
             assert (None, "USD", "currency_total") in {r[:3] for r in found}
         finally:
-            conn.execute("UPDATE finshard.transactions SET amount = amount - 1 WHERE account_id = %s AND entry_seq = 1", (acc,))
+            conn.execute(f"UPDATE finshard.transactions SET amount = amount - 1 WHERE {entry(conn, acc, 1)}")
         assert problems(conn, accs) == []
 
 
@@ -143,7 +152,7 @@ def test_ledger_verify_names_an_altered_transfer_leg(funded):
     with db.connect() as conn:
         # entry 2 of accs[1] is the transfer_in of accs[0]'s 12.50
         conn.execute("UPDATE finshard.transactions SET amount = amount - 2, balance_after = balance_after - 2 "
-                     "WHERE account_id = %s AND entry_seq = 2", (acc,))
+                     f"WHERE {entry(conn, acc, 2)}")
         conn.execute("UPDATE finshard.accounts SET balance = balance - 2 WHERE account_id = %s", (acc,))
         try:
             found = problems(conn, accs)
@@ -154,7 +163,7 @@ def test_ledger_verify_names_an_altered_transfer_leg(funded):
         finally:
             conn.execute("UPDATE finshard.accounts SET balance = balance + 2 WHERE account_id = %s", (acc,))
             conn.execute("UPDATE finshard.transactions SET amount = amount + 2, balance_after = balance_after + 2 "
-                         "WHERE account_id = %s AND entry_seq = 2", (acc,))
+                         f"WHERE {entry(conn, acc, 2)}")
         assert problems(conn, accs) == []
 
 
@@ -163,21 +172,21 @@ def test_ledger_verify_names_an_altered_balance_after(funded):
     acc = accs[0]
     with db.connect() as conn:
         # a middle entry: it and the next one break the running sum; the sums still agree
-        conn.execute("UPDATE finshard.transactions SET balance_after = balance_after + 50 WHERE account_id = %s AND entry_seq = 2", (acc,))
+        conn.execute(f"UPDATE finshard.transactions SET balance_after = balance_after + 50 WHERE {entry(conn, acc, 2)}")
         try:
             found = problems(conn, accs)
             assert checks(found, acc) == {"running_balance"}
             assert sorted(r[3].split(":")[0] for r in found if r[0] == acc) == ["entry_seq 2", "entry_seq 3"]
         finally:
-            conn.execute("UPDATE finshard.transactions SET balance_after = balance_after - 50 WHERE account_id = %s AND entry_seq = 2", (acc,))
+            conn.execute(f"UPDATE finshard.transactions SET balance_after = balance_after - 50 WHERE {entry(conn, acc, 2)}")
         # the last entry: its balance no longer matches the account's
         last = conn.execute("SELECT entry_seq FROM finshard.accounts WHERE account_id = %s", (acc,)).fetchone()[0]
-        conn.execute("UPDATE finshard.transactions SET balance_after = balance_after + 1 WHERE account_id = %s AND entry_seq = %s", (acc, last))
+        conn.execute(f"UPDATE finshard.transactions SET balance_after = balance_after + 1 WHERE {entry(conn, acc, last)}")
         try:
             found = problems(conn, accs)
             assert checks(found, acc) == {"running_balance", "last_balance"}
         finally:
-            conn.execute("UPDATE finshard.transactions SET balance_after = balance_after - 1 WHERE account_id = %s AND entry_seq = %s", (acc, last))
+            conn.execute(f"UPDATE finshard.transactions SET balance_after = balance_after - 1 WHERE {entry(conn, acc, last)}")
         assert problems(conn, accs) == []
 
 
