@@ -11,7 +11,7 @@ DECLARE
     v_pnl   numeric;
 BEGIN
     -- Who may do this, for whom: docs/roles.md.
-    PERFORM finshard._authorize(p_session, p_account_id, 'read');
+    PERFORM finshard._authorize(p_session, p_account_id, 'owner_or_admin');
     PERFORM finshard._not_null(p_account_id, 'p_account_id');
     PERFORM finshard._not_null(p_instrument_id, 'p_instrument_id');
     IF v_price IS NULL THEN
@@ -29,6 +29,8 @@ BEGIN
     UPDATE finshard.positions p
        SET unrealized_pnl = round(p.quantity * (v_price - p.average_price), 4), updated_at = now()
      WHERE p.account_id = p_account_id AND p.instrument_id = p_instrument_id
+       -- numeric(22,4) holds less than 1e18: compared here, not caught as 22003.
+       AND abs(round(p.quantity * (v_price - p.average_price), 4)) < 1e18
     RETURNING p.unrealized_pnl INTO v_pnl;
     IF NOT FOUND THEN
         IF NOT EXISTS (SELECT 1 FROM finshard.accounts a WHERE a.account_id = p_account_id) THEN
@@ -38,11 +40,15 @@ BEGIN
         IF NOT EXISTS (SELECT 1 FROM finshard.instruments i WHERE i.instrument_id = p_instrument_id) THEN
             PERFORM finshard.fail('FS050', format('instrument %s does not exist', p_instrument_id));
         END IF;
+        IF EXISTS (SELECT 1 FROM finshard.positions p WHERE p.account_id = p_account_id AND p.instrument_id = p_instrument_id) THEN
+            PERFORM finshard.fail('FS004', format('the P&L of account %s in instrument %s at %s is beyond what a balance holds (< 1e18)',
+                                                  p_account_id, p_instrument_id, v_price));
+        END IF;
         PERFORM finshard.fail('FS063', format('account %s holds no position in instrument %s', p_account_id, p_instrument_id));
     END IF;
     RETURN v_pnl;
 END
 $$;
-COMMENT ON FUNCTION finshard.calculate_position_pnl(bigint, bigint, numeric, text) IS 'Unrealized P&L of a position = quantity x (price - average price) at p_current_price, or at the latest quote mid when NULL; stores and returns it. Raises FS001, FS002, FS010, FS050, FS054, FS063';
+COMMENT ON FUNCTION finshard.calculate_position_pnl(bigint, bigint, numeric, text) IS 'Unrealized P&L of a position = quantity x (price - average price) at p_current_price, or at the latest quote mid when NULL; stores and returns it. Raises FS001, FS002, FS004, FS010, FS050, FS054, FS063, FS080-FS085';
 REVOKE ALL ON FUNCTION finshard.calculate_position_pnl(bigint, bigint, numeric, text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION finshard.calculate_position_pnl(bigint, bigint, numeric, text) TO finshard_app, finshard_admin, finshard_readonly;
+GRANT EXECUTE ON FUNCTION finshard.calculate_position_pnl(bigint, bigint, numeric, text) TO finshard_app, finshard_admin;

@@ -15,8 +15,6 @@ from tests.helpers import new_user, snapshot
 
 ROOT = Path(__file__).resolve().parent.parent
 GROUPS = ("finshard_app", "finshard_market", "finshard_admin", "finshard_readonly")
-SESSION_RULES = {"owner", "owner_or_admin", "self_or_admin", "admin", "signup", "session"}
-READS = {"notification", "account_orders", "account_statement", "account_trades", "balance", "calculate_position_pnl", "user_analytics"}
 SENDERS = {"withdraw", "transfer", "create_pending_transfer", "post_pending_transfer", "place_order"}
 
 

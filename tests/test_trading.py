@@ -328,3 +328,17 @@ def test_force_delegated_trading_calls_work_inside_a_transaction_block(citus):
         conn.commit()
     with citus.connect() as conn:
         assert conn.execute("SELECT quantity FROM finshard.positions WHERE account_id = %s", (acc,)).fetchone()[0] == 2
+
+
+def test_a_pnl_beyond_what_a_balance_holds_raises_fs004_and_changes_nothing(db):
+    with db.connect() as conn:
+        iid, acc = instrument(conn), new_account(conn, "USD", "1000.00")
+        order(conn, acc, iid, "market", "buy", 10)                       # @ 10.05
+        before = conn.execute("SELECT unrealized_pnl FROM finshard.positions WHERE account_id = %s", (acc,)).fetchone()
+        # 10 x (999,999,999,999 - 10.05) fits; a position of 10^7 at that price would not.
+        conn.execute("UPDATE finshard.positions SET quantity = 10000000 WHERE account_id = %s AND instrument_id = %s", (acc, iid))
+        with pytest.raises(psycopg.Error) as err:
+            conn.execute("SELECT finshard.calculate_position_pnl(%s::bigint, %s::bigint, 999999999999)", (acc, iid))
+        assert err.value.sqlstate == "FS004"
+        conn.execute("UPDATE finshard.positions SET quantity = 10 WHERE account_id = %s AND instrument_id = %s", (acc, iid))
+        assert conn.execute("SELECT unrealized_pnl FROM finshard.positions WHERE account_id = %s", (acc,)).fetchone() == before
