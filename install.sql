@@ -78,6 +78,7 @@ DO $$ DECLARE f regprocedure; BEGIN FOR f IN SELECT p.oid::regprocedure FROM pg_
 \ir procedures/_decrypt_pii.sql
 \ir procedures/_dispatcher_key.sql
 \ir procedures/_encrypt_pii.sql
+\ir procedures/_ensure_keys.sql
 \ir procedures/_fee.sql
 \ir procedures/_fill.sql
 \ir procedures/_fire_price_alerts.sql
@@ -100,6 +101,7 @@ DO $$ DECLARE f regprocedure; BEGIN FOR f IN SELECT p.oid::regprocedure FROM pg_
 \ir procedures/_transfer_checks.sql
 \ir procedures/_transfer_message.sql
 \ir procedures/_validate_order.sql
+\ir procedures/_write_key.sql
 \ir procedures/account_orders.sql
 \ir procedures/account_statement.sql
 \ir procedures/account_trades.sql
@@ -161,5 +163,7 @@ DO $$ DECLARE f regprocedure; BEGIN FOR f IN SELECT p.oid::regprocedure FROM pg_
 \ir schema/distribution.sql
 SELECT count(*) AS partitions_created FROM finshard.create_partitions(12, 3) WHERE created;
 SELECT finshard._bootstrap();
+-- Key files in every node's data directory, where missing (docs/security.md).
+SELECT finshard._ensure_keys() AS keys_created;
 \ir schema/portfolio_view.sql
 \ir schema/grants.sql

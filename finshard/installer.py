@@ -22,7 +22,6 @@ import psycopg
 
 from finshard import __version__
 from finshard.errors import FinshardError
-from finshard.keys import ensure_keys
 
 __all__ = ["sql_root", "install_steps", "install", "InstallReport", "schema_fingerprint", "SchemaMismatch"]
 
@@ -108,7 +107,6 @@ class InstallReport:
     citus: bool
     seconds: float
     files: list[str] = field(default_factory=list)
-    keys_created: list[str] = field(default_factory=list)
 
 
 def install(dsn: str, *, shard_count: int | None = None,
@@ -133,16 +131,11 @@ def install(dsn: str, *, shard_count: int | None = None,
                 conn.execute("CREATE EXTENSION citus")
                 citus = True
         conn.execute("SET client_min_messages = warning")
-        try:
-            report_keys = ensure_keys(conn)
-        except psycopg.Error as exc:
-            raise FinshardError(f"cannot provision finshard's keys (a superuser must install): "
-                                f"{str(exc).strip().splitlines()[0]}", sqlstate=exc.sqlstate) from None
         if citus and shard_count:
             conn.execute(f"SET citus.shard_count = {int(shard_count)}")
         fingerprint = schema_fingerprint(steps)
         unjudged = _check_existing_schema(conn, fingerprint, dsn)
-        report = InstallReport(version=__version__, citus=citus, seconds=0.0, keys_created=report_keys)
+        report = InstallReport(version=__version__, citus=citus, seconds=0.0)
         for label, sql in steps:
             progress(label)
             try:

@@ -4,7 +4,8 @@ Three keys, one file each (``finshard_<name>.key``, lines of ``<version> <hex>``
 first): ``audit`` keys the audit hash chain and signs checkpoints, ``pan`` keys the PAN hashes,
 ``pii`` encrypts names, phone and address and rotates (``finshard keys rotate``). Every node of a
 cluster holds the same files: a delegated call checks and writes on the node holding the data.
-The server writes them (COPY ... TO, which needs a superuser), with the server's umask (0600).
+install.sql creates missing ones (finshard._ensure_keys); the server writes them (finshard._write_key,
+COPY ... TO, which needs a superuser) into its data directory.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import psycopg
 
 from finshard.errors import FinshardError
 
-__all__ = ["KEY_NAMES", "ensure_keys", "rotate_pii_key", "sign", "read_key"]
+__all__ = ["KEY_NAMES", "rotate_pii_key", "sign", "read_key"]
 
 KEY_NAMES = ("audit", "pan", "pii")
 
@@ -45,57 +46,6 @@ def _read_all(conn: psycopg.Connection[Any], name: str) -> dict[str, str | None]
     return out
 
 
-def _write_all(conn: psycopg.Connection[Any], name: str, content: str, nodes: list[str]) -> None:
-    # A literal of hex digits, spaces and newlines only: nothing to quote.
-    assert all(c in "0123456789abcdef \n" for c in content)
-    lines = content.strip("\n").split("\n")
-    select = " UNION ALL ".join(f"SELECT {i} AS n, '{line}' AS l" for i, line in enumerate(lines))
-    for node in nodes:
-        # COPY ... TO takes an absolute path only: the node's data directory.
-        if node == "local":
-            datadir = conn.execute("SHOW data_directory").fetchone()[0]  # type: ignore[index]
-            conn.execute(_copy(select, datadir, name))  # type: ignore[arg-type]
-            continue
-        host, port = node.rsplit(":", 1)
-        ok, datadir = conn.execute(
-            "SELECT success, result FROM run_command_on_workers('SHOW data_directory') WHERE nodename = %s AND nodeport = %s",
-            (host, int(port))).fetchone()  # type: ignore[misc]
-        if not ok:
-            raise FinshardError(f"cannot find the data directory of {node}: {datadir}")
-        copy = _copy(select, datadir, name)
-        ok, result = conn.execute(
-            "SELECT success, result FROM run_command_on_workers(%s) WHERE nodename = %s AND nodeport = %s",
-            (copy, host, int(port))).fetchone()  # type: ignore[misc]
-        if not ok:
-            raise FinshardError(f"cannot write key {name} on {node}: {result}")
-
-
-def _copy(select: str, datadir: str, name: str) -> str:
-    if "'" in datadir:
-        raise FinshardError(f"data directory {datadir!r} has a quote in its path")
-    return f"COPY (SELECT l FROM ({select}) s ORDER BY n) TO '{datadir}/{_file(name)}'"
-
-
-def ensure_keys(conn: psycopg.Connection[Any]) -> list[str]:
-    """Create every key that is missing, the same on every node; return what was created.
-
-    Raises FinshardError when nodes hold different keys (restore the same files everywhere)."""
-    made = []
-    for name in KEY_NAMES:
-        found = _read_all(conn, name)
-        present = {v for v in found.values() if v is not None}
-        if len(present) > 1:
-            raise FinshardError(f"the nodes hold different {name} keys ({', '.join(sorted(found))}): "
-                                f"copy one finshard_{name}.key to every node's data directory")
-        missing = [node for node, v in found.items() if v is None]
-        if not missing:
-            continue
-        content = present.pop() if present else f"1 {secrets.token_hex(32)}\n"
-        _write_all(conn, name, content, missing)
-        made.extend(f"{name}@{node}" for node in missing)
-    return made
-
-
 def read_key(conn: psycopg.Connection[Any], name: str) -> bytes:
     """The key in force of ``name`` on the node connected to (needs a superuser)."""
     content = _read_all(conn, name)["local"]
@@ -115,11 +65,10 @@ def rotate_pii_key(conn: psycopg.Connection[Any]) -> dict[str, Any]:
     old = present.pop().strip().split("\n")
     version = max(int(line.split(" ")[0]) for line in old) + 1
     new = f"{version} {secrets.token_hex(32)}"
-    nodes = list(found)
-    _write_all(conn, "pii", "\n".join([new, *old]) + "\n", nodes)
+    conn.execute("SELECT finshard._write_key('pii', %s)", ("\n".join([new, *old]) + "\n",))
     users = conn.execute("SELECT finshard.rotate_pii_key()").fetchone()[0]  # type: ignore[index]
-    _write_all(conn, "pii", new + "\n", nodes)
-    return {"key_version": version, "users_reencrypted": users, "nodes": len(nodes)}
+    conn.execute("SELECT finshard._write_key('pii', %s)", (new + "\n",))
+    return {"key_version": version, "users_reencrypted": users, "nodes": len(found)}
 
 
 def sign(key: bytes, document: dict[str, Any]) -> str:
