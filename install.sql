@@ -58,6 +58,7 @@ DO $$ DECLARE f regprocedure; BEGIN FOR f IN SELECT p.oid::regprocedure FROM pg_
 \ir procedures/_active_user.sql
 \ir procedures/_actor.sql
 \ir procedures/_audit.sql
+\ir procedures/_audit_actor.sql
 \ir procedures/_audit_hash.sql
 \ir procedures/_authorize.sql
 \ir procedures/_authorize_user.sql

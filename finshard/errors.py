@@ -135,6 +135,10 @@ def translate(exc: BaseException) -> FinshardError:
     hint = getattr(diag, "message_hint", None) if diag else None
     if sqlstate in by_sqlstate:
         return by_sqlstate[sqlstate](message, detail=detail, hint=hint, sqlstate=sqlstate)
+    if sqlstate is not None and sqlstate.startswith("22"):
+        # A value PostgreSQL could not take (malformed number, date or interval, out of range): the
+        # caller's input, so InvalidArgument, with the server's code kept in the detail.
+        return by_sqlstate["FS005"](message, detail=f"PostgreSQL {sqlstate}" + (f": {detail}" if detail else ""), hint=hint)
     if sqlstate == "42501":
         # A role without EXECUTE on the function (docs/roles.md): the same class as FS080.
         return by_sqlstate["FS080"](message, detail=detail, hint=hint, sqlstate=sqlstate)

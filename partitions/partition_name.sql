@@ -23,3 +23,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION finshard.partition_name(regclass, timestamptz) IS 'Name of the monthly partition of p_table that holds p_at (UTC months). Raises FS001, FS005, FS070';
+REVOKE ALL ON FUNCTION finshard.partition_name(regclass, timestamptz) FROM PUBLIC;

@@ -7,7 +7,7 @@ DECLARE
     v_seq   bigint;
     v_hash  text;
     v_at    timestamptz := clock_timestamp();
-    v_actor text := finshard._actor();
+    v_actor text := finshard._audit_actor();
     -- Set by _caller for this transaction, from the session the call carried.
     v_for   bigint := nullif(current_setting('finshard.on_behalf_of', true), '')::bigint;
 BEGIN

@@ -5,6 +5,7 @@ AS $$
 DECLARE
     v_caller record;
     v_owner  bigint;
+    v_active boolean;
 BEGIN
     -- Rules (docs/roles.md): owner = the account's owner only; sender = the owner, who must be
     -- active (money out, orders); owner_or_admin = or an admin user; read = owner_or_admin, and
@@ -20,14 +21,12 @@ BEGIN
     IF v_caller.user_id IS NULL AND p_rule <> 'sender' THEN
         RETURN NULL;
     END IF;
-    -- Two statements, not a join: a force-delegated call on Citus may read the account's shard only
-    -- through a plain filter on the distribution argument; users is a reference table, read locally.
-    SELECT a.user_id INTO v_owner FROM finshard.accounts a WHERE a.account_id = p_account_id;
+    -- A plain filter on the distribution argument: a force-delegated call on Citus allows no more.
+    SELECT a.user_id, a.owner_active INTO v_owner, v_active FROM finshard.accounts a WHERE a.account_id = p_account_id;
     IF v_caller.user_id IS NULL THEN
         -- A role acting as itself: the function reports an unknown account itself. A session's
         -- user is active (_caller checked); an account's owner may not be.
-        IF p_rule = 'sender' AND v_owner IS NOT NULL
-           AND NOT (SELECT u.is_active FROM finshard.users u WHERE u.user_id = v_owner) THEN
+        IF p_rule = 'sender' AND v_owner IS NOT NULL AND NOT v_active THEN
             PERFORM finshard.fail('FS021', format('account %s belongs to a deactivated user: it can neither send money nor place orders',
                                                   p_account_id));
         END IF;

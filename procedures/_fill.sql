@@ -35,9 +35,15 @@ BEGIN
     VALUES (p_account_id, p_order_id, p_instrument_id, p_side, p_quantity, p_price, v_fee, v_realized)
     RETURNING trade_id INTO v_trade_id;
     -- Cash settles through the ledger, in this same transaction: the trade, then its commission.
+    -- The trade's audit entry rides on its cash entry (the same row version): audit_verify finds a
+    -- trade or fee in the ledger that no keyed entry vouches for.
     v_entry := finshard._post_entry(p_account_id, CASE p_side WHEN 'buy' THEN -v_notional ELSE v_notional END,
                                     'trade_' || p_side, p_release => v_release,
-                                    p_order_id => p_order_id, p_trade_id => v_trade_id);
+                                    p_order_id => p_order_id, p_trade_id => v_trade_id, p_audit_action => 'trade',
+                                    p_audit_details => jsonb_build_object('trade_id', v_trade_id, 'order_id', p_order_id,
+                                                                          'side', p_side, 'quantity', p_quantity,
+                                                                          'price', p_price, 'amount', v_notional,
+                                                                          'fee', v_fee));
     IF v_fee > 0 THEN
         PERFORM finshard._post_entry(p_account_id, -v_fee, 'fee', p_order_id => p_order_id, p_trade_id => v_trade_id,
                                      p_description => 'commission');

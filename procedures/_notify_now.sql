@@ -24,7 +24,8 @@ BEGIN
     -- multi-node transaction block: Citus will PREPARE that transaction, and PREPARE refuses one
     -- that sent NOTIFY. Such a worker transaction got its distributed transaction id from another
     -- node (a delegated autocommit call gets none). Unsent rows wait for dispatch_notifications().
-    IF v_send AND current_setting('application_name') LIKE 'citus_internal%' THEN
+    IF v_send AND current_setting('application_name') LIKE 'citus_internal%'
+       AND current_setting('citus.version', true) IS NOT NULL THEN
         -- Dynamic SQL: plain PostgreSQL has no get_current_transaction_id().
         EXECUTE 'SELECT NOT (t.transaction_number <> 0 AND t.initiator_node_identifier <> (SELECT groupid FROM pg_dist_local_group))
                    FROM get_current_transaction_id() t' INTO v_send;

@@ -22,7 +22,7 @@ DECLARE
     -- Read here, not in the UPDATE: Citus forbids volatile functions in distributed UPDATEs.
     v_clock timestamptz := clock_timestamp();
     v_audit boolean := p_audit_action IS NOT NULL;
-    v_actor text := CASE WHEN p_audit_action IS NOT NULL THEN finshard._actor() END;
+    v_actor text := CASE WHEN p_audit_action IS NOT NULL THEN finshard._audit_actor() END;
     v_for   bigint := CASE WHEN p_audit_action IS NOT NULL
                            THEN nullif(current_setting('finshard.on_behalf_of', true), '')::bigint END;
     v_at    timestamptz;

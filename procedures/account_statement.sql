@@ -16,8 +16,8 @@ BEGIN
     PERFORM finshard._not_null(p_account_id, 'p_account_id');
     PERFORM finshard._not_null(p_month, 'p_month');
     -- The month and the next one's start must be timestamps (22008 otherwise): 4713 BC to 294276 AD.
-    IF NOT isfinite(p_month) OR p_month >= date '294276-12-01' THEN
-        PERFORM finshard.fail('FS070', format('p_month %s is outside the months a statement covers (before 294276-12)', p_month));
+    IF NOT isfinite(p_month) OR p_month >= date '294276-12-01' OR p_month < date '0001-01-01' THEN
+        PERFORM finshard.fail('FS070', format('p_month %s is outside the months a statement covers (0001-01 to 294276-11)', p_month));
     END IF;
     IF NOT EXISTS (SELECT 1 FROM finshard.accounts a WHERE a.account_id = p_account_id) THEN
         PERFORM finshard.fail('FS010', format('account %s does not exist', p_account_id));

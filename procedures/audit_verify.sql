@@ -32,8 +32,40 @@ BEGIN
                               WHERE l.account_id = a.account_id AND l.audit_seq = a.audit_seq) last ON true
          WHERE (p_account_id IS NULL OR a.account_id = p_account_id)
            AND a.audit_seq > 0 AND last.hash IS DISTINCT FROM a.audit_hash;
+    -- A customer account's chain starts when it is opened: an empty one was cut whole.
+    RETURN QUERY
+        SELECT a.account_id, 0::bigint, 'customer account without an audit chain (its chain was removed whole)'
+          FROM finshard.accounts a
+         WHERE (p_account_id IS NULL OR a.account_id = p_account_id)
+           AND a.audit_seq = 0 AND a.account_type NOT IN ('house', 'system');
+    -- Money that no keyed entry vouches for: whoever can write the tables but has not the key can
+    -- make the ledger agree with itself, not with the chain. Every deposit, withdrawal, transfer out
+    -- (posted pending transfers included), trade and fee has its account's audit entry, with the
+    -- same amount. Audit and ledger are colocated by account: Citus joins them on each shard.
+    RETURN QUERY
+        SELECT t.account_id, NULL::bigint,
+               format('ledger entry %s (%s %s, seq %s) has no audit entry vouching for it (money moved outside finshard)',
+                      t.transaction_id, t.transaction_type, t.amount, t.entry_seq)
+          FROM finshard.transactions t
+         WHERE (p_account_id IS NULL OR t.account_id = p_account_id)
+           AND t.transaction_type IN ('deposit', 'withdraw', 'transfer_out', 'trade_buy', 'trade_sell', 'fee')
+           AND NOT EXISTS (
+               SELECT 1 FROM finshard.audit_log l
+                WHERE l.account_id = t.account_id
+                  AND CASE t.transaction_type
+                          WHEN 'deposit' THEN l.action = 'deposit' AND l.details ->> 'transaction_id' = t.transaction_id::text
+                                              AND (l.details ->> 'amount')::numeric = t.amount
+                          WHEN 'withdraw' THEN l.action = 'withdraw' AND l.details ->> 'transaction_id' = t.transaction_id::text
+                                               AND (l.details ->> 'amount')::numeric = -t.amount
+                          WHEN 'transfer_out' THEN l.action IN ('transfer', 'post_pending_transfer')
+                                                   AND l.details ->> 'transfer_id' = t.transfer_id::text
+                                                   AND (l.details ->> 'amount')::numeric = -t.amount
+                          WHEN 'fee' THEN l.action = 'trade' AND l.details ->> 'trade_id' = t.trade_id::text
+                                          AND (l.details ->> 'fee')::numeric = -t.amount
+                          ELSE l.action = 'trade' AND l.details ->> 'trade_id' = t.trade_id::text
+                               AND (l.details ->> 'amount')::numeric = abs(t.amount) END);
 END
 $$;
-COMMENT ON FUNCTION finshard.audit_verify(bigint) IS 'Checks the keyed audit hash chains (one account, or all): returns one row per broken link, none when intact. Raises FS010, FS090';
+COMMENT ON FUNCTION finshard.audit_verify(bigint) IS 'Checks the keyed audit hash chains (one account, or all): returns one row per broken link and per ledger entry that no audit entry vouches for, none when intact. Raises FS010, FS090';
 REVOKE ALL ON FUNCTION finshard.audit_verify(bigint) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION finshard.audit_verify(bigint) TO finshard_admin, finshard_readonly;

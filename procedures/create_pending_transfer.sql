@@ -21,7 +21,9 @@ BEGIN
     PERFORM finshard._authorize(p_session, p_from_account_id, 'sender');
     v_currency := (finshard._transfer_checks(p_from_account_id, p_to_account_id, p_amount, p_description)).currency;
     PERFORM finshard._not_null(p_timeout, 'p_timeout');
-    IF p_timeout <= interval '0' OR p_timeout > interval '90 days' THEN
+    -- Compared as instants: interval comparison counts a month as 30 days, so '1 mon -29 days' or
+    -- '10000 years -3599999 days' would pass a comparison of intervals.
+    IF now() + p_timeout <= now() OR now() + p_timeout > now() + interval '90 days' THEN
         PERFORM finshard.fail('FS005', format('p_timeout %s must be positive and at most 90 days', p_timeout));
     END IF;
     IF p_idempotency_key IS NOT NULL THEN

@@ -15,7 +15,8 @@ BEGIN
     PERFORM finshard._not_null(p_condition, 'p_condition');
     PERFORM finshard._not_null(p_price, 'p_price');
     PERFORM finshard._instrument(p_instrument_id);
-    IF p_condition NOT IN ('above', 'below') OR p_price = 'NaN'::numeric OR p_price <= 0 OR p_price >= 1e12 THEN
+    -- Stored as numeric(20,8): a price that rounds to 0 there is no price.
+    IF p_condition NOT IN ('above', 'below') OR p_price = 'NaN'::numeric OR round(p_price, 8) <= 0 OR p_price >= 1e12 THEN
         PERFORM finshard.fail('FS062', format('alert %L %s: condition must be above or below, price > 0', left(p_condition, 40), p_price));
     END IF;
     SELECT * INTO v_acc FROM finshard._lock_account(p_account_id);

@@ -11,7 +11,9 @@ BEGIN
     PERFORM finshard._not_null(p_user_id, 'p_user_id');
     PERFORM finshard._active_user(p_user_id);
     UPDATE finshard.users SET is_active = false, updated_at = now() WHERE user_id = p_user_id;
-    -- A deactivated user's sessions end now (each call also checks that the user is active).
+    -- A deactivated user's sessions end now (each call also checks that the user is active), and
+    -- the accounts say so to the payments that read them.
+    UPDATE finshard.accounts SET owner_active = false WHERE user_id = p_user_id AND owner_active;
     UPDATE finshard.sessions SET revoked_at = now() WHERE user_id = p_user_id AND revoked_at IS NULL;
     PERFORM finshard._audit(0, 'deactivate_user', jsonb_build_object('user_id', p_user_id));
 END

@@ -9,7 +9,9 @@ DECLARE
 BEGIN
     user_id := finshard.authenticate(p_login, p_password);
     v_ttl := coalesce(p_ttl, (SELECT s.value::interval FROM finshard.settings s WHERE s.key = 'session_ttl'), interval '30 minutes');
-    IF v_ttl <= interval '0' OR v_ttl > interval '1 day' OR isfinite(v_ttl) IS NOT TRUE THEN
+    -- Compared as instants: interval comparison counts a month as 30 days, so '1 mon -29 days' or
+    -- '10000 years -3599999 days' would pass a comparison of intervals.
+    IF now() + v_ttl <= now() OR now() + v_ttl > now() + interval '1 day' THEN
         PERFORM finshard.fail('FS005', format('session lifetime %s must be more than 0 and at most 1 day', v_ttl));
     END IF;
     -- 256 random bits; only their sha256 is stored (sessions is a reference table on Citus: the

@@ -29,10 +29,11 @@ DECLARE
     v_moved    bigint;       -- accounts the one statement updated
     v_failed   bigint;
     v_authorized boolean := false;
+    v_user     bigint;       -- the end user of p_session, when it is live
 BEGIN
     IF p_idempotency_key IS NOT NULL THEN
         -- Who may do this, for whom (docs/roles.md), before a replay could answer a stranger.
-        PERFORM finshard._authorize(p_session, p_from_account_id, 'sender');
+        v_user := finshard._authorize(p_session, p_from_account_id, 'sender');
         v_authorized := true;
         v_checks := finshard._transfer_checks(p_from_account_id, p_to_account_id, p_amount, p_description);
         v_currency := v_checks.currency;
@@ -55,7 +56,17 @@ BEGIN
     -- shards through intermediate results, so it keeps the per-leg path. SET
     -- finshard.one_statement_transfer = off sends every transfer down the per-leg path.
     IF current_setting('citus.version', true) IS NULL
-       AND coalesce(current_setting('finshard.one_statement_transfer', true), '') <> 'off' THEN
+       AND coalesce(current_setting('finshard.one_statement_transfer', true), '') <> 'off'
+       -- Without a session, only a finshard_admin role acts as itself; others take the path that says why.
+       AND (p_session IS NOT NULL OR pg_catalog.pg_has_role(finshard._actor(), 'finshard_admin', 'MEMBER')) THEN
+        IF p_session IS NOT NULL AND NOT v_authorized THEN
+            -- _caller's lookup, inlined: no row (a forged, expired or revoked token) leaves v_user NULL,
+            -- the one statement then applies nothing, and _authorize below raises the reason. Logout,
+            -- a new password and deactivation all revoke, so a live session's user is active.
+            SELECT s.user_id INTO v_user FROM finshard.sessions s
+             WHERE s.token_hash = pg_catalog.sha256(pg_catalog.convert_to(p_session, 'UTF8'))
+               AND s.revoked_at IS NULL AND s.expires_at > now();
+        END IF;
         v_clock := clock_timestamp();
         v_ids := ARRAY[nextval('finshard.notifications_notification_id_seq'), nextval('finshard.notifications_notification_id_seq')];
         -- One UPDATE moves both balances. The rules are judged twice: on both rows together, from the
@@ -85,20 +96,15 @@ BEGIN
                                      ELSE a.audit_hash END
               FROM (SELECT finshard._transfer_audit(transfer_id, p_to_account_id, p_amount, f.currency, p_idempotency_key)
                              AS details,
-                           finshard._actor() AS actor,
-                           CASE WHEN p_session IS NOT NULL THEN f.user_id END AS on_behalf_of
+                           finshard._audit_actor() AS actor,
+                           v_user AS on_behalf_of
                       FROM finshard.accounts f
                       JOIN finshard.accounts t ON t.account_id = p_to_account_id AND t.currency = f.currency
                       JOIN finshard.currencies m ON m.code = f.currency
-                      -- _authorize's rules, inlined: an active owner, acting through a live session of
-                      -- theirs, or a finshard_admin role acting as itself.
-                      JOIN finshard.users fu ON fu.user_id = f.user_id AND fu.is_active
                      WHERE f.account_id = p_from_account_id AND p_from_account_id <> p_to_account_id
-                       AND CASE WHEN p_session IS NULL
-                                THEN pg_catalog.pg_has_role(finshard._actor(), 'finshard_admin', 'MEMBER')
-                                ELSE EXISTS (SELECT 1 FROM finshard.sessions s
-                                              WHERE s.token_hash = pg_catalog.sha256(pg_catalog.convert_to(p_session, 'UTF8'))
-                                                AND s.user_id = f.user_id AND s.revoked_at IS NULL AND s.expires_at > now()) END
+                       -- _authorize's rules, inlined: an active owner, acting through a live session
+                       -- of theirs, or a finshard_admin role acting as itself (checked above).
+                       AND f.owner_active AND (p_session IS NULL OR f.user_id = v_user)
                        AND f.status = 'active' AND t.status = 'active'
                        AND f.account_type NOT IN ('house', 'system') AND t.account_type NOT IN ('house', 'system')
                        AND f.balance - p_amount >= f.reserved AND p_amount = round(p_amount, m.minor_units)
@@ -108,7 +114,6 @@ BEGIN
              WHERE a.account_id IN (p_from_account_id, p_to_account_id)
                AND a.status = 'active' AND a.account_type NOT IN ('house', 'system')
                AND (a.account_id <> p_from_account_id OR a.balance - p_amount >= a.reserved)
-               AND (a.account_id = p_from_account_id OR a.balance + p_amount < 1e18)
                AND p_amount > 0 AND p_amount < 1e18 AND coalesce(length(p_description), 0) <= 500
             RETURNING a.account_id, a.user_id, a.currency, a.balance, a.entry_seq, a.last_entry_at, a.audit_seq,
                       a.audit_prev_hash, a.audit_hash, chk.details, chk.actor, chk.on_behalf_of

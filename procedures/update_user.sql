@@ -25,6 +25,11 @@ BEGIN
     IF p_role IS NOT NULL AND p_session IS NOT NULL THEN
         PERFORM finshard._authorize_user(p_session, p_user_id, 'admin');
     END IF;
+    -- A password is its user's own: an admin who set another's could log in as them and move
+    -- their money. An admin user revokes sessions or deactivates instead.
+    IF p_password IS NOT NULL AND v_caller IS NOT NULL AND v_caller <> p_user_id THEN
+        PERFORM finshard.fail('FS080', format('user %s may not set the password of user %s', v_caller, p_user_id));
+    END IF;
     PERFORM finshard._not_null(p_user_id, 'p_user_id');
     PERFORM finshard._active_user(p_user_id);
     IF p_email IS NOT NULL AND (p_email !~ '^[^@\s[:cntrl:]]+@[^@\s[:cntrl:]]+\.[^@\s[:cntrl:]]+$' OR length(p_email) > 254) THEN

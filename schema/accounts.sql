@@ -8,6 +8,7 @@ CREATE TABLE IF NOT EXISTS finshard.accounts (
     balance        numeric(22,4)  NOT NULL DEFAULT 0,
     reserved       finshard.nonnegative_amount NOT NULL DEFAULT 0,
     status         finshard.account_status NOT NULL DEFAULT 'active',
+    owner_active   boolean        NOT NULL DEFAULT true,
     entry_seq      bigint         NOT NULL DEFAULT 0,
     last_entry_at  timestamptz    NOT NULL DEFAULT '-infinity',
     audit_seq      bigint         NOT NULL DEFAULT 0,
@@ -23,6 +24,7 @@ CREATE TABLE IF NOT EXISTS finshard.accounts (
 );
 COMMENT ON TABLE finshard.accounts IS 'Multi-currency accounts; distributed by account_id, every account-owned table is colocated with it';
 COMMENT ON COLUMN finshard.accounts.account_number IS 'FS + zero-padded account_id: unique because account_id is, so no cross-shard unique index is needed';
+COMMENT ON COLUMN finshard.accounts.owner_active IS 'false once the owner is deactivated (deactivate_user): the account may still receive, but neither send nor order. Kept on the row so that a payment checks it without reading users';
 COMMENT ON COLUMN finshard.accounts.reserved IS 'money held by pending transfers and open buy orders; available = balance - reserved';
 COMMENT ON COLUMN finshard.accounts.entry_seq IS 'number of ledger entries: the ledger row with this seq is the last one, and its balance_after equals balance';
 COMMENT ON COLUMN finshard.accounts.last_entry_at IS 'created_at of the last ledger entry; the next is stamped max(clock, this + 1 microsecond), so created_at strictly increases along entry_seq';

@@ -6,3 +6,20 @@ REVOKE ALL ON ALL SEQUENCES IN SCHEMA finshard FROM PUBLIC, finshard_app, finsha
 GRANT SELECT ON ALL TABLES IN SCHEMA finshard TO finshard_readonly;
 REVOKE SELECT ON finshard.users, finshard.sessions, finshard.idempotency_keys FROM finshard_readonly;
 GRANT SELECT (user_id, username, role, is_active, created_at, updated_at) ON finshard.users TO finshard_readonly;
+
+-- The notification dispatcher is an advisory lock (register_dispatcher, granted to finshard_admin
+-- only): any role that could take that lock would stop live notifications. In this database only
+-- finshard's functions, which run as their owner, take advisory locks; on Citus, on every node.
+DO $grants$
+DECLARE
+    v_revoke text := $r$DO $d$ DECLARE f regprocedure; BEGIN
+        FOR f IN SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
+                  WHERE p.pronamespace = 'pg_catalog'::regnamespace AND p.proname LIKE 'pg\_%advisory%'
+        LOOP EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', f); END LOOP; END $d$$r$;
+BEGIN
+    EXECUTE v_revoke;
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus') THEN
+        PERFORM run_command_on_workers(v_revoke);
+    END IF;
+END
+$grants$;

@@ -193,26 +193,29 @@ def test_admin_and_readonly_roles_act_as_themselves_without_a_session(world):
         with pytest.raises(psycopg.Error) as err:  # a report role does not freeze
             conn.execute("SELECT finshard.freeze_account(%s::bigint)", (acc,))
         assert err.value.sqlstate == "42501"
-        conn.execute(f"SET ROLE {world['logins']['finshard_admin']}")
+    # Connected as the login itself (as an application would): with SET ROLE, a call that Citus
+    # delegates reaches the worker as the role, not as the login that set it.
+    admin = world["logins"]["finshard_admin"]
+    with psycopg.connect(world["db"].dsn.replace("postgres@", f"{admin}@"), autocommit=True) as conn:
         conn.execute("SELECT finshard.freeze_account(%s::bigint)", (acc,))
         conn.execute("SELECT finshard.unfreeze_account(%s::bigint)", (acc,))
-        conn.execute("RESET ROLE")
+    with world["db"].connect() as conn:
         (actor, on_behalf) = conn.execute("SELECT actor, on_behalf_of FROM finshard.audit_log WHERE account_id = %s "
                                           "ORDER BY audit_seq DESC LIMIT 1", (acc,)).fetchone()
-        assert (actor, on_behalf) == (world["logins"]["finshard_admin"], None)
+        assert (actor, on_behalf) == (admin, None)
 
 
 def test_a_transfer_with_the_owners_session_applies_and_records_who(world):
-    with world["db"].connect() as conn:
-        conn.execute(f"SET ROLE {world['logins']['finshard_app']}")
-        a, b = world["alice"], world["bob"]
+    app = world["logins"]["finshard_app"]
+    a, b = world["alice"], world["bob"]
+    with psycopg.connect(world["db"].dsn.replace("postgres@", f"{app}@"), autocommit=True) as conn:
         row = conn.execute("SELECT from_balance FROM finshard.transfer(%s::bigint, %s::bigint, 1, p_session => %s)",
                            (a["account"], b["account"], a["token"])).fetchone()
         assert row[0] is not None
-        conn.execute("RESET ROLE")
+    with world["db"].connect() as conn:
         (actor, on_behalf) = conn.execute("SELECT actor, on_behalf_of FROM finshard.audit_log WHERE account_id = %s "
                                           "ORDER BY audit_seq DESC LIMIT 1", (a["account"],)).fetchone()
-        assert (actor, on_behalf) == (world["logins"]["finshard_app"], a["user"])
+        assert (actor, on_behalf) == (app, a["user"])
 
 
 def test_a_session_ends_with_logout_a_new_password_and_deactivation(world):
@@ -295,3 +298,23 @@ def test_readonly_reads_no_credentials_or_personal_data(world):
             with pytest.raises(psycopg.Error) as err:
                 conn.execute(f"SELECT 1 FROM finshard.{table} LIMIT 1")
             assert err.value.sqlstate == "42501", table
+
+
+def test_no_finshard_function_and_no_advisory_lock_is_public(db):
+    """PUBLIC (every login) may execute no finshard function, and may take no advisory lock: the
+    notification dispatcher is one, and only finshard_admin registers it."""
+    with db.connect() as conn:
+        public = conn.execute("SELECT p.oid::regprocedure::text FROM pg_proc p "
+                              "WHERE (p.pronamespace = 'finshard'::regnamespace OR p.proname LIKE 'pg\\_%%advisory%%') "
+                              "AND has_function_privilege('public', p.oid, 'EXECUTE')").fetchall()
+        login = f"pub{uuid.uuid4().hex[:8]}"
+        conn.execute(f"CREATE ROLE {login} LOGIN")
+        try:
+            conn.execute(f"SET ROLE {login}")
+            with pytest.raises(psycopg.Error) as err:
+                conn.execute("SELECT pg_advisory_lock(hashtext('finshard.notification_dispatcher')::bigint)")
+            assert err.value.sqlstate == "42501"
+        finally:
+            conn.execute("RESET ROLE")
+            conn.execute(f"DROP ROLE {login}")
+    assert public == []

@@ -306,7 +306,9 @@ def test_audit_verify_with_a_checkpoint_finds_the_newest_entry_cut_and_the_head_
         newest = conn.execute("SELECT audit_seq FROM finshard.accounts WHERE account_id = %s", (chain,)).fetchone()[0]
         conn.execute(f"DELETE FROM finshard.audit_log WHERE account_id = %s AND audit_seq = %s {RECENT}", (chain, newest))
         _move_head_back(conn, chain, newest - 1)
-    assert _verify(db, "--account", str(chain)) == (0, [])  # a consistent prefix: only the checkpoint knows
+    # The chain is a consistent prefix, but the cut entry vouched for a withdrawal the ledger holds.
+    code, problems = _verify(db, "--account", str(chain))
+    assert code != 0 and _found(problems, chain, "no audit entry vouching for it")
     code, problems = _verify(db, "--account", str(chain), "--checkpoint", str(cp))
     assert code != 0 and _found(problems, chain, "shorter than at the checkpoint")
 
@@ -340,3 +342,115 @@ def test_a_checkpoint_with_a_bad_signature_is_refused(db, scratch):
     document["heads"] = document["heads"][:-1]
     cp.write_text(json.dumps(document))
     assert_one_line_error(run("audit", "verify", "--dsn", db.dsn, "--checkpoint", str(cp)), "bad signature")
+
+
+def test_audit_verify_finds_money_moved_by_writing_the_ledger_directly(db):
+    """A table writer without the key can make the ledger agree with itself (ledger_verify passes),
+    not with the keyed chain: the entries no audit entry vouches for are named."""
+    with db.connect() as conn:
+        a, b = new_account(conn, "USD", "100.00"), new_account(conn, "USD")
+        before = conn.execute("SELECT account_id, balance, entry_seq FROM finshard.accounts WHERE account_id IN (%s, %s)",
+                              (a, b)).fetchall()
+        fake = 10**15 + a
+        conn.execute("INSERT INTO finshard.transfers (transfer_id, from_account_id, to_account_id, amount, currency, to_amount, "
+                     "to_currency, status, resolved_at) VALUES (%s, %s, %s, 60, 'USD', 60, 'USD', 'success', now())", (fake, a, b))
+        for acc, amount, kind, other in ((a, -60, "transfer_out", b), (b, 60, "transfer_in", a)):
+            conn.execute("UPDATE finshard.accounts SET balance = balance + %s, entry_seq = entry_seq + 1, "
+                         "last_entry_at = now() WHERE account_id = %s", (amount, acc))
+            conn.execute("INSERT INTO finshard.transactions (account_id, entry_seq, transaction_type, amount, balance_after, currency, "
+                         "transfer_id, counterparty_account_id, created_at) SELECT account_id, entry_seq, %s, %s, balance, 'USD', %s, %s, "
+                         "last_entry_at FROM finshard.accounts WHERE account_id = %s", (kind, amount, fake, other, acc))
+        try:
+            # Consistent as a ledger: ledger_verify has nothing to say about these accounts.
+            assert conn.execute("SELECT count(*) FROM finshard.ledger_verify() WHERE account_id IN (%s, %s)", (a, b)).fetchone()[0] == 0
+            code, problems = _verify(db, "--account", str(a))
+            assert code != 0 and _found(problems, a, "no audit entry vouching for it")
+        finally:
+            conn.execute(f"DELETE FROM finshard.transactions WHERE transfer_id = %s {RECENT}", (fake,))
+            conn.execute("DELETE FROM finshard.transfers WHERE transfer_id = %s AND from_account_id = %s", (fake, a))
+            for acc, balance, seq in before:
+                conn.execute("UPDATE finshard.accounts SET balance = %s, entry_seq = %s WHERE account_id = %s", (balance, seq, acc))
+    assert _verify(db, "--account", str(a)) == (0, [])
+
+
+def test_every_trade_is_vouched_for_by_the_audit_chain(db):
+    from tests.test_trading import instrument, order
+
+    with db.connect() as conn:
+        iid, acc = instrument(conn), new_account(conn, "USD", "1000.00")
+        order(conn, acc, iid, "market", "buy", 10)
+        details = conn.execute("SELECT details FROM finshard.audit_log WHERE account_id = %s AND action = 'trade'", (acc,)).fetchone()[0]
+        assert {"trade_id", "amount", "fee"} <= set(details)
+    assert _verify(db, "--account", str(acc)) == (0, [])
+
+
+def test_review_findings_each_get_their_code_and_change_nothing(db):
+    with db.connect() as conn:
+        uid = new_user(conn)
+        name = conn.execute("SELECT username FROM finshard.users WHERE user_id = %s", (uid,)).fetchone()[0]
+        acc = conn.execute("SELECT finshard.open_account(%s::bigint)", (uid,)).fetchone()[0]
+        other = new_account(conn, "USD")
+        conn.execute("SELECT finshard.deposit(%s::bigint, 50)", (acc,))
+        iid = conn.execute("SELECT finshard.create_instrument(%s, 'Review Corp')", ("R" + uuid.uuid4().hex[:7].upper(),)).fetchone()[0]
+        admin = conn.execute("SELECT finshard.create_user(%s, %s, 'correct horse', 'admin')",
+                             (f"adm{uid}", f"adm{uid}@example.com")).fetchone()[0]
+        app = f"rv{uuid.uuid4().hex[:8]}"
+        conn.execute(f"CREATE ROLE {app} LOGIN IN ROLE finshard_app")
+        try:
+            conn.execute(f"SET ROLE {app}")
+            root = conn.execute("SELECT token FROM finshard.login(%s, 'correct horse')", (f"adm{uid}",)).fetchone()[0]
+            cases = [
+                # an interval comparison counts a month as 30 days: these are decades, not a day
+                ("SELECT * FROM finshard.login(%s, 'correct horse', '10000 years -3599999 days')", (name,), "FS005"),
+                ("SELECT finshard.create_pending_transfer(%s::bigint, %s::bigint, 1, '1000 years -359999 days', p_session => %s)",
+                 None, "FS005"),
+                # an admin user may not take over another user's password
+                ("SELECT finshard.update_user(%s::bigint, p_password => 'hijacked-pw', p_session => %s)", (uid, root), "FS080"),
+                ("SELECT finshard.create_price_alert(%s::bigint, %s::bigint, 'above', 0.000000001, %s)", None, "FS062"),
+                ("SELECT * FROM finshard.account_statement(%s::bigint, '4713-01-01 BC', %s)", None, "FS070"),
+            ]
+            own = conn.execute("SELECT token FROM finshard.login(%s, 'correct horse')", (name,)).fetchone()[0]
+            params = {1: (acc, other, own), 3: (acc, iid, own), 4: (acc, own)}
+            conn.execute("RESET ROLE")
+            before = snapshot(conn)
+            conn.execute(f"SET ROLE {app}")
+            for i, (sql, p, code) in enumerate(cases):
+                with pytest.raises(psycopg.Error) as err:
+                    conn.execute(sql, p if p is not None else params[i])
+                assert err.value.sqlstate == code, (sql, err.value)
+            conn.execute("RESET ROLE")
+            assert snapshot(conn) == before
+        finally:
+            conn.execute("RESET ROLE")
+            conn.execute(f"DROP OWNED BY {app}")
+            conn.execute(f"DROP ROLE {app}")
+
+
+def test_a_citus_internal_application_name_on_plain_postgresql_is_harmless(plain):
+    with plain.connect(application_name="citus_internal_gpid=1") as conn:
+        acc = new_account(conn, "USD")
+        assert conn.execute("SELECT balance FROM finshard.deposit(%s::bigint, 1)", (acc,)).fetchone()[0] == 1
+
+
+def test_the_router_turns_malformed_values_into_invalid_argument(db):
+    with db.connect() as conn:
+        a, b = new_account(conn, "USD", "10.00"), new_account(conn, "USD")
+    with Router.connect(db.dsn) as r:
+        with pytest.raises(errors.InvalidArgument):
+            r.balance(account_id=2**63)
+        with pytest.raises(errors.InvalidArgument):
+            r.shard_for(2**64)
+        with pytest.raises(errors.InvalidArgument) as err:
+            r.transfer(from_account_id=a, to_account_id=b, amount="abc")
+        assert err.value.sqlstate == "FS005"
+        with pytest.raises(errors.InvalidArgument):
+            r.transfer(from_account_id=a, to_account_id=b, amount=Decimal("1"), description="\ud800")
+        assert r.balance(account_id=a) == Decimal("10.00")
+
+
+def test_audit_verify_finds_a_customer_chain_removed_whole(db, chain):
+    with db.connect() as conn:
+        conn.execute(f"DELETE FROM finshard.audit_log WHERE account_id = %s {RECENT}", (chain,))
+        conn.execute("UPDATE finshard.accounts SET audit_seq = 0, audit_hash = '', audit_prev_hash = '' WHERE account_id = %s", (chain,))
+    code, problems = _verify(db, "--account", str(chain))
+    assert code != 0 and _found(problems, chain, "without an audit chain")

@@ -151,6 +151,13 @@ class Router:
             args[proc.idempotent_key] = f"router-{uuid.uuid4()}"
         sql = _sql(proc, args)
         params = [_adapt(args[p]) for p, _t in proc.params if p in args]
+        for value in params:
+            if isinstance(value, str):
+                try:
+                    value.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise by_sqlstate["FS005"](f"{proc_name}: a text argument is not valid Unicode ({value!r:.40})",
+                                               sqlstate="FS005") from None
         safe_to_retry = not proc.writes or proc.idempotent_key is not None
         attempt = 0
         while True:
@@ -251,6 +258,8 @@ def _check_id(name: str, value: Any) -> None:
     # An id is an integer: the SQL cast would round 26.6 to 27, and routing would truncate it to 26.
     if isinstance(value, bool) or not isinstance(value, int):
         raise by_sqlstate["FS005"](f"{name} must be an integer id, not {value!r}", sqlstate="FS005")
+    if not -(2**63) <= value < 2**63:
+        raise by_sqlstate["FS005"](f"{name} {value} is outside bigint", sqlstate="FS005")
 
 
 def _check_idle(conn: psycopg.Connection[Any]) -> None:
