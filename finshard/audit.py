@@ -61,9 +61,10 @@ def verify(dsn: str, *, account_id: int | None = None, checkpoint_path: Path | N
         for a, s, p in conn.execute("SELECT account_id, audit_seq, problem FROM finshard.audit_verify(%s::bigint)",
                                     (account_id,)).fetchall():
             problems.append({"account_id": a, "audit_seq": s, "problem": p})
-        if account_id is None and conn.execute("SELECT to_regproc('finshard.ledger_verify') IS NOT NULL").fetchone()[0]:  # type: ignore[index]
-            for row in conn.execute("SELECT * FROM finshard.ledger_verify()").fetchall():
-                problems.append(_ledger_problem(row))
+        # The ledger, whole (one account: its own rows only; the per-currency totals are the whole's).
+        for row in conn.execute("SELECT * FROM finshard.ledger_verify() WHERE %s::bigint IS NULL OR account_id = %s",
+                                (account_id, account_id)).fetchall():
+            problems.append(_ledger_problem(row))
         entries = conn.execute("SELECT count(*) FROM finshard.audit_log WHERE %s::bigint IS NULL OR account_id = %s",
                                (account_id, account_id)).fetchone()[0]  # type: ignore[index]
         if checkpoint_path is not None:

@@ -59,8 +59,12 @@ def test_compress_turns_the_oldest_month_columnar_and_keeps_rows_and_indexes(cit
         # account whose balance says so, so that the ledger stays consistent (ledger_verify).
         acc = new_account(conn, "USD")
         conn.execute("UPDATE finshard.accounts SET balance = 5, entry_seq = 1 WHERE account_id = %s", (acc,))
-        conn.execute("INSERT INTO finshard.transactions (account_id, entry_seq, transaction_type, amount, balance_after, currency, "
-                     "created_at) VALUES (%s, 1, 'deposit', 5, 5, 'USD', %s + interval '1 day')", (acc, oldest[0]))
+        tid = conn.execute("INSERT INTO finshard.transactions (account_id, entry_seq, transaction_type, amount, balance_after, "
+                           "currency, created_at) VALUES (%s, 1, 'deposit', 5, 5, 'USD', %s + interval '1 day') "
+                           "RETURNING transaction_id", (acc, oldest[0])).fetchone()[0]
+        # And the keyed audit entry that vouches for it, as a deposit writes one (audit_verify).
+        conn.execute("SELECT finshard._audit(%s, 'deposit', jsonb_build_object('amount', 5, 'transaction_id', %s::bigint))",
+                     (acc, tid))
         indexes = {t: conn.execute(INDEXES, ("finshard." + p,)).fetchone()[0] for t, p in month.items()}
         done = conn.execute("SELECT table_name::text, partition_name FROM finshard.compress_partitions(now() - %s::timestamptz) "
                             "WHERE compressed", (oldest[1],)).fetchall()

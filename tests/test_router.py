@@ -261,6 +261,28 @@ def test_money_flows_through_pgbouncer(bounced):
 
 
 @pytest.mark.pgbouncer
+def test_a_session_works_through_pgbouncer_in_transaction_pooling(bounced):
+    """The token is an argument, so it travels with each call whichever pooled server connection
+    runs it (a session setting would stay behind on the connection, or go to another client)."""
+    cluster = bounced.cluster
+    node_dsns = {f"127.0.0.1:{n.port}": n.dsn(via_pgbouncer=True) for n in cluster.nodes}
+    with Router.connect(cluster.dsn(via_pgbouncer=True), node_dsns=node_dsns, prepare=False) as r:
+        name = f"bsess{time.time_ns()}"
+        user = r.create_user(username=name, email=f"{name}@example.com", password="password123")
+        mine = r.open_account(user_id=user)
+        other = r.open_account(user_id=r.create_user(username=name + "x", email=f"{name}x@example.com", password="password123"))
+        me = r.session(r.login(login=name, password="password123")["token"])
+        for i in range(10):  # enough calls to reuse pooled server connections
+            me.deposit(account_id=mine, amount=Decimal("5.00"), idempotency_key=f"{name}-d{i}")
+            with pytest.raises(errors.NotOwner):
+                me.deposit(account_id=other, amount=Decimal("5.00"))
+        assert me.balance(account_id=mine) == Decimal("50.00") and r.balance(account_id=other) == 0
+        me.logout()
+        with pytest.raises(errors.SessionRevoked):
+            me.balance(account_id=mine)
+
+
+@pytest.mark.pgbouncer
 @pytest.mark.citus
 def test_nodes_reach_each_other_through_pgbouncer_and_keep_their_backends(bounced):
     # Through the coordinator, a cross-node transfer runs on the source's worker in a backend

@@ -454,3 +454,28 @@ def test_audit_verify_finds_a_customer_chain_removed_whole(db, chain):
         conn.execute("UPDATE finshard.accounts SET audit_seq = 0, audit_hash = '', audit_prev_hash = '' WHERE account_id = %s", (chain,))
     code, problems = _verify(db, "--account", str(chain))
     assert code != 0 and _found(problems, chain, "without an audit chain")
+
+
+@pytest.mark.parametrize("tamper", ["amount", "balance_after", "account balance", "deleted row"])
+def test_audit_verify_names_ledger_tampering(db, tamper):
+    with db.connect() as conn:
+        acc = new_account(conn, "USD", "100.00")
+        conn.execute("SELECT finshard.withdraw(%s::bigint, 30)", (acc,))
+        row = conn.execute(f"SELECT entry_seq, amount, balance_after, transaction_id, created_at FROM finshard.transactions WHERE account_id = %s "
+                           f"AND transaction_type = 'withdraw' {RECENT}", (acc,)).fetchone()
+        sql = {"amount": "UPDATE finshard.transactions SET amount = amount - 1 WHERE account_id = %s AND entry_seq = %s",
+               "balance_after": "UPDATE finshard.transactions SET balance_after = balance_after + 1 WHERE account_id = %s AND entry_seq = %s",
+               "account balance": "UPDATE finshard.accounts SET balance = balance + 1 WHERE account_id = %s AND %s > 0",
+               "deleted row": "DELETE FROM finshard.transactions WHERE account_id = %s AND entry_seq = %s"}[tamper]
+        if "transactions" in sql:
+            sql += " " + RECENT
+        conn.execute(sql, (acc, row[0]))
+        try:
+            code, problems = _verify(db, "--account", str(acc))
+            assert code != 0 and any(p["account_id"] == acc and p["problem"].startswith("ledger: ") for p in problems), problems
+        finally:
+            conn.execute(f"DELETE FROM finshard.transactions WHERE account_id = %s AND entry_seq = %s {RECENT}", (acc, row[0]))
+            conn.execute("INSERT INTO finshard.transactions (account_id, entry_seq, transaction_type, amount, balance_after, "
+                         "transaction_id, currency, created_at) VALUES (%s, %s, 'withdraw', %s, %s, %s, 'USD', %s)", (acc, *row))
+            conn.execute("UPDATE finshard.accounts SET balance = %s WHERE account_id = %s", (row[2], acc))
+        assert _verify(db, "--account", str(acc)) == (0, [])
