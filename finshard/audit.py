@@ -90,6 +90,5 @@ def verify(dsn: str, *, account_id: int | None = None, checkpoint_path: Path | N
 
 
 def _ledger_problem(row: tuple[Any, ...]) -> dict[str, Any]:
-    # ledger_verify: (account_id, currency, check_name, detail)
-    account, _currency, check, detail = row[0], row[1], row[2], row[3]
-    return {"account_id": account, "audit_seq": None, "problem": f"ledger: {check}: {detail}"}
+    # ledger_verify: (account_id, currency, check_name, detail); the detail names the currency.
+    return {"account_id": row[0], "audit_seq": None, "problem": f"ledger: {row[2]}: {row[3]}"}

@@ -6,9 +6,12 @@ from __future__ import annotations
 import uuid
 from contextlib import contextmanager
 from decimal import Decimal
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import psycopg
+import pytest
+
+from finshard.errors import translate
 
 
 def new_user(conn: psycopg.Connection, prefix: str = "t") -> int:
@@ -51,3 +54,17 @@ def scratch_database(server: Any, name: str) -> Iterator[str]:
     finally:
         with server.connect() as conn:
             conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def assert_rejected(conn: psycopg.Connection, sql: str, params: Any, sqlstate: str,
+                    state: Callable[[psycopg.Connection], Any] = snapshot) -> psycopg.Error:
+    """The call raises ``sqlstate`` with a hint, leaves ``state`` as it was, and translate() gives that
+    code's class; returns the error."""
+    before = state(conn)
+    with pytest.raises(psycopg.Error) as info:
+        conn.execute(sql, params)
+    assert info.value.sqlstate == sqlstate, info.value.diag.message_primary
+    assert info.value.diag.message_hint, "every finshard error carries a hint"
+    assert state(conn) == before
+    assert type(translate(info.value)).sqlstate == sqlstate
+    return info.value

@@ -6,11 +6,10 @@ import re
 from decimal import Decimal
 from pathlib import Path
 
-import psycopg
 import pytest
 
-from finshard.errors import CODES, by_sqlstate, translate
-from tests.helpers import new_account, new_user, snapshot
+from finshard.errors import CODES, by_sqlstate
+from tests.helpers import assert_rejected, new_account, new_user
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -167,15 +166,7 @@ CASES = [
 def test_rejection_raises_its_code_and_changes_nothing(db_world, sql, params, sqlstate):
     db, world = db_world
     with db.connect() as conn:
-        before = snapshot(conn)
-        with pytest.raises(psycopg.Error) as info:
-            conn.execute(sql, params(world))
-        after = snapshot(conn)
-    assert info.value.sqlstate == sqlstate, info.value.diag.message_primary
-    assert info.value.diag.message_hint, "every finshard error carries a hint"
-    assert before == after
-    err = translate(info.value)
-    assert type(err).sqlstate == sqlstate
+        assert_rejected(conn, sql, params(world), sqlstate)
 
 
 def test_injection_shaped_text_is_stored_verbatim(db):

@@ -318,3 +318,34 @@ def test_no_finshard_function_and_no_advisory_lock_is_public(db):
             conn.execute("RESET ROLE")
             conn.execute(f"DROP ROLE {login}")
     assert public == []
+
+
+@pytest.mark.citus
+def test_a_session_is_checked_on_the_worker_without_a_read_on_another_node(citus):
+    """The session lives in a reference table: the worker holding both accounts checks the token
+    and moves the money issuing no command to any other node."""
+    from finshard.router import Router
+
+    with citus.connect() as conn, Router.connect(citus.dsn) as r:
+        uid = new_user(conn)
+        name = conn.execute("SELECT username FROM finshard.users WHERE user_id = %s", (uid,)).fetchone()[0]
+        accounts = [conn.execute("SELECT finshard.open_account(%s::bigint, 'USD', %s)", (uid, kind)).fetchone()[0]
+                    for kind in ("cash", "margin", "savings")]
+        by_node: dict = {}
+        for acc in accounts:
+            by_node.setdefault(r.shard_for(acc).node, []).append(acc)
+        node, (a, b) = next((n, accs[:2]) for n, accs in by_node.items() if len(accs) >= 2)  # 3 accounts, 2 workers
+        conn.execute("SELECT finshard.deposit(%s::bigint, 10)", (a,))
+        token = conn.execute("SELECT token FROM finshard.login(%s, 'correct horse')", (name,)).fetchone()[0]
+        worker_dsn = r.node_dsn(node)
+    remote: list[str] = []
+    with psycopg.connect(worker_dsn, autocommit=True) as w:
+        w.add_notice_handler(lambda d: remote.append(d.message_primary or ""))
+        w.execute("SET citus.log_remote_commands = on")
+        w.execute("SET client_min_messages = log")
+        assert w.execute("SELECT to_balance FROM finshard.transfer(%s::bigint, %s::bigint, 4, p_session => %s)",
+                         (a, b, token)).fetchone()[0] == 4
+        with pytest.raises(psycopg.Error) as err:
+            w.execute("SELECT finshard.transfer(%s::bigint, %s::bigint, 1, p_session => %s)", (a, b, "fss_" + "1" * 64))
+        assert err.value.sqlstate == "FS082"
+    assert [m for m in remote if "issuing" in m] == []

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import uuid
 from decimal import Decimal
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -392,8 +391,7 @@ def test_review_findings_each_get_their_code_and_change_nothing(db):
         other = new_account(conn, "USD")
         conn.execute("SELECT finshard.deposit(%s::bigint, 50)", (acc,))
         iid = conn.execute("SELECT finshard.create_instrument(%s, 'Review Corp')", ("R" + uuid.uuid4().hex[:7].upper(),)).fetchone()[0]
-        admin = conn.execute("SELECT finshard.create_user(%s, %s, 'correct horse', 'admin')",
-                             (f"adm{uid}", f"adm{uid}@example.com")).fetchone()[0]
+        conn.execute("SELECT finshard.create_user(%s, %s, 'correct horse', 'admin')", (f"adm{uid}", f"adm{uid}@example.com"))
         app = f"rv{uuid.uuid4().hex[:8]}"
         conn.execute(f"CREATE ROLE {app} LOGIN IN ROLE finshard_app")
         try:

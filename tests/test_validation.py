@@ -13,8 +13,7 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
-from finshard.errors import translate
-from tests.helpers import new_account, snapshot
+from tests.helpers import assert_rejected, new_account, snapshot
 
 
 def state(conn: psycopg.Connection) -> dict:
@@ -153,14 +152,7 @@ CASES = [
 def test_bad_input_raises_its_code_and_changes_nothing(vworld, sql, params, sqlstate):
     db, world = vworld
     with db.connect() as conn:
-        before = state(conn)
-        with pytest.raises(psycopg.Error) as info:
-            conn.execute(sql, params(world))
-        after = state(conn)
-    assert info.value.sqlstate == sqlstate, info.value.diag.message_primary
-    assert info.value.diag.message_hint, "every finshard error carries a hint"
-    assert before == after
-    assert type(translate(info.value)).sqlstate == sqlstate
+        assert_rejected(conn, sql, params(world), sqlstate, state)
 
 
 def test_cross_currency_transfer_whose_converted_amount_overflows_raises_fs004(db):
