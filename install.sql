@@ -85,6 +85,7 @@ DO $$ DECLARE f regprocedure; BEGIN FOR f IN SELECT p.oid::regprocedure FROM pg_
 \ir procedures/_fire_price_alerts.sql
 \ir procedures/_idempotency_begin.sql
 \ir procedures/_idempotency_finish.sql
+\ir procedures/_instant_after.sql
 \ir procedures/_instrument.sql
 \ir procedures/_key.sql
 \ir procedures/_lock_account.sql

@@ -23,8 +23,9 @@ __all__ = ["checkpoint", "verify"]
 _FORMAT = "finshard-audit-checkpoint/1"
 
 
-def checkpoint(dsn: str, path: Path) -> dict[str, Any]:
-    """Write every chain's head (account, seq, hash) to ``path``, signed; return a summary."""
+def checkpoint(dsn: str, path: Path | None) -> dict[str, Any]:
+    """Write every chain's head (account, seq, hash), signed, to ``path`` (None: return it as
+    "document" instead); return a summary. Reads the audit key: a superuser's connection."""
     with db.connect(dsn) as conn:
         heads = conn.execute("SELECT account_id, audit_seq, audit_hash FROM finshard.accounts "
                              "WHERE audit_seq > 0 ORDER BY account_id").fetchall()
@@ -35,8 +36,11 @@ def checkpoint(dsn: str, path: Path) -> dict[str, Any]:
         "heads": [[a, s, h] for a, s, h in heads],
     }
     document["signature"] = sign(key, {k: v for k, v in document.items() if k != "signature"})
+    summary: dict[str, Any] = {"chains": len(heads), "entries": sum(s for _a, s, _h in heads)}
+    if path is None:
+        return {**summary, "document": document}
     path.write_text(json.dumps(document, indent=1) + "\n")
-    return {"checkpoint": str(path), "chains": len(heads), "entries": sum(s for _a, s, _h in heads)}
+    return {"checkpoint": str(path), **summary}
 
 
 def _load(path: Path, key: bytes) -> dict[str, Any]:

@@ -435,16 +435,20 @@ def audit_verify(dsn: str, account_id: int | None, checkpoint_path: Path | None,
 
 @audit.command("checkpoint")
 @dsn_option
-@click.option("--out", "path", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Where to write the signed checkpoint (keep it outside the database's hosts).")
+@click.option("--out", "path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Where to write the signed checkpoint (keep it off the database's hosts); default: standard output.")
 @json_option
 @_guard
-def audit_checkpoint(dsn: str, path: Path, as_json: bool) -> None:
-    """Write every audit chain's head, signed with the audit key, to a file outside the database."""
+def audit_checkpoint(dsn: str, path: Path | None, as_json: bool) -> None:
+    """Write every audit chain's head, signed with the audit key, outside the database (a superuser's DSN)."""
     from finshard import audit as audit_ops
 
     result = audit_ops.checkpoint(dsn, path)
-    if as_json:
+    if path is None:
+        # The checkpoint itself on stdout (redirect it to a file); the summary on stderr.
+        click.echo(json.dumps(result.pop("document"), indent=1))
+        click.echo(f"checkpoint of {result['chains']} chains ({result['entries']} entries)", err=True)
+    elif as_json:
         _dump(result)
     else:
         click.echo(f"checkpoint of {result['chains']} chains ({result['entries']} entries) written to {path}")

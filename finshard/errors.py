@@ -122,6 +122,11 @@ TRANSIENT_SQLSTATES = frozenset({
 })
 
 
+# Values PostgreSQL could not take from a caller: malformed or out-of-range numbers, dates,
+# intervals, text. A server-side fault of class 22 (a division by zero) stays what it is.
+_INPUT_SQLSTATES = frozenset({"22P02", "22007", "22008", "22003", "22023", "22021", "22001", "22015", "22009"})
+
+
 def translate(exc: BaseException) -> FinshardError:
     """Turn a psycopg error (or any exception) into a finshard error class.
 
@@ -135,7 +140,7 @@ def translate(exc: BaseException) -> FinshardError:
     hint = getattr(diag, "message_hint", None) if diag else None
     if sqlstate in by_sqlstate:
         return by_sqlstate[sqlstate](message, detail=detail, hint=hint, sqlstate=sqlstate)
-    if sqlstate is not None and sqlstate.startswith("22"):
+    if sqlstate in _INPUT_SQLSTATES:
         # A value PostgreSQL could not take (malformed number, date or interval, out of range): the
         # caller's input, so InvalidArgument, with the server's code kept in the detail.
         return by_sqlstate["FS005"](message, detail=f"PostgreSQL {sqlstate}" + (f": {detail}" if detail else ""), hint=hint)

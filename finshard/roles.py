@@ -34,11 +34,11 @@ def create_login(dsn: str, name: str, group: str, password: str | None = None) -
         if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (GROUPS[group],)).fetchone():
             raise FinshardError(f"{GROUPS[group]} does not exist: run finshard install first")
         try:
-            # The server hashes the password (SCRAM): the statement is never logged with it in clear
-            # by this client, and password_encryption is pinned for the statement.
-            conn.execute("SET password_encryption = 'scram-sha-256'")
+            # Hashed here (libpq's PQencryptPasswordConn): the statement carries the SCRAM verifier,
+            # so neither the server log nor pg_stat_activity ever holds the password in clear.
+            verifier = conn.pgconn.encrypt_password(password.encode(), name.encode(), b"scram-sha-256").decode()
             conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {} IN ROLE {}").format(
-                sql.Identifier(name), sql.Literal(password), sql.Identifier(GROUPS[group])))
+                sql.Identifier(name), sql.Literal(verifier), sql.Identifier(GROUPS[group])))
         except psycopg.Error as exc:
             raise FinshardError(f"cannot create login {name}: {str(exc).strip().splitlines()[0]}", sqlstate=exc.sqlstate) from None
     return {"login": name, "group": GROUPS[group], "generated": generated, **({"password": password} if generated else {})}

@@ -20,6 +20,8 @@ BEGIN
                INTO v_found USING v_read;
             v_found := v_content || v_found;
         END IF;
+        -- An empty file is a missing key; a malformed one is refused by _key and left for the operator.
+        v_found := ARRAY(SELECT nullif(btrim(f), '') FROM unnest(v_found) f);
         v_missing := EXISTS (SELECT 1 FROM unnest(v_found) f WHERE f IS NULL);
         IF (SELECT count(DISTINCT f) FROM unnest(v_found) f) > 1 THEN
             PERFORM finshard.fail('FS090', format('the nodes hold different %s keys: copy one finshard_%s.key to every node''s data directory',

@@ -5,7 +5,7 @@ AS $$
 DECLARE
     v_text text;
 BEGIN
-    -- Keys live in files beside the data (finshard_<name>.key in the data directory, 0600, the
+    -- Keys live in files beside the data (finshard_<name>.key in the data directory, owned by the
     -- server's user), never in a table: whoever can write the tables cannot read them.
     -- IMMUTABLE, so that a call with a constant name is read once per cached plan, not on every
     -- row: the audit and PAN keys do not change while a cluster runs (the personal-data key
@@ -15,7 +15,10 @@ BEGIN
     EXCEPTION WHEN OTHERS THEN
         PERFORM finshard.fail('FS090', format('key %s is unavailable on this node (%s)', p_name, SQLERRM));
     END;
-    -- Lines of "<version> <hex key>", the key in force first.
+    -- Lines of "<version> <hex key>", the key in force first: 32 bytes or more, or no key at all.
+    IF btrim(split_part(v_text, E'\n', 1)) !~ '^[0-9]+ ([0-9a-f]{2}){32,}$' THEN
+        PERFORM finshard.fail('FS090', format('key %s is malformed on this node: expected "<version> <64+ hex digits>"', p_name));
+    END IF;
     RETURN decode(split_part(btrim(split_part(v_text, E'\n', 1)), ' ', 2), 'hex');
 END
 $$;

@@ -11,12 +11,19 @@ DECLARE
     v_fill   numeric := 0;
     v_market boolean;
     v_available numeric;
+    v_active boolean;
 BEGIN
     -- The account first, then its order: the same lock order as place_order and cancel_order.
-    SELECT a.balance - a.reserved INTO v_available FROM finshard.accounts a WHERE a.account_id = p_account_id FOR UPDATE;
+    SELECT a.balance - a.reserved, a.owner_active INTO v_available, v_active
+      FROM finshard.accounts a WHERE a.account_id = p_account_id FOR UPDATE;
     SELECT o.* INTO v_order FROM finshard.orders o
      WHERE o.account_id = p_account_id AND o.order_id = p_order_id AND o.created_at = p_created_at FOR UPDATE;
     IF NOT FOUND OR v_order.status NOT IN ('new', 'partially_filled') THEN
+        RETURN 0;
+    END IF;
+    -- A deactivated owner's account neither sends nor orders: its resting orders end, unfilled.
+    IF NOT v_active THEN
+        PERFORM finshard._close_order(p_account_id, p_order_id, 'cancelled', v_order.created_at);
         RETURN 0;
     END IF;
     SELECT i.bid_price, i.bid_size, i.ask_price, i.ask_size, i.lot_size, c.minor_units INTO v_quote

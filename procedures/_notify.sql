@@ -26,5 +26,5 @@ BEGIN
     END IF;
 END
 $$;
-COMMENT ON FUNCTION finshard._notify(bigint, bigint, text, text, jsonb, boolean) IS 'Stores a notification and sends it on channel finshard_events (payload: the row as JSON); when it is not sent now (deferred delivery, a registered dispatcher, or inside a Citus multi-node transaction block) it is queued whole in notification_outbox, and dispatch_notifications() sends it and stores it (on Citus it is stored at once)';
+COMMENT ON FUNCTION finshard._notify(bigint, bigint, text, text, jsonb, boolean) IS 'Stores a notification and sends its ids on channel finshard_events; when it is not sent now (deferred delivery, a registered dispatcher, or inside a Citus multi-node transaction block) it is queued whole in notification_outbox, and dispatch_notifications() sends it and stores it (on Citus it is stored at once)';
 REVOKE ALL ON FUNCTION finshard._notify(bigint, bigint, text, text, jsonb, boolean) FROM PUBLIC;

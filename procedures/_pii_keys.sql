@@ -13,6 +13,9 @@ BEGIN
     EXCEPTION WHEN OTHERS THEN
         PERFORM finshard.fail('FS090', format('key pii is unavailable on this node (%s)', SQLERRM));
     END;
+    IF btrim(v_text) !~ '^([0-9]+ ([0-9a-f]{2}){32,}\n?)+$' THEN
+        PERFORM finshard.fail('FS090', 'key pii is malformed on this node: expected lines "<version> <64+ hex digits>"');
+    END IF;
     RETURN QUERY
         SELECT split_part(l.line, ' ', 1)::integer, split_part(l.line, ' ', 2), l.n = 1
           FROM regexp_split_to_table(btrim(v_text), E'\n') WITH ORDINALITY AS l (line, n)

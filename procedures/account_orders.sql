@@ -41,6 +41,6 @@ BEGIN
          LIMIT p_limit;
 END
 $$;
-COMMENT ON FUNCTION finshard.account_orders(bigint, text, bigint, timestamptz, bigint, integer, text) IS 'An account''s orders, newest first, filtered by status and instrument, p_limit at a time (keyset: p_before_created_at, p_before_order_id). Raises FS001, FS005, FS010, FS050';
+COMMENT ON FUNCTION finshard.account_orders(bigint, text, bigint, timestamptz, bigint, integer, text) IS 'An account''s orders, newest first, filtered by status and instrument, p_limit at a time (keyset: p_before_created_at, p_before_order_id). Raises FS001, FS005, FS010, FS050, FS080-FS085';
 REVOKE ALL ON FUNCTION finshard.account_orders(bigint, text, bigint, timestamptz, bigint, integer, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION finshard.account_orders(bigint, text, bigint, timestamptz, bigint, integer, text) TO finshard_app, finshard_admin, finshard_readonly;

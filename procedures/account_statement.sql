@@ -44,6 +44,6 @@ BEGIN
          WHERE t.account_id = p_account_id AND t.created_at >= v_from AND t.created_at < v_to;
 END
 $$;
-COMMENT ON FUNCTION finshard.account_statement(bigint, date, text) IS 'Monthly statement (UTC month of p_month): an opening row, every entry in order, a closing row whose amount is the month''s net and whose balance = opening + entries. Raises FS001, FS010, FS070';
+COMMENT ON FUNCTION finshard.account_statement(bigint, date, text) IS 'Monthly statement (UTC month of p_month): an opening row, every entry in order, a closing row whose amount is the month''s net and whose balance = opening + entries. Raises FS001, FS010, FS070, FS080-FS085';
 REVOKE ALL ON FUNCTION finshard.account_statement(bigint, date, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION finshard.account_statement(bigint, date, text) TO finshard_app, finshard_admin, finshard_readonly;

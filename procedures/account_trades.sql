@@ -34,6 +34,6 @@ BEGIN
          LIMIT p_limit;
 END
 $$;
-COMMENT ON FUNCTION finshard.account_trades(bigint, bigint, timestamptz, timestamptz, bigint, integer, text) IS 'An account''s trades, newest first, by instrument and since p_from, p_limit at a time (keyset: p_before_executed_at, p_before_trade_id). Raises FS001, FS005, FS010, FS050';
+COMMENT ON FUNCTION finshard.account_trades(bigint, bigint, timestamptz, timestamptz, bigint, integer, text) IS 'An account''s trades, newest first, by instrument and since p_from, p_limit at a time (keyset: p_before_executed_at, p_before_trade_id). Raises FS001, FS005, FS010, FS050, FS080-FS085';
 REVOKE ALL ON FUNCTION finshard.account_trades(bigint, bigint, timestamptz, timestamptz, bigint, integer, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION finshard.account_trades(bigint, bigint, timestamptz, timestamptz, bigint, integer, text) TO finshard_app, finshard_admin, finshard_readonly;

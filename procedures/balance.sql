@@ -18,6 +18,6 @@ BEGIN
     RETURN v_balance;
 END
 $$;
-COMMENT ON FUNCTION finshard.balance(bigint, text) IS 'Posted balance of an account (available = balance - reserved, see finshard.accounts). Raises FS001, FS010';
+COMMENT ON FUNCTION finshard.balance(bigint, text) IS 'Posted balance of an account (available = balance - reserved, see finshard.accounts). Raises FS001, FS010, FS080-FS085';
 REVOKE ALL ON FUNCTION finshard.balance(bigint, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION finshard.balance(bigint, text) TO finshard_app, finshard_admin, finshard_readonly;

@@ -26,6 +26,6 @@ BEGIN
     PERFORM finshard._audit(p_account_id, 'cancel_order', jsonb_build_object('order_id', p_order_id));
 END
 $$;
-COMMENT ON FUNCTION finshard.cancel_order(bigint, bigint, text) IS 'Cancels an open order and releases what it reserved (filled parts stay filled). Raises FS001, FS010, FS019, FS060, FS061';
+COMMENT ON FUNCTION finshard.cancel_order(bigint, bigint, text) IS 'Cancels an open order and releases what it reserved (filled parts stay filled). Raises FS001, FS010, FS019, FS060, FS061, FS080-FS085';
 REVOKE ALL ON FUNCTION finshard.cancel_order(bigint, bigint, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION finshard.cancel_order(bigint, bigint, text) TO finshard_app, finshard_admin;

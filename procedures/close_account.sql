@@ -27,6 +27,6 @@ BEGIN
     PERFORM finshard._audit(p_account_id, 'close_account', '{}');
 END
 $$;
-COMMENT ON FUNCTION finshard.close_account(bigint, text) IS 'Closes an empty account (zero balance, nothing reserved). Raises FS001, FS010, FS011, FS015, FS019';
+COMMENT ON FUNCTION finshard.close_account(bigint, text) IS 'Closes an empty account (zero balance, nothing reserved). Raises FS001, FS010, FS011, FS015, FS019, FS080-FS085';
 REVOKE ALL ON FUNCTION finshard.close_account(bigint, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION finshard.close_account(bigint, text) TO finshard_app, finshard_admin;

@@ -7,7 +7,7 @@ AS $$
 DECLARE
     v_minor smallint;
 BEGIN
-    -- PL/pgSQL, to refuse what the fee cannot be computed for instead of guessing 2 decimals.
+    -- PL/pgSQL, so that an unknown currency is refused: its minor units decide the rounding.
     PERFORM finshard._not_null(p_notional, 'p_notional');
     PERFORM finshard._not_null(p_currency, 'p_currency');
     IF p_notional = 'NaN'::numeric OR p_notional < 0 OR p_notional >= 1e18 THEN

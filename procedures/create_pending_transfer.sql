@@ -23,7 +23,8 @@ BEGIN
     PERFORM finshard._not_null(p_timeout, 'p_timeout');
     -- Compared as instants: interval comparison counts a month as 30 days, so '1 mon -29 days' or
     -- '10000 years -3599999 days' would pass a comparison of intervals.
-    IF now() + p_timeout <= now() OR now() + p_timeout > now() + interval '90 days' THEN
+    IF finshard._instant_after(p_timeout) IS NULL OR finshard._instant_after(p_timeout) <= now()
+       OR finshard._instant_after(p_timeout) > now() + interval '90 days' THEN
         PERFORM finshard.fail('FS005', format('p_timeout %s must be positive and at most 90 days', p_timeout));
     END IF;
     IF p_idempotency_key IS NOT NULL THEN
@@ -71,6 +72,6 @@ BEGIN
     RETURN v_transfer_id;
 END
 $$;
-COMMENT ON FUNCTION finshard.create_pending_transfer(bigint, bigint, numeric, interval, text, text, text) IS 'First phase of a two-phase transfer: reserves p_amount on the source account until post, void or expiry (p_timeout); returns transfer_id. Raises FS001-FS006, FS010-FS014, FS019, FS030 (the destination too must exist and be an active customer account)';
+COMMENT ON FUNCTION finshard.create_pending_transfer(bigint, bigint, numeric, interval, text, text, text) IS 'First phase of a two-phase transfer: reserves p_amount on the source account until post, void or expiry (p_timeout); returns transfer_id. Raises FS001-FS006, FS010-FS014, FS019, FS030 (the destination too must exist and be an active customer account), FS080-FS085, FS021';
 REVOKE ALL ON FUNCTION finshard.create_pending_transfer(bigint, bigint, numeric, interval, text, text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION finshard.create_pending_transfer(bigint, bigint, numeric, interval, text, text, text) TO finshard_app, finshard_admin;

@@ -32,6 +32,6 @@ BEGIN
     RETURN v_alert_id;
 END
 $$;
-COMMENT ON FUNCTION finshard.create_price_alert(bigint, bigint, text, numeric, text) IS 'Arms an alert that fires once (notification + pg_notify on finshard_events) when the quote mid goes above or below p_price; returns alert_id. Raises FS001, FS010, FS011, FS019, FS050, FS051, FS062';
+COMMENT ON FUNCTION finshard.create_price_alert(bigint, bigint, text, numeric, text) IS 'Arms an alert that fires once (notification + pg_notify on finshard_events) when the quote mid goes above or below p_price; returns alert_id. Raises FS001, FS010, FS011, FS019, FS050, FS051, FS062, FS080-FS085';
 REVOKE ALL ON FUNCTION finshard.create_price_alert(bigint, bigint, text, numeric, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION finshard.create_price_alert(bigint, bigint, text, numeric, text) TO finshard_app, finshard_admin;

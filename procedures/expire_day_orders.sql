@@ -8,6 +8,8 @@ DECLARE
     v_order record;
     v_count integer := 0;
 BEGIN
+    -- No end user: the audit entries this may write (fills, expiries) name none, whatever a caller SET.
+    PERFORM pg_catalog.set_config('finshard.on_behalf_of', '', true);
     PERFORM finshard._not_null(p_cutoff, 'p_cutoff');
     -- 'infinity' would expire every open DAY order, today's included.
     IF NOT isfinite(p_cutoff) THEN

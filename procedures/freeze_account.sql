@@ -23,6 +23,6 @@ BEGIN
     PERFORM finshard._audit(p_account_id, 'freeze_account', jsonb_build_object('reason', p_reason));
 END
 $$;
-COMMENT ON FUNCTION finshard.freeze_account(bigint, text, text) IS 'Sets a active account frozen. Raises FS001, FS005, FS006, FS010, FS011, FS019';
+COMMENT ON FUNCTION finshard.freeze_account(bigint, text, text) IS 'Sets a active account frozen. Raises FS001, FS005, FS006, FS010, FS011, FS019, FS080-FS085';
 REVOKE ALL ON FUNCTION finshard.freeze_account(bigint, text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION finshard.freeze_account(bigint, text, text) TO finshard_app, finshard_admin;

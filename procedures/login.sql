@@ -11,13 +11,13 @@ BEGIN
     v_ttl := coalesce(p_ttl, (SELECT s.value::interval FROM finshard.settings s WHERE s.key = 'session_ttl'), interval '30 minutes');
     -- Compared as instants: interval comparison counts a month as 30 days, so '1 mon -29 days' or
     -- '10000 years -3599999 days' would pass a comparison of intervals.
-    IF now() + v_ttl <= now() OR now() + v_ttl > now() + interval '1 day' THEN
+    expires_at := finshard._instant_after(v_ttl);
+    IF expires_at IS NULL OR expires_at <= now() OR expires_at > now() + interval '1 day' THEN
         PERFORM finshard.fail('FS005', format('session lifetime %s must be more than 0 and at most 1 day', v_ttl));
     END IF;
     -- 256 random bits; only their sha256 is stored (sessions is a reference table on Citus: the
     -- insert reaches every node, so that any node checks the token locally).
     token := 'fss_' || encode(public.gen_random_bytes(32), 'hex');
-    expires_at := now() + v_ttl;
     INSERT INTO finshard.sessions (token_hash, user_id, expires_at)
     VALUES (sha256(convert_to(token, 'UTF8')), user_id, expires_at);
 END

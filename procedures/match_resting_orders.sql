@@ -16,6 +16,8 @@ DECLARE
     v_filled numeric;
     v_count  integer := 0;
 BEGIN
+    -- No end user: the audit entries this may write (fills, expiries) name none, whatever a caller SET.
+    PERFORM pg_catalog.set_config('finshard.on_behalf_of', '', true);
     PERFORM finshard._not_null(p_instrument_id, 'p_instrument_id');
     SELECT i.bid_price, i.bid_size, i.ask_price, i.ask_size INTO v_quote
       FROM finshard.instruments i WHERE i.instrument_id = p_instrument_id;

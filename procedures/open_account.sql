@@ -43,6 +43,6 @@ BEGIN
     RETURN v_account_id;
 END
 $$;
-COMMENT ON FUNCTION finshard.open_account(bigint, text, text, bigint, text) IS 'Opens an account (type cash, margin or savings) for an active user, at most one per user, bank, currency and type; returns account_id. Raises FS001, FS005, FS016, FS017, FS020, FS021, FS026';
+COMMENT ON FUNCTION finshard.open_account(bigint, text, text, bigint, text) IS 'Opens an account (type cash, margin or savings) for an active user, at most one per user, bank, currency and type; returns account_id. Raises FS001, FS005, FS016, FS017, FS020, FS021, FS026, FS080-FS085';
 REVOKE ALL ON FUNCTION finshard.open_account(bigint, text, text, bigint, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION finshard.open_account(bigint, text, text, bigint, text) TO finshard_app, finshard_admin;

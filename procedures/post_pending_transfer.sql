@@ -43,6 +43,6 @@ BEGIN
      WHERE t.from_account_id = p_from_account_id AND t.transfer_id = p_transfer_id;
 END
 $$;
-COMMENT ON FUNCTION finshard.post_pending_transfer(bigint, bigint, numeric, text) IS 'Second phase: moves p_amount (default: all) of a pending transfer and releases its reservation; a pending transfer resolves once. Raises FS001-FS004, FS010-FS013, FS018, FS040, FS041, FS042';
+COMMENT ON FUNCTION finshard.post_pending_transfer(bigint, bigint, numeric, text) IS 'Second phase: moves p_amount (default: all) of a pending transfer and releases its reservation; a pending transfer resolves once. Raises FS001-FS004, FS010-FS013, FS018, FS040, FS041, FS042, FS080-FS085, FS021, FS088';
 REVOKE ALL ON FUNCTION finshard.post_pending_transfer(bigint, bigint, numeric, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION finshard.post_pending_transfer(bigint, bigint, numeric, text) TO finshard_app, finshard_admin;

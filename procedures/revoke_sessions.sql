@@ -9,6 +9,7 @@ DECLARE
 BEGIN
     -- Who may do this, for whom: docs/roles.md (the user, "log out everywhere", or an admin).
     PERFORM finshard._authorize_user(p_session, p_user_id, 'self_or_admin');
+    PERFORM finshard._not_null(p_user_id, 'p_user_id');
     IF NOT EXISTS (SELECT 1 FROM finshard.users u WHERE u.user_id = p_user_id AND u.role <> 'system') THEN
         PERFORM finshard.fail('FS020', format('user %s does not exist', p_user_id));
     END IF;

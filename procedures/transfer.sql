@@ -32,10 +32,11 @@ DECLARE
     v_user     bigint;       -- the end user of p_session, when it is live
 BEGIN
     IF p_idempotency_key IS NOT NULL THEN
-        -- Who may do this, for whom (docs/roles.md), before a replay could answer a stranger.
-        v_user := finshard._authorize(p_session, p_from_account_id, 'sender');
+        -- Who may do this, for whom (docs/roles.md), before a replay could answer a stranger: the
+        -- session here, the owner on the row the checks read anyway.
+        v_user := (finshard._caller(p_session)).user_id;
+        v_checks := finshard._transfer_checks(p_from_account_id, p_to_account_id, p_amount, p_description, true, v_user);
         v_authorized := true;
-        v_checks := finshard._transfer_checks(p_from_account_id, p_to_account_id, p_amount, p_description);
         v_currency := v_checks.currency;
         v_replay := finshard._idempotency_begin(p_from_account_id, p_idempotency_key, 'transfer',
                         jsonb_build_object('to', p_to_account_id, 'amount', p_amount, 'description', p_description));
@@ -202,14 +203,12 @@ BEGIN
     IF v_applied THEN
         to_amount := p_amount;
     ELSE
-        -- Not applied in one statement: the reason may be the caller's (raised here), or a rule below.
+        -- Not applied in one statement: the reason may be the caller's, or a rule; both raised here.
         IF NOT v_authorized THEN
-            PERFORM finshard._authorize(p_session, p_from_account_id, 'sender');
+            v_user := (finshard._caller(p_session)).user_id;
+            v_checks := finshard._transfer_checks(p_from_account_id, p_to_account_id, p_amount, p_description, true, v_user);
         END IF;
-        IF v_currency IS NULL THEN
-            v_checks := finshard._transfer_checks(p_from_account_id, p_to_account_id, p_amount, p_description);
-            v_currency := v_checks.currency;
-        END IF;
+        v_currency := v_checks.currency;
         -- Both legs in this one transaction: on Citus, when the accounts are on two nodes, the
         -- worker running this delegated call commits both with two-phase commit; either both land
         -- or neither. The audit entry rides on the debit (the conversion is in the transfer record).

@@ -6,6 +6,8 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    -- No end user: the audit entries this may write (fills, expiries) name none, whatever a caller SET.
+    PERFORM pg_catalog.set_config('finshard.on_behalf_of', '', true);
     PERFORM finshard._not_null(p_instrument_id, 'p_instrument_id');
     RETURN finshard.update_quotes(jsonb_build_array(jsonb_build_object(
         'instrument_id', p_instrument_id, 'bid_price', p_bid_price, 'bid_size', p_bid_size,

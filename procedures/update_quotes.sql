@@ -8,6 +8,8 @@ DECLARE
     v_q     record;
     v_fills integer := 0;
 BEGIN
+    -- No end user: the audit entries this may write (fills, expiries) name none, whatever a caller SET.
+    PERFORM pg_catalog.set_config('finshard.on_behalf_of', '', true);
     PERFORM finshard._not_null(p_quotes, 'p_quotes');
     IF jsonb_typeof(p_quotes) <> 'array' OR jsonb_array_length(p_quotes) > 10000 THEN
         PERFORM finshard.fail('FS005', 'p_quotes must be a JSON array of at most 10000 quotes');
@@ -22,7 +24,7 @@ BEGIN
                     WHERE f.key IN ('bid_price', 'bid_size', 'ask_price', 'ask_size')
                       AND NOT (jsonb_typeof(f.value) IN ('number', 'null')
                                OR (jsonb_typeof(f.value) = 'string'
-                                   AND f.value #>> '{}' ~* '^\s*([+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d{1,4})?|nan|[+-]?infinity)\s*$')))
+                                   AND f.value #>> '{}' ~* '^\s*([+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d{1,3})?|nan|[+-]?infinity)\s*$')))
         OR CASE jsonb_typeof(x.e -> 'instrument_id')
                 WHEN 'number' THEN (x.e ->> 'instrument_id')::numeric <> trunc((x.e ->> 'instrument_id')::numeric)
                                    OR abs((x.e ->> 'instrument_id')::numeric) > 999999999999999999

@@ -58,6 +58,6 @@ BEGIN
                               'by_type', v_by_type, 'by_day', v_by_day);
 END
 $$;
-COMMENT ON FUNCTION finshard.user_analytics(bigint, timestamptz, timestamptz, text) IS 'Seed 001 analytics for a user over [p_from, p_to): total balance in USD, per type and currency count/sum/avg/max, per-day totals; as jsonb. Raises FS001, FS020, FS070';
+COMMENT ON FUNCTION finshard.user_analytics(bigint, timestamptz, timestamptz, text) IS 'Seed 001 analytics for a user over [p_from, p_to): total balance in USD, per type and currency count/sum/avg/max, per-day totals; as jsonb. Raises FS001, FS020, FS070, FS080-FS085';
 REVOKE ALL ON FUNCTION finshard.user_analytics(bigint, timestamptz, timestamptz, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION finshard.user_analytics(bigint, timestamptz, timestamptz, text) TO finshard_app, finshard_admin, finshard_readonly;

@@ -33,6 +33,6 @@ BEGIN
                             jsonb_build_object('transfer_id', p_transfer_id, 'status', p_status, 'amount', v_pending.amount));
 END
 $$;
-COMMENT ON FUNCTION finshard.void_pending_transfer(bigint, bigint, text, text) IS 'Cancels a pending transfer (p_status voided, or expired once past its timeout) and releases its reservation. Raises FS001, FS005, FS040, FS041';
+COMMENT ON FUNCTION finshard.void_pending_transfer(bigint, bigint, text, text) IS 'Cancels a pending transfer (p_status voided, or expired once past its timeout) and releases its reservation. Raises FS001, FS005, FS040, FS041, FS080-FS085, FS010';
 REVOKE ALL ON FUNCTION finshard.void_pending_transfer(bigint, bigint, text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION finshard.void_pending_transfer(bigint, bigint, text, text) TO finshard_app, finshard_admin;

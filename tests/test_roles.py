@@ -349,3 +349,13 @@ def test_a_session_is_checked_on_the_worker_without_a_read_on_another_node(citus
             w.execute("SELECT finshard.transfer(%s::bigint, %s::bigint, 1, p_session => %s)", (a, b, "fss_" + "1" * 64))
         assert err.value.sqlstate == "FS082"
     assert [m for m in remote if "issuing" in m] == []
+
+
+def test_every_function_that_acts_for_an_end_user_says_so_in_its_comment(plain):
+    """COMMENTs list the errors a function raises: the session's among them wherever it takes one."""
+    with plain.connect() as conn:
+        rows = conn.execute("SELECT p.proname, obj_description(p.oid, 'pg_proc') FROM pg_proc p "
+                            "WHERE p.pronamespace = 'finshard'::regnamespace AND p.proname NOT LIKE '\\_%%' AND 'p_session' = ANY (p.proargnames)").fetchall()
+    missing = [name for name, comment in rows
+               if not re.search(r"FS08[0-5]-FS08[45]|FS081", comment or "") and name not in ("logout", "login")]
+    assert rows and missing == []

@@ -12,7 +12,7 @@ import pytest
 
 from finshard import errors
 from finshard.router import Router
-from tests.helpers import new_account, new_user, snapshot
+from tests.helpers import assert_rejected, new_account, new_user, snapshot
 from tests.test_cli_cluster import assert_one_line_error, run
 
 
@@ -336,7 +336,10 @@ def test_audit_verify_with_a_checkpoint_finds_a_system_entry_cut_and_the_head_mo
 
 def test_a_checkpoint_with_a_bad_signature_is_refused(db, scratch):
     cp = scratch("finshard-cp-") / "audit.json"
-    assert run("audit", "checkpoint", "--dsn", db.dsn, "--out", str(cp)).returncode == 0
+    res = run("audit", "checkpoint", "--dsn", db.dsn)  # to standard output, for a redirect
+    assert res.returncode == 0, res.stderr
+    cp.write_text(res.stdout)
+    assert _verify(db, "--account", "0", "--checkpoint", str(cp)) == (0, [])
     document = json.loads(cp.read_text())
     document["heads"] = document["heads"][:-1]
     cp.write_text(json.dumps(document))
@@ -477,3 +480,50 @@ def test_audit_verify_names_ledger_tampering(db, tamper):
                          "transaction_id, currency, created_at) VALUES (%s, %s, 'withdraw', %s, %s, %s, 'USD', %s)", (acc, *row))
             conn.execute("UPDATE finshard.accounts SET balance = %s WHERE account_id = %s", (row[2], acc))
         assert _verify(db, "--account", str(acc)) == (0, [])
+
+
+def test_lifetimes_beyond_what_a_timestamp_holds_are_fs005_not_a_raw_22008(db):
+    with db.connect() as conn:
+        uid = new_user(conn)
+        name = conn.execute("SELECT username FROM finshard.users WHERE user_id = %s", (uid,)).fetchone()[0]
+        a, b = new_account(conn, "USD", "10.00"), new_account(conn, "USD")
+        for ttl in ("300000 years", "-300000 years", "1000000 years -359999999 days"):
+            assert_rejected(conn, "SELECT * FROM finshard.login(%s, 'correct horse', %s::interval)", (name, ttl), "FS005")
+            assert_rejected(conn, "SELECT finshard.create_pending_transfer(%s::bigint, %s::bigint, 1, %s::interval)",
+                            (a, b, ttl), "FS005")
+
+
+def test_a_deactivated_users_resting_order_is_cancelled_not_filled(db):
+    from tests.test_trading import instrument, order, quote_
+
+    with db.connect() as conn:
+        iid, acc = instrument(conn, quote=("10.00", "100", "10.05", "50")), new_account(conn, "USD", "1000.00")
+        oid = order(conn, acc, iid, "limit", "buy", 10, price="9.00")      # rests below the ask
+        owner = conn.execute("SELECT user_id FROM finshard.accounts WHERE account_id = %s", (acc,)).fetchone()[0]
+        conn.execute("SELECT finshard.deactivate_user(%s::bigint)", (owner,))
+        quote_(conn, iid, "8.90", "100", "8.95", "100")                     # would cross
+        status, filled = conn.execute("SELECT status, filled_quantity FROM finshard.orders WHERE account_id = %s AND order_id = %s",
+                                      (acc, oid)).fetchone()
+        assert (status, filled) == ("cancelled", 0)
+        assert conn.execute("SELECT balance, reserved FROM finshard.accounts WHERE account_id = %s", (acc,)).fetchone() == (1000, 0)
+
+
+def test_a_market_feed_cannot_name_the_end_user_of_its_fills(db):
+    from tests.test_trading import instrument, order, quote_
+
+    with db.connect() as conn:
+        iid, acc = instrument(conn), new_account(conn, "USD", "1000.00")
+        order(conn, acc, iid, "limit", "buy", 10, price="9.00")
+        feed = f"feed{uuid.uuid4().hex[:8]}"
+        conn.execute(f"CREATE ROLE {feed} LOGIN IN ROLE finshard_market")
+    try:
+        with psycopg.connect(db.dsn.replace("postgres@", f"{feed}@"), autocommit=True) as market:
+            market.execute("SET finshard.on_behalf_of = '42'")
+            market.execute("SELECT finshard.update_quote(%s::bigint, 8.90, 100, 8.95, 100)", (iid,))
+        with db.connect() as conn:
+            rows = conn.execute("SELECT on_behalf_of FROM finshard.audit_log WHERE account_id = %s AND action = 'trade'",
+                                (acc,)).fetchall()
+            assert rows == [(None,)]
+    finally:
+        with db.connect() as conn:
+            conn.execute(f"DROP ROLE {feed}")
