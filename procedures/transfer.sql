@@ -32,10 +32,10 @@ DECLARE
     v_user     bigint;       -- the end user of p_session, when it is live
 BEGIN
     IF p_idempotency_key IS NOT NULL THEN
-        -- Who may do this, for whom (docs/roles.md), before a replay could answer a stranger: the
-        -- session here, the owner on the row the checks read anyway.
-        v_user := (finshard._caller(p_session)).user_id;
-        v_checks := finshard._transfer_checks(p_from_account_id, p_to_account_id, p_amount, p_description, true, v_user);
+        -- Who may do this, for whom (docs/roles.md), before a replay could answer a stranger: on the
+        -- row the checks read anyway.
+        v_checks := finshard._transfer_checks(p_from_account_id, p_to_account_id, p_amount, p_description, true, p_session);
+        v_user := v_checks.user_id;
         v_authorized := true;
         v_currency := v_checks.currency;
         v_replay := finshard._idempotency_begin(p_from_account_id, p_idempotency_key, 'transfer',
@@ -205,8 +205,7 @@ BEGIN
     ELSE
         -- Not applied in one statement: the reason may be the caller's, or a rule; both raised here.
         IF NOT v_authorized THEN
-            v_user := (finshard._caller(p_session)).user_id;
-            v_checks := finshard._transfer_checks(p_from_account_id, p_to_account_id, p_amount, p_description, true, v_user);
+            v_checks := finshard._transfer_checks(p_from_account_id, p_to_account_id, p_amount, p_description, true, p_session);
         END IF;
         v_currency := v_checks.currency;
         -- Both legs in this one transaction: on Citus, when the accounts are on two nodes, the
