@@ -20,9 +20,7 @@ import psycopg
 
 from finshard.errors import FinshardError
 
-__all__ = ["KEY_NAMES", "rotate_pii_key", "sign", "read_key"]
-
-KEY_NAMES = ("audit", "pan", "pii")
+__all__ = ["rotate_pii_key", "sign", "read_key"]
 
 
 def _file(name: str) -> str:

@@ -509,7 +509,7 @@ def test_a_deactivated_users_resting_order_is_cancelled_not_filled(db):
 
 
 def test_a_market_feed_cannot_name_the_end_user_of_its_fills(db):
-    from tests.test_trading import instrument, order, quote_
+    from tests.test_trading import instrument, order
 
     with db.connect() as conn:
         iid, acc = instrument(conn), new_account(conn, "USD", "1000.00")
