@@ -40,7 +40,6 @@ BASE_SETTINGS: dict[str, str] = {
     "timezone": "'UTC'",
 }
 CITUS_SETTINGS: dict[str, str] = {
-    "shared_preload_libraries": "'citus'",
     # Loopback clusters: no TLS between nodes (Citus would otherwise generate certificates).
     "citus.node_conninfo": "'sslmode=disable'",
     "citus.max_cached_conns_per_worker": "4",
@@ -62,6 +61,33 @@ class Node:
         return f"postgresql://{SUPERUSER}@127.0.0.1:{port}/{dbname}"
 
 
+def preload_libraries(citus: bool, pg_bin: Path | None = None) -> list[str]:
+    """Libraries every node preloads: citus (first, as it requires) and pg_cron where installed.
+
+    pg_cron runs finshard's maintenance jobs in the finshard database (cron.database_name); it is
+    preloaded on workers too, because Citus propagates CREATE EXTENSION to them.
+    """
+    libs = ["citus"] if citus else []
+    if pg_cron_installed(pg_bin):
+        libs.append("pg_cron")
+    return libs
+
+
+def pg_cron_installed(pg_bin: Path | None = None) -> bool:
+    """True when the pg_cron extension is installed for these binaries (Debian: postgresql-15-cron)."""
+    share, lib = _pg_dirs(pg_bin or find_pg_bin())
+    return (Path(share) / "extension" / "pg_cron.control").exists() and (Path(lib) / "pg_cron.so").exists()
+
+
+def _pg_dirs(pg_bin: Path) -> tuple[str, str]:
+    try:
+        share = subprocess.run([str(pg_bin / "pg_config"), "--sharedir"], capture_output=True, text=True, check=True).stdout.strip()
+        lib = subprocess.run([str(pg_bin / "pg_config"), "--pkglibdir"], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        share, lib = "/usr/share/postgresql/15", "/usr/lib/postgresql/15/lib"
+    return share, lib
+
+
 def find_pg_bin() -> Path:
     """The PostgreSQL 15 server binaries: $FINSHARD_PG_BIN, else Debian's location."""
     override = os.environ.get("FINSHARD_PG_BIN")
@@ -74,12 +100,7 @@ def find_pg_bin() -> Path:
 
 def citus_installed(pg_bin: Path | None = None) -> bool:
     """True when the citus extension is installed for these binaries (control file and library)."""
-    pg_bin = pg_bin or find_pg_bin()
-    try:
-        share = subprocess.run([str(pg_bin / "pg_config"), "--sharedir"], capture_output=True, text=True, check=True).stdout.strip()
-        lib = subprocess.run([str(pg_bin / "pg_config"), "--pkglibdir"], capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        share, lib = "/usr/share/postgresql/15", "/usr/lib/postgresql/15/lib"
+    share, lib = _pg_dirs(pg_bin or find_pg_bin())
     return (Path(share) / "extension" / "citus.control").exists() and (Path(lib) / "citus.so").exists()
 
 
@@ -273,6 +294,13 @@ class Cluster:
         settings = dict(BASE_SETTINGS, port=str(node.port), unix_socket_directories=f"'{datadir}'")
         if self.citus:
             settings.update(CITUS_SETTINGS)
+        libs = preload_libraries(self.citus, pg_bin)
+        if libs:
+            settings["shared_preload_libraries"] = "'" + ",".join(libs) + "'"
+        if "pg_cron" in libs:
+            settings["cron.database_name"] = f"'{DATABASE}'"
+            # Jobs connect over the Unix socket in the data directory, where the superuser is trusted.
+            settings["cron.host"] = f"'{datadir}'"
         with open(datadir / "postgresql.conf", "a") as conf:
             conf.write("\n# finshard cluster manager\n")
             for key, value in settings.items():

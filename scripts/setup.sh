@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Installs what finshard needs on Debian 12, only what is missing: PostgreSQL 15 (server, client,
-# contrib), pgbouncer, python3-venv; then a virtualenv in .venv with finshard and its test tools.
+# contrib), pg_cron, pgBackRest, pgbouncer, python3-venv; then a virtualenv in .venv with finshard and its test tools.
 # Citus is used when it is installed for PostgreSQL 15 (it is not in Debian's archive).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for pkg in postgresql-15 postgresql-client-15 postgresql-contrib pgbouncer python3-venv; do
+for pkg in postgresql-15 postgresql-client-15 postgresql-contrib postgresql-15-cron pgbackrest pgbouncer python3-venv; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
