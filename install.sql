@@ -37,6 +37,7 @@ SET client_min_messages = warning;
 \ir schema/notification_outbox.sql
 \ir schema/price_alerts.sql
 \ir schema/audit_log.sql
+\ir schema/restore_points.sql
 
 -- 2. partition maintenance functions and the initial partitions (12 months back, 3 ahead)
 \ir partitions/partitioned_tables.sql
@@ -117,6 +118,7 @@ DO $$ DECLARE f regprocedure; BEGIN FOR f IN SELECT p.oid::regprocedure FROM pg_
 \ir procedures/close_account.sql
 \ir procedures/commission.sql
 \ir procedures/create_bank.sql
+\ir procedures/create_restore_point.sql
 \ir procedures/create_instrument.sql
 \ir procedures/create_pending_transfer.sql
 \ir procedures/create_price_alert.sql

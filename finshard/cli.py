@@ -41,6 +41,12 @@ def _guard(fn: F) -> F:
             code = f" [{exc.sqlstate}]" if exc.sqlstate else ""
             raise CliError(f"{exc}{code}") from None
         except Exception as exc:  # noqa: BLE001 - the CLI's contract: one line, no traceback
+            # A rejection from the database: its finshard class and code, as the router gives it.
+            if getattr(exc, "sqlstate", None) and not os.environ.get("FINSHARD_DEBUG"):
+                from finshard.errors import translate
+
+                err = translate(exc)
+                raise CliError(f"{err} [{err.sqlstate}]") from None
             if os.environ.get("FINSHARD_DEBUG"):
                 raise
             name = type(exc).__name__
@@ -90,12 +96,15 @@ def cluster() -> None:
 @click.option("--workers", default=2, show_default=True, type=int, help="Worker nodes (Citus only).")
 @click.option("--citus/--no-citus", default=None, help="Force Citus on or off (default: Citus when installed).")
 @click.option("--pgbouncer", is_flag=True, help="Also run a pgbouncer (transaction pooling) in front of each node.")
+@click.option("--backup-repo", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="pgBackRest repository every node archives its WAL to (default DIR/backup).")
 @_guard
-def cluster_up(directory: Path, workers: int, citus: bool | None, pgbouncer: bool) -> None:
+def cluster_up(directory: Path, workers: int, citus: bool | None, pgbouncer: bool, backup_repo: Path | None) -> None:
     """Create and start a cluster (harmless when it is already running); prints the coordinator DSN."""
     from finshard.cluster import Cluster
 
-    c = Cluster.up(directory, workers=workers, use_citus=citus, pgbouncer=pgbouncer, progress=_progress)
+    c = Cluster.up(directory, workers=workers, use_citus=citus, pgbouncer=pgbouncer, backup_repo=backup_repo,
+                   progress=_progress)
     if not c.citus:
         click.echo("  distribution is off: citus is not installed here (or --no-citus); one plain node", err=True)
     click.echo(c.dsn())
@@ -294,6 +303,145 @@ def partitions_compress(dsn: str, older_than: str) -> None:
 
     rows = db.rows(dsn, "SELECT partition_name FROM finshard.compress_partitions(%s::interval) WHERE compressed", (older_than,))
     click.echo(f"compressed {len(rows)} partitions" + (f": {', '.join(r[0] for r in rows)}" if rows else ""))
+
+
+# -- backups and point-in-time recovery (pgBackRest) ------------------------------------------------------
+@main.group(invoke_without_command=True)
+@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), default=Path("cluster"),
+              show_default=True, help="Cluster directory.")
+@click.option("--type", "backup_type", type=click.Choice(["full", "diff", "incr"]), default="full", show_default=True)
+@json_option
+@click.pass_context
+@_guard
+def backup(ctx: click.Context, directory: Path, backup_type: str, as_json: bool) -> None:
+    """Back up every node with pgBackRest (finshard backup --dir DIR [--type full|diff|incr])."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from finshard import backup as ops
+
+    result = ops.backup(directory, backup_type=backup_type, progress=_progress)
+    if as_json:
+        _dump(result)
+        return
+    for n in result["nodes"]:
+        click.echo(f"{n['node']:<12} {n['type']:<5} {n['label']}  {_size(n['size'])} ({_size(n['repo_size'])} in the "
+                   f"repository)  WAL {n['wal_start']}..{n['wal_stop']}  {n['seconds']}s")
+    click.echo(f"{result['type']} backup of {len(result['nodes'])} nodes in {result['seconds']}s")
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return str(n)
+
+
+@backup.command("list")
+@dir_option
+@json_option
+@_guard
+def backup_list(directory: Path, as_json: bool) -> None:
+    """Every node's backups: label, type, times, sizes and the WAL range each covers."""
+    from finshard import backup as ops
+
+    nodes = ops.list_backups(directory)
+    if as_json:
+        _dump(nodes)
+        return
+    click.echo(f"{'node':<12} {'label':<34} {'type':<5} {'stopped':<25} {'size':>9} {'repo':>9}  WAL")
+    for n in nodes:
+        for b in n["backups"]:
+            click.echo(f"{n['node']:<12} {b['label']:<34} {b['type']:<5} {b['stopped']:<25} {_size(b['size']):>9} "
+                       f"{_size(b['repo_size']):>9}  {b['wal_start']}..{b['wal_stop']}")
+        if not n["backups"]:
+            click.echo(f"{n['node']:<12} (no backup yet)")
+
+
+@backup.command("config")
+@dsn_option
+@click.option("--repo", default="/var/lib/pgbackrest", show_default=True, help="The pgBackRest repository path.")
+@_guard
+def backup_config(dsn: str, repo: str) -> None:
+    """pgbackrest.conf and postgresql.conf settings for each node of a cluster finshard did not start."""
+    from finshard import backup as ops
+
+    click.echo(ops.print_config(dsn, repo))
+
+
+@backup.command("restore-point")
+@click.argument("name")
+@dsn_option
+@json_option
+@_guard
+def backup_restore_point(name: str, dsn: str, as_json: bool) -> None:
+    """A named restore point consistent across every node; prints each node's LSN."""
+    from finshard import backup as ops
+
+    rows = ops.create_restore_point(dsn, name)
+    if as_json:
+        _dump({"name": name, "nodes": rows})
+        return
+    for r in rows:
+        click.echo(f"group {r['group']:<3} {r['node']:<22} {r['lsn']}")
+    click.echo(f"restore point {name} written on {len(rows)} nodes")
+
+
+@backup.command("drill")
+@dir_option
+@click.option("--to", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where to restore (default: a new directory beside DIR, removed afterwards unless --keep).")
+@click.option("--keep", is_flag=True, help="Leave the restored cluster running.")
+@json_option
+@_guard
+def backup_drill(directory: Path, to: Path | None, keep: bool, as_json: bool) -> None:
+    """Back up, transfer, restore to a restore point taken mid-stream, and prove the result."""
+    from finshard import backup as ops
+
+    report = ops.drill(directory, to=to, keep=keep, progress=_progress)
+    if as_json:
+        _dump(report)
+    else:
+        for key in ("restore_point", "transfers_acknowledged", "acknowledged_before_point", "started_after_point",
+                    "in_flight_at_point", "cross_node_transfers", "backup_seconds", "restore_seconds", "restored_directory"):
+            click.echo(f"{key}: {report[key]}")
+        for problem in report["problems"]:
+            click.echo(f"problem: {problem}")
+    if report["problems"]:
+        raise CliError(f"restore drill failed: {len(report['problems'])} problems")
+    if not as_json:
+        click.echo("restore drill passed")
+
+
+@main.command()
+@dir_option
+@click.option("--to", type=click.Path(file_okay=False, path_type=Path), required=True, help="A new directory for the restored cluster.")
+@click.option("--target-name", default=None, help="A restore point (finshard backup restore-point).")
+@click.option("--target-time", default=None, help="A time with its zone, e.g. 2026-12-01T10:00:00+00:00.")
+@click.option("--backup-repo", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where the restored cluster archives (default TO/backup).")
+@json_option
+@_guard
+def restore(directory: Path, to: Path, target_name: str | None, target_time: str | None, backup_repo: Path | None,
+            as_json: bool) -> None:
+    """Restore every node into a new cluster, replayed to a restore point or a time, and start it."""
+    from datetime import datetime
+
+    from finshard import backup as ops
+
+    when = None
+    if target_time is not None:
+        try:
+            when = datetime.fromisoformat(target_time.replace("Z", "+00:00").replace(" ", "T", 1))
+        except ValueError:
+            raise CliError(f"--target-time {target_time!r} is not a time (e.g. 2026-12-01T10:00:00+00:00)") from None
+    result = ops.restore(directory, to, target_name=target_name, target_time=when, backup_repo=backup_repo, progress=_progress)
+    if as_json:
+        _dump(result)
+        return
+    click.echo(f"restored {len(result['nodes'])} nodes to {result['target_type']} {result['target']} in "
+               f"{result['seconds']}s; the cluster runs in {result['directory']}")
+    click.echo(result["dsn"])
 
 
 # -- failover, pgbouncer, audit ----------------------------------------------------------------------------

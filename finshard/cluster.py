@@ -13,6 +13,7 @@ import os
 import pwd
 import socket
 import subprocess
+import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -31,6 +32,8 @@ BASE_SETTINGS: dict[str, str] = {
     "listen_addresses": "'127.0.0.1'",
     "max_connections": "300",
     "max_prepared_transactions": "300",
+    # Citus' daemons and pg_cron's jobs run as background workers.
+    "max_worker_processes": "24",
     "shared_buffers": "'256MB'",
     "wal_level": "logical",
     "max_wal_senders": "10",
@@ -46,6 +49,14 @@ CITUS_SETTINGS: dict[str, str] = {
 }
 
 
+# pg_cron runs jobs in background workers: no connection to authenticate, and no host or port
+# stored in cron.job that a restored copy of the node would still point at.
+CRON_SETTINGS: dict[str, str] = {
+    "cron.database_name": f"'{DATABASE}'",
+    "cron.use_background_workers": "on",
+}
+
+
 @dataclass
 class Node:
     """One PostgreSQL instance of the cluster."""
@@ -55,6 +66,7 @@ class Node:
     port: int
     datadir: str
     pgbouncer_port: int | None = None
+    group: int | None = None  # Citus node group (0: coordinator); restore points are kept per group
 
     def dsn(self, dbname: str = DATABASE, *, via_pgbouncer: bool = False) -> str:
         port = self.pgbouncer_port if via_pgbouncer and self.pgbouncer_port else self.port
@@ -128,6 +140,9 @@ class Cluster:
     pgbouncer: bool = False
     # Citus nodes reach each other through their pgbouncers (finshard pgbouncer nodes on).
     node_pooling: bool = False
+    # pgBackRest repository every node archives its WAL to (finshard.backup); None: no backups.
+    backup_repo: str | None = None
+    cluster_id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
 
     # -- state -------------------------------------------------------------------------------
     @property
@@ -147,12 +162,13 @@ class Cluster:
             raise ClusterError(f"{path} is unreadable ({exc}); remove {directory} and run cluster up again") from None
         return cls(directory=directory, citus=bool(data.get("citus")), nodes=nodes,
                    complete=bool(data.get("complete")), pgbouncer=bool(data.get("pgbouncer")),
-                   node_pooling=bool(data.get("node_pooling")))
+                   node_pooling=bool(data.get("node_pooling")), backup_repo=data.get("backup_repo"),
+                   cluster_id=str(data.get("cluster_id") or uuid.uuid4().hex[:8]))
 
     def save(self) -> None:
         data = {"citus": self.citus, "complete": self.complete, "pgbouncer": self.pgbouncer,
-                "node_pooling": self.node_pooling, "database": DATABASE,
-                "nodes": [asdict(n) for n in self.nodes]}
+                "node_pooling": self.node_pooling, "database": DATABASE, "backup_repo": self.backup_repo,
+                "cluster_id": self.cluster_id, "nodes": [asdict(n) for n in self.nodes]}
         tmp = self.state_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(data, indent=2) + "\n")
         tmp.replace(self.state_path)
@@ -171,10 +187,12 @@ class Cluster:
     # -- lifecycle ---------------------------------------------------------------------------
     @classmethod
     def up(cls, directory: str | Path, *, workers: int = 2, use_citus: bool | None = None,
-           pgbouncer: bool = False, progress: Callable[[str], None] = lambda _m: None) -> "Cluster":
+           pgbouncer: bool = False, backup_repo: str | Path | None = None,
+           progress: Callable[[str], None] = lambda _m: None) -> "Cluster":
         """Create and start a cluster in ``directory``, or start an existing one (harmless if running).
 
-        use_citus None means: Citus when installed. Raises ClusterError with the reason on failure.
+        use_citus None means: Citus when installed. Every node archives its WAL with pgBackRest to
+        ``backup_repo`` (default DIR/backup). Raises ClusterError with the reason on failure.
         """
         directory = Path(directory).resolve()
         if workers < 0 or workers > 16:
@@ -182,6 +200,8 @@ class Cluster:
         pg_bin = find_pg_bin()
         if (directory / STATE_FILE).exists():
             cluster = cls.load(directory)
+            if backup_repo is not None and cluster.backup_repo and Path(backup_repo).resolve() != Path(cluster.backup_repo):
+                raise ClusterError(f"this cluster archives to {cluster.backup_repo}; it cannot move to another repository")
             if not cluster.complete:
                 raise ClusterError(f"{directory} holds a half-created cluster (an earlier 'up' failed); "
                                    f"run 'finshard cluster down --dir {directory}', remove the directory and run up again")
@@ -210,7 +230,13 @@ class Cluster:
         nodes = [Node("coordinator" if citus else "single", "coordinator" if citus else "single", 0, str(directory / "coordinator"))]
         if citus:
             nodes += [Node(f"worker{i}", "worker", 0, str(directory / f"worker{i}")) for i in range(1, workers + 1)]
-        cluster = cls(directory=directory, citus=citus, nodes=nodes, pgbouncer=pgbouncer)
+        from finshard import backup
+
+        repo = backup.check_path(Path(backup_repo) if backup_repo else directory / "backup", "the backup repository")
+        backup.check_path(directory, "the cluster directory")
+        if repo.exists() and not repo.is_dir():
+            raise ClusterError(f"the backup repository {repo} is a file")
+        cluster = cls(directory=directory, citus=citus, nodes=nodes, pgbouncer=pgbouncer, backup_repo=str(repo))
         used: set[int] = set()
         for node in nodes:
             port = free_port()
@@ -220,6 +246,7 @@ class Cluster:
             node.port = port
         cluster.save()  # complete=false until every node is up: a failure leaves a recognisable half-created dir
         _make_traversable(directory)
+        backup.write_config(cluster)
         for node in nodes:
             progress(f"initdb {node.name} (port {node.port})")
             cluster._initdb(pg_bin, node)
@@ -229,6 +256,8 @@ class Cluster:
         if citus:
             progress("registering workers with the coordinator")
             cluster._register_workers()
+        cluster.save()
+        backup.setup(cluster, progress)
         cluster.complete = True
         cluster.save()
         if pgbouncer:
@@ -291,20 +320,7 @@ class Cluster:
                        "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"])
         if res.returncode != 0:
             raise ClusterError(f"initdb of {node.name} failed: {(res.stderr or res.stdout).strip().splitlines()[-1]}")
-        settings = dict(BASE_SETTINGS, port=str(node.port), unix_socket_directories=f"'{datadir}'")
-        if self.citus:
-            settings.update(CITUS_SETTINGS)
-        libs = preload_libraries(self.citus, pg_bin)
-        if libs:
-            settings["shared_preload_libraries"] = "'" + ",".join(libs) + "'"
-        if "pg_cron" in libs:
-            settings["cron.database_name"] = f"'{DATABASE}'"
-            # Jobs connect over the Unix socket in the data directory, where the superuser is trusted.
-            settings["cron.host"] = f"'{datadir}'"
-        with open(datadir / "postgresql.conf", "a") as conf:
-            conf.write("\n# finshard cluster manager\n")
-            for key, value in settings.items():
-                conf.write(f"{key} = {value}\n")
+        write_settings(datadir, node_settings(node, citus=self.citus, cluster=self))
 
     def _running(self, pg_bin: Path, node: Node) -> bool:
         res = _run_pg([str(pg_bin / "pg_ctl"), "-D", node.datadir, "status"])
@@ -323,9 +339,43 @@ class Cluster:
 
         coordinator = self.coordinator.dsn()
         db.execute(coordinator, "SELECT citus_set_coordinator_host('127.0.0.1', %s)", (self.coordinator.port,))
+        self.coordinator.group = 0
         for worker in self.workers:
             if not db.scalar(coordinator, "SELECT 1 FROM pg_dist_node WHERE nodeport = %s", (worker.port,)):
                 db.execute(coordinator, "SELECT citus_add_node('127.0.0.1', %s)", (worker.port,))
+            worker.group = db.scalar(coordinator, "SELECT groupid FROM pg_dist_node WHERE nodeport = %s", (worker.port,))
+
+
+# -- settings ------------------------------------------------------------------------------------
+_MARK = "# finshard cluster manager"
+
+
+def node_settings(node: Node, *, citus: bool, cluster: "Cluster | None" = None,
+                  preload: list[str] | None = None) -> dict[str, str]:
+    """The postgresql.conf settings finshard gives a node (WAL archiving when ``cluster`` has a repository)."""
+    settings = dict(BASE_SETTINGS, port=str(node.port), unix_socket_directories=f"'{node.datadir}'")
+    if citus:
+        settings.update(CITUS_SETTINGS)
+    libs = preload_libraries(citus) if preload is None else preload
+    if libs:
+        settings["shared_preload_libraries"] = "'" + ",".join(libs) + "'"
+    if "pg_cron" in libs:
+        settings.update(CRON_SETTINGS)
+    if cluster is not None and cluster.backup_repo:
+        from finshard import backup
+
+        settings.update(backup.archive_settings(cluster, node))
+    return settings
+
+
+def write_settings(datadir: Path, settings: dict[str, str]) -> None:
+    """Replace finshard's block at the end of postgresql.conf (what initdb wrote stays above it)."""
+    path = Path(datadir) / "postgresql.conf"
+    text = path.read_text()
+    if _MARK in text:
+        text = text[:text.index(_MARK)].rstrip("\n") + "\n"
+    text += f"\n{_MARK}\n" + "".join(f"{key} = {value}\n" for key, value in settings.items())
+    path.write_text(text)
 
 
 # -- running as postgres -------------------------------------------------------------------------
@@ -340,8 +390,8 @@ def _as_postgres(cmd: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *cmd]
 
 
-def _run_pg(cmd: list[str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(_as_postgres(cmd), capture_output=True, text=True, cwd="/")
+def _run_pg(cmd: list[str], timeout: float | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(_as_postgres(cmd), capture_output=True, text=True, cwd="/", timeout=timeout)
 
 
 def _chown_to_postgres(path: Path) -> None:

@@ -102,6 +102,10 @@ CODES: dict[str, tuple[str, str]] = {
     "FS087": ("FxRateOutOfBand", "a new fx rate moves further from the rate in force than the allowed band"),
     "FS088": ("HouseLimitExceeded", "a conversion would take a house fx account beyond its limit"),
     "FS090": ("KeyUnavailable", "a finshard key file is missing or unreadable on this node"),
+    "FS091": ("InvalidRestorePoint", "a restore point name is empty, too long or has characters other than letters, digits, _ . : -"),
+    "FS092": ("RestorePointExists", "a restore point of this name exists already"),
+    "FS093": ("RestorePointUnavailable", "this node cannot write a restore point (a standby, WAL archiving off, or not the coordinator)"),
+    "FS094": ("RestorePointFailed", "a node could not be paused or reached while writing the restore point"),
 }
 
 by_sqlstate: dict[str, type[FinshardError]] = {}

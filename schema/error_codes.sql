@@ -63,6 +63,10 @@ INSERT INTO finshard.error_codes (sqlstate, name, meaning, hint) VALUES
     ('FS085', 'not_owner',                'the account or user belongs to another end user',        'A session may act only on its own user''s accounts.'),
     ('FS087', 'fx_rate_out_of_band',      'a new fx rate moves further from the rate in force than the allowed band', 'Check the rate; pass p_confirm => true to record it anyway.'),
     ('FS088', 'house_limit_exceeded',     'a conversion would take a house fx account beyond its limit', 'Ask an admin to raise the limit (finshard.set_house_limit) or convert less.'),
-    ('FS090', 'key_unavailable',          'a finshard key file is missing or unreadable on this node', 'Run finshard install (it creates missing keys) or restore the key files into the data directory.')
+    ('FS090', 'key_unavailable',          'a finshard key file is missing or unreadable on this node', 'Run finshard install (it creates missing keys) or restore the key files into the data directory.'),
+    ('FS091', 'invalid_restore_point',    'a restore point name is empty, too long or has characters other than letters, digits, _ . : -', 'Use a name like before-release-42.'),
+    ('FS092', 'restore_point_exists',     'a restore point of this name exists already', 'Choose another name: a restore targets the first point of a name.'),
+    ('FS093', 'restore_point_unavailable','this node cannot write a restore point (a standby, WAL archiving off, or not the coordinator)', 'Run it on the primary coordinator of a cluster that archives its WAL (finshard backup config).'),
+    ('FS094', 'restore_point_failed',     'a node could not be paused or reached while writing the restore point', 'Check that every node is up and retry; nothing was recorded.')
 ON CONFLICT (sqlstate) DO UPDATE
     SET name = EXCLUDED.name, meaning = EXCLUDED.meaning, hint = EXCLUDED.hint;

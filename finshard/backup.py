@@ -1,0 +1,629 @@
+"""Backups and point-in-time recovery with pgBackRest: what ``finshard backup`` and ``finshard restore`` do.
+
+Every node of a local cluster has its own pgBackRest stanza in one repository and pushes its WAL
+there (``archive_command``). Backups are per node; what makes a Citus restore consistent is the
+target, not the backups: every node replays its WAL to the same cluster-wide restore point
+(``finshard.create_restore_point``, which pauses two-phase commits on every node while it writes
+the point). The restore points are kept in ``finshard.restore_points`` on the coordinator, so a
+restore finds each node's backup and LSN by name, even when the source cluster is gone.
+See docs/backup.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Callable
+
+import psycopg
+
+from finshard.cluster import (DATABASE, SUPERUSER, Cluster, Node, _chown_to_postgres, _run_pg, _tail, find_pg_bin,
+                              free_port, node_settings, write_settings)
+from finshard.errors import ClusterError
+
+__all__ = ["setup", "backup", "list_backups", "print_config", "create_restore_point", "restore", "drill",
+           "archive_settings", "BACKUP_TYPES"]
+
+BACKUP_TYPES = ("full", "diff", "incr")
+Progress = Callable[[str], None]
+_SAFE_PATH = re.compile(r"^/[A-Za-z0-9_./+@:-]*$")
+
+
+# -- configuration ---------------------------------------------------------------------------------
+def config_path(cluster: Cluster) -> Path:
+    return cluster.directory / "pgbackrest" / "pgbackrest.conf"
+
+
+def stanza(cluster: Cluster, node: Node) -> str:
+    """One stanza per node, tagged with the cluster's id: clusters may share a repository."""
+    return f"{node.name}-{cluster.cluster_id}"
+
+
+def check_path(path: Path, what: str) -> Path:
+    """archive_command is a shell command inside a quoted setting: only plain absolute paths."""
+    path = Path(path).resolve()
+    if not _SAFE_PATH.match(str(path)):
+        raise ClusterError(f"{what} {path} has characters finshard will not put in archive_command; "
+                           "use a path of letters, digits and _ . / + @ : -")
+    return path
+
+
+def archive_settings(cluster: Cluster, node: Node) -> dict[str, str]:
+    """postgresql.conf settings that push the node's WAL to its stanza."""
+    conf = config_path(cluster)
+    return {
+        "archive_mode": "on",
+        "archive_command": f"'pgbackrest --config={conf} --stanza={stanza(cluster, node)} archive-push %p'",
+        # An idle node still ships its last WAL (and a restore point in it) within a minute.
+        "archive_timeout": "60",
+    }
+
+
+def _conf_text(cluster: Cluster, repo: Path, *, with_nodes: bool = True) -> str:
+    base = cluster.directory / "pgbackrest"
+    lines = [
+        "[global]",
+        f"repo1-path={repo}",
+        "repo1-retention-full=2",
+        # lz4: a fraction of gzip's CPU for WAL pushed on every segment; the repository is local.
+        "compress-type=lz4",
+        "archive-async=y",
+        f"spool-path={base}/spool",
+        f"lock-path={base}/lock",
+        f"log-path={base}/log",
+        "log-level-console=warn",
+        "log-level-file=info",
+        "start-fast=y",
+        "process-max=2",
+        "",
+    ]
+    if with_nodes:
+        for node in cluster.nodes:
+            lines += [f"[{stanza(cluster, node)}]", f"pg1-path={node.datadir}", f"pg1-port={node.port}",
+                      f"pg1-socket-path={node.datadir}", f"pg1-user={SUPERUSER}", "", ]
+    return "\n".join(lines)
+
+
+def write_config(cluster: Cluster) -> Path:
+    """DIR/pgbackrest/pgbackrest.conf for every node, and the directories pgBackRest writes to."""
+    if not cluster.backup_repo:
+        raise ClusterError(f"the cluster in {cluster.directory} has no backup repository")
+    repo = check_path(Path(cluster.backup_repo), "the backup repository")
+    base = cluster.directory / "pgbackrest"
+    for path in (base, base / "spool", base / "lock", base / "log", repo):
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ClusterError(f"cannot create {path}: {exc.strerror}") from None
+        _chown_to_postgres(path)
+    path = config_path(cluster)
+    path.write_text(_conf_text(cluster, repo))
+    return path
+
+
+def _pgbackrest(cluster: Cluster, node: Node | None, *args: str, config: Path | None = None,
+                timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    cmd = ["pgbackrest", f"--config={config or config_path(cluster)}"]
+    if node is not None:
+        cmd.append(f"--stanza={stanza(cluster, node)}")
+    if shutil.which("pgbackrest") is None:
+        raise ClusterError("pgbackrest is not installed; install it with: apt-get install pgbackrest")
+    try:
+        return _run_pg([*cmd, *args], timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise ClusterError(f"pgbackrest {args[-1]} did not finish within {int(timeout)}s") from None
+
+
+def _failed(res: subprocess.CompletedProcess[str]) -> str:
+    text = (res.stderr.strip() or res.stdout.strip()).splitlines()
+    errors = [line for line in text if "ERROR" in line] or text
+    return errors[-1] if errors else f"exit code {res.returncode}"
+
+
+def setup(cluster: Cluster, progress: Progress = lambda _m: None) -> None:
+    """Create each node's stanza and check that its WAL reaches the repository (nodes running)."""
+    write_config(cluster)
+    for node in cluster.nodes:
+        progress(f"pgbackrest stanza {stanza(cluster, node)}")
+        res = _pgbackrest(cluster, node, "stanza-create")
+        if res.returncode != 0:
+            raise ClusterError(f"pgbackrest stanza-create for {node.name} failed: {_failed(res)}")
+
+    def check(node: Node) -> None:
+        res = _pgbackrest(cluster, node, "check", timeout=180)
+        if res.returncode != 0:
+            raise ClusterError(f"pgbackrest check of {node.name} failed (WAL does not reach the repository): {_failed(res)}")
+
+    progress("pgbackrest check: WAL archiving works on every node")
+    with ThreadPoolExecutor(max_workers=len(cluster.nodes)) as pool:
+        list(pool.map(check, cluster.nodes))
+
+
+def _require(cluster: Cluster) -> None:
+    if not cluster.backup_repo or not config_path(cluster).exists():
+        raise ClusterError(f"the cluster in {cluster.directory} has no pgBackRest configuration "
+                           "(created before backups existed); create a new one with finshard cluster up")
+
+
+# -- backups ---------------------------------------------------------------------------------------------
+def backup(directory: str | Path, *, backup_type: str = "full", progress: Progress = lambda _m: None) -> dict[str, Any]:
+    """Back up every node (pgBackRest, in parallel); return per node the new backup's label and times."""
+    if backup_type not in BACKUP_TYPES:
+        raise ClusterError(f"--type must be one of {', '.join(BACKUP_TYPES)}, not {backup_type!r}")
+    cluster = Cluster.load(directory)
+    _require(cluster)
+    down = [r["name"] for r in cluster.status() if not r["up"]]
+    if down:
+        raise ClusterError(f"{', '.join(down)} not running; start the cluster with: finshard cluster up --dir {cluster.directory}")
+    started = time.monotonic()
+
+    def one(node: Node) -> dict[str, Any]:
+        progress(f"{backup_type} backup of {node.name}")
+        t0 = time.monotonic()
+        res = _pgbackrest(cluster, node, f"--type={backup_type}", "backup", timeout=3600)
+        if res.returncode != 0:
+            raise ClusterError(f"backup of {node.name} failed: {_failed(res)}")
+        latest = _info(cluster, node)[-1]
+        return {"node": node.name, "seconds": round(time.monotonic() - t0, 2), **latest}
+
+    with ThreadPoolExecutor(max_workers=len(cluster.nodes)) as pool:
+        nodes = list(pool.map(one, cluster.nodes))
+    return {"type": backup_type, "seconds": round(time.monotonic() - started, 2), "nodes": nodes}
+
+
+def _info(cluster: Cluster, node: Node, *, config: Path | None = None) -> list[dict[str, Any]]:
+    res = _pgbackrest(cluster, node, "--output=json", "info", config=config, timeout=120)
+    if res.returncode != 0:
+        raise ClusterError(f"pgbackrest info for {node.name} failed: {_failed(res)}")
+    try:
+        stanzas = json.loads(res.stdout)
+    except ValueError:
+        raise ClusterError(f"pgbackrest info for {node.name} printed no JSON") from None
+    out = []
+    for entry in (stanzas[0].get("backup", []) if stanzas else []):
+        archive, lsn, ts, info = entry.get("archive") or {}, entry.get("lsn") or {}, entry["timestamp"], entry["info"]
+        out.append({
+            "label": entry["label"], "type": entry["type"],
+            "started": _ts(ts["start"]), "stopped": _ts(ts["stop"]),
+            "size": info["size"], "delta": info["delta"], "repo_size": info["repository"]["delta"],
+            "wal_start": archive.get("start"), "wal_stop": archive.get("stop"),
+            "lsn_start": lsn.get("start"), "lsn_stop": lsn.get("stop"),
+        })
+    return out
+
+
+def _ts(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, timezone.utc).isoformat()
+
+
+def list_backups(directory: str | Path) -> list[dict[str, Any]]:
+    """Every node's backups, oldest first: label, type, times, sizes, and the WAL range each covers."""
+    cluster = Cluster.load(directory)
+    _require(cluster)
+    return [{"node": node.name, "stanza": stanza(cluster, node), "backups": _info(cluster, node)} for node in cluster.nodes]
+
+
+def print_config(dsn: str, repo: str) -> str:
+    """pgbackrest.conf and postgresql.conf settings for every node of a cluster finshard did not start."""
+    from finshard import db
+
+    repo_path = check_path(Path(repo), "the backup repository")
+    try:
+        with db.connect(dsn) as conn:
+            citus = conn.execute("SELECT count(*) FROM pg_extension WHERE extname = 'citus'").fetchone()[0]  # type: ignore[index]
+            nodes: list[tuple[str, str, int]] = []
+            if citus:
+                nodes = [(f"group{g}" if g else "coordinator", h, p) for g, h, p in conn.execute(
+                    "SELECT groupid, nodename, nodeport FROM pg_dist_node WHERE noderole = 'primary' ORDER BY groupid").fetchall()]
+            if not nodes:
+                info = psycopg.conninfo.conninfo_to_dict(dsn)
+                nodes = [("single", str(info.get("host") or "localhost"), int(info.get("port") or 5432))]
+            dirs = {}
+            for name, host, port in nodes:
+                with db.connect(psycopg.conninfo.make_conninfo(dsn, host=host, port=str(port))) as node_conn:
+                    dirs[name] = node_conn.execute("SHOW data_directory").fetchone()[0]  # type: ignore[index]
+    except psycopg.Error as exc:
+        raise ClusterError(f"cannot read the cluster's nodes from {dsn.split('@')[-1]}: {str(exc).strip().splitlines()[0]}") from None
+    out = ["# pgbackrest.conf, on every node's host (/etc/pgbackrest/pgbackrest.conf)", "[global]",
+           f"repo1-path={repo_path}", "repo1-retention-full=2", "compress-type=lz4", "archive-async=y",
+           "spool-path=/var/spool/pgbackrest", "start-fast=y", "process-max=2", ""]
+    for name, host, port in nodes:
+        out += [f"[finshard-{name}]", f"# {host}:{port}", f"pg1-path={dirs[name]}", f"pg1-port={port}", ""]
+    out += ["# postgresql.conf of each node (restart after archive_mode); <stanza> is its section above"]
+    out += ["archive_mode = on", "archive_command = 'pgbackrest --stanza=<stanza> archive-push %p'",
+            "archive_timeout = 60", "",
+            "# then, per node: pgbackrest --stanza=<stanza> stanza-create && pgbackrest --stanza=<stanza> check",
+            "# schedule (cron on each node's host, as postgres): daily full, hourly incremental",
+            "#   0 1 * * *    pgbackrest --stanza=<stanza> --type=full backup",
+            "#   0 * * * *    pgbackrest --stanza=<stanza> --type=incr backup"]
+    return "\n".join(out)
+
+
+# -- restore points ----------------------------------------------------------------------------------------
+def create_restore_point(dsn: str, name: str) -> list[dict[str, Any]]:
+    """A restore point consistent across every node (finshard.create_restore_point); its LSN per node."""
+    from finshard import db
+
+    with db.connect(dsn) as conn:
+        rows = conn.execute("SELECT node, group_id, lsn::text FROM finshard.create_restore_point(%s)", (name,)).fetchall()
+    return [{"node": n, "group": g, "lsn": lsn} for n, g, lsn in rows]
+
+
+def _registry_rows(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
+    rows = conn.execute("SELECT name, created_at, lsns FROM finshard.restore_points ORDER BY created_at").fetchall()
+    return [{"name": n, "created_at": c, "lsns": {int(k): v for k, v in lsns.items()}} for n, c, lsns in rows]
+
+
+# -- restore ------------------------------------------------------------------------------------------------
+def restore(directory: str | Path, to: str | Path, *, target_name: str | None = None, target_time: datetime | None = None,
+            backup_repo: str | Path | None = None, progress: Progress = lambda _m: None) -> dict[str, Any]:
+    """Restore every node of the cluster in ``directory`` into a new cluster in ``to``, replayed to
+    a restore point (or, on one node, a time), promoted, re-pointed and started."""
+    if (target_name is None) == (target_time is None):
+        raise ClusterError("give exactly one of --target-name and --target-time")
+    if target_time is not None and target_time.tzinfo is None:
+        raise ClusterError("--target-time needs a time zone (e.g. 2026-12-01T10:00:00+00:00)")
+    source = Cluster.load(directory)
+    _require(source)
+    to = Path(to).resolve()
+    if to == source.directory or source.directory in to.parents and to.parent != source.directory:
+        raise ClusterError(f"restore into a new directory beside or inside {source.directory}, not over it")
+    if to.exists() and any(to.iterdir()):
+        raise ClusterError(f"{to} is not empty; restore into a new or empty directory")
+    started = time.monotonic()
+    infos = {node.name: _info(source, node) for node in source.nodes}
+    for node in source.nodes:
+        if not infos[node.name]:
+            raise ClusterError(f"{node.name} has no backup; take one first with: finshard backup --dir {source.directory}")
+
+    # What each node replays to, and from which backup.
+    target: dict[str, Any]
+    if target_time is not None and not source.citus:
+        node = source.nodes[0]
+        usable = [b for b in infos[node.name] if datetime.fromisoformat(b["stopped"]) <= target_time]
+        if not usable:
+            raise ClusterError(f"no backup of {node.name} finished before {target_time.isoformat()}; "
+                               f"the first finished at {infos[node.name][0]['stopped']}")
+        target = {"type": "time", "target": target_time.isoformat(), "sets": {node.name: usable[-1]["label"]}}
+    else:
+        registry = _read_registry(source, infos, to, progress)
+        if target_name is not None:
+            point = next((p for p in registry if p["name"] == target_name), None)
+            if point is None:
+                raise ClusterError(f"no restore point named {target_name!r} in the cluster's registry "
+                                   f"(finshard.restore_points); known: {', '.join(p['name'] for p in registry[-5:]) or 'none'}")
+        else:
+            assert target_time is not None
+            before = [p for p in registry if p["created_at"] <= target_time]
+            if not before:
+                raise ClusterError(f"no cluster-consistent restore point at or before {target_time.isoformat()}; on Citus "
+                                   "a time target restores to the last one (finshard backup restore-point, or the scheduled job)")
+            point = before[-1]
+        target = {"type": "name", "target": point["name"], "created_at": point["created_at"].isoformat(), "sets": {}}
+        for node in source.nodes:
+            group = _group(source, node)
+            lsn = point["lsns"].get(group)
+            if lsn is None:
+                raise ClusterError(f"restore point {point['name']} has no LSN for {node.name} (group {group}): "
+                                   "the node joined after it")
+            usable = [b for b in infos[node.name] if b["lsn_stop"] and _lsn(b["lsn_stop"]) <= _lsn(lsn)]
+            if not usable:
+                raise ClusterError(f"no backup of {node.name} ends before restore point {point['name']} (LSN {lsn})")
+            target["sets"][node.name] = usable[-1]["label"]
+
+    progress(f"restoring {len(source.nodes)} nodes into {to} ({target['type']} {target['target']})")
+    new = _restore_nodes(source, to, target, backup_repo, progress)
+    return {"directory": str(to), "dsn": new.dsn(), "citus": new.citus, "target_type": target["type"],
+            "target": target["target"], "restore_point_created_at": target.get("created_at"),
+            "backups": target["sets"], "nodes": [{"name": n.name, "port": n.port} for n in new.nodes],
+            "seconds": round(time.monotonic() - started, 2)}
+
+
+def _lsn(text: str) -> int:
+    hi, lo = text.split("/")
+    return (int(hi, 16) << 32) + int(lo, 16)
+
+
+def _group(cluster: Cluster, node: Node) -> int:
+    if node.group is not None:
+        return node.group
+    return 0 if node.role in ("coordinator", "single") else -1
+
+
+def _read_registry(source: Cluster, infos: dict[str, list[dict[str, Any]]], to: Path, progress: Progress) -> list[dict[str, Any]]:
+    """The restore points, from the running coordinator; when it is gone, from a restored copy of it."""
+    try:
+        with psycopg.connect(source.dsn(), autocommit=True, connect_timeout=3) as conn:
+            return _registry_rows(conn)
+    except psycopg.OperationalError:
+        pass
+    progress(f"{source.coordinator.name} is unreachable: restoring a copy of it to read its restore points")
+    scratch = to.parent / f".{to.name}-registry-{uuid.uuid4().hex[:6]}"
+    copy = _restore_one(source, source.coordinator, scratch, infos[source.coordinator.name][-1]["label"], None, progress)
+    try:
+        with psycopg.connect(copy.dsn(), autocommit=True, connect_timeout=10) as conn:
+            return _registry_rows(conn)
+    finally:
+        _stop(copy)
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _restore_one(source: Cluster, node: Node, directory: Path, label: str, target: dict[str, Any] | None,
+                 progress: Progress, port: int | None = None) -> Node:
+    """pgbackrest restore of one node into directory/node.name, started in isolation (no Citus,
+    no pg_cron, no archiving) and replayed to the target, or to the end of its WAL."""
+    directory.mkdir(parents=True, exist_ok=True)
+    directory.chmod(0o755)
+    datadir = directory / node.name
+    datadir.mkdir(mode=0o700)
+    _chown_to_postgres(datadir)
+    lock = directory / "restore-lock"
+    lock.mkdir(exist_ok=True)
+    _chown_to_postgres(lock)
+    # archive-get without the async queue: the source's nodes may be pushing to the same stanza.
+    restore_command = (f"pgbackrest --config={config_path(source)} --stanza={stanza(source, node)} --archive-async=n "
+                       f"--lock-path={lock} --pg1-path={datadir} archive-get %f \"%p\"")
+    args = [f"--pg1-path={datadir}", f"--set={label}", f"--lock-path={lock}",
+            f"--recovery-option=restore_command={restore_command}"]
+    if target is not None:
+        args += [f"--type={target['type']}", f"--target={target['target']}", "--target-action=promote"]
+    progress(f"pgbackrest restore of {node.name} from {label}")
+    res = _pgbackrest(source, node, *args, "restore", timeout=3600)
+    if res.returncode != 0:
+        raise ClusterError(f"pgbackrest restore of {node.name} failed: {_failed(res)}")
+    new = Node(node.name, node.role, port or free_port(), str(datadir), None, node.group)
+    write_settings(datadir, {**node_settings(new, citus=False, preload=[]), "archive_mode": "off", "hot_standby": "on"})
+    pg_bin = find_pg_bin()
+    log = datadir / "server.log"
+    res = _run_pg([str(pg_bin / "pg_ctl"), "-D", str(datadir), "-l", str(log), "-w", "-t", "600", "start"])
+    if res.returncode != 0:
+        raise ClusterError(f"the restored {node.name} did not start: {_reason(log) or res.stderr.strip()}")
+    _wait_promoted(new, log)
+    return new
+
+
+def _wait_promoted(node: Node, log: Path, timeout: float = 600) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with psycopg.connect(node.dsn(), autocommit=True, connect_timeout=5) as conn:
+                if not conn.execute("SELECT pg_is_in_recovery()").fetchone()[0]:  # type: ignore[index]
+                    return
+        except psycopg.OperationalError:
+            if "database system is shut down" in _tail(log, 1):
+                raise ClusterError(f"recovery of {node.name} failed: {_reason(log)}") from None
+        if time.monotonic() > deadline:
+            raise ClusterError(f"{node.name} did not finish recovery within {int(timeout)}s: {_tail(log)}")
+        time.sleep(0.3)
+
+
+def _reason(log: Path) -> str:
+    """The server log's last FATAL (or ERROR) line: why a restored node stopped."""
+    lines = _tail(log, 40).split(" | ")
+    for level in ("FATAL:", "ERROR:"):
+        found = [i for i, line in enumerate(lines) if level in line]
+        if found:
+            i = found[-1]
+            detail = lines[i + 1].split("DETAIL:", 1)[1].strip() if i + 1 < len(lines) and "DETAIL:" in lines[i + 1] else ""
+            return lines[i].split(level, 1)[1].strip() + (f" ({detail})" if detail else "")
+    return lines[-1] if lines else ""
+
+
+def _stop(node: Node) -> None:
+    pg_bin = find_pg_bin()
+    _run_pg([str(pg_bin / "pg_ctl"), "-D", node.datadir, "-m", "fast", "-w", "-t", "60", "stop"])
+
+
+def _restore_nodes(source: Cluster, to: Path, target: dict[str, Any], backup_repo: str | Path | None,
+                   progress: Progress) -> Cluster:
+    to.mkdir(parents=True, exist_ok=True)
+    to.chmod(0o755)
+    new = Cluster(directory=to, citus=source.citus, nodes=[], backup_repo=str(check_path(Path(backup_repo or to / "backup"), "the backup repository")))
+    new.save()  # complete=false until the restored cluster is up
+    restored: list[Node] = []
+    try:
+        with ThreadPoolExecutor(max_workers=len(source.nodes)) as pool:
+            restored = list(pool.map(lambda n: _restore_one(source, n, to, target["sets"][n.name], target, progress), source.nodes))
+        # Recovery settings pgBackRest wrote are spent once promoted; a later standby must not inherit them.
+        for node in restored:
+            with psycopg.connect(node.dsn(), autocommit=True) as conn:
+                for setting in ("restore_command", "recovery_target_name", "recovery_target_time", "recovery_target_action"):
+                    conn.execute(f"ALTER SYSTEM RESET {setting}")
+        if source.citus:
+            progress("pointing every node's Citus metadata at the restored nodes")
+            _repoint(source, restored)
+        for node in restored:
+            _stop(node)
+        new.nodes = restored
+        for node in restored:
+            write_settings(Path(node.datadir), node_settings(node, citus=new.citus, cluster=new))
+        new.save()
+        new.start(progress)
+        if new.citus:
+            with psycopg.connect(new.dsn(), autocommit=True) as conn:
+                # Two-phase commits the restore point caught prepared but not yet logged: roll back.
+                for node in new.nodes:
+                    with psycopg.connect(node.dsn(), autocommit=True) as nc:
+                        nc.execute("SELECT recover_prepared_transactions()")
+                conn.execute("SELECT 1")
+        setup(new, progress)
+        new.complete = True
+        new.save()
+    except BaseException:
+        for node in restored or new.nodes:
+            _stop(node)
+        raise
+    return new
+
+
+def _repoint(source: Cluster, restored: list[Node]) -> None:
+    """Rewrite pg_dist_node on every restored node while Citus is not loaded.
+
+    citus_update_node would be the tool on a live cluster, but here Citus' own daemons (2PC
+    recovery, metadata sync) would start with the old addresses and reach the source cluster's
+    nodes. Without the library loaded and with triggers off, nothing leaves the node.
+    """
+    by_group = {n.group: n for n in restored}
+    for node in restored:
+        with psycopg.connect(node.dsn(), autocommit=True) as conn:
+            with conn.transaction():
+                conn.execute("SET LOCAL session_replication_role = replica")
+                for group, target in by_group.items():
+                    conn.execute("UPDATE pg_catalog.pg_dist_node SET nodename = '127.0.0.1', nodeport = %s "
+                                 "WHERE groupid = %s AND noderole = 'primary'", (target.port, group))
+                # The source's pgbouncers are not the restored cluster's way in.
+                conn.execute("DELETE FROM pg_catalog.pg_dist_poolinfo")
+    del source
+
+
+# -- drill ---------------------------------------------------------------------------------------------------
+def drill(directory: str | Path, *, to: str | Path | None = None, clients: int = 4, keep: bool = False,
+          progress: Progress = lambda _m: None) -> dict[str, Any]:
+    """Back up, transfer under load, take a restore point mid-stream, transfer more, restore into a
+    new cluster and prove that exactly the transfers acknowledged before the point are there."""
+    from finshard import audit
+    from finshard.router import Router
+
+    cluster = Cluster.load(directory)
+    _require(cluster)
+    dsn = cluster.dsn()
+    to = Path(to) if to else cluster.directory.parent / f"{cluster.directory.name}-drill-{uuid.uuid4().hex[:6]}"
+    tag = uuid.uuid4().hex[:8]
+    source_clean = not audit.verify(dsn)["problems"]
+    with Router.connect(dsn) as r:
+        users = [r.create_user(username=f"drill{tag}u{i}", email=f"drill{tag}u{i}@example.com", password="restore-drill")
+                 for i in range(6)]
+        accounts = {cur: [r.open_account(user_id=u, currency=cur, account_type="cash") for u in users] for cur in ("USD", "EUR")}
+        for cur, ids in accounts.items():
+            for acc in ids:
+                r.deposit(account_id=acc, amount=Decimal("1000.00"), idempotency_key=f"drill-{tag}-dep-{acc}")
+        nodes = {a: str(r.shard_for(a).node) for ids in accounts.values() for a in ids}
+    t0 = time.monotonic()
+    backup_report = backup(directory, backup_type="incr", progress=progress)
+    backup_seconds = round(time.monotonic() - t0, 2)
+
+    acks: dict[str, tuple[float, float]] = {}   # key -> (sent, acknowledged), monotonic
+    cross: set[str] = set()
+    lock = threading.Lock()
+    stop = threading.Event()
+    point: dict[str, float] = {}
+
+    def client(n: int) -> None:
+        import random
+        rng = random.Random(n)
+        with Router.connect(dsn) as rc:
+            i = 0
+            while not stop.is_set():
+                cur = rng.choice(("USD", "EUR"))
+                src, dst = rng.sample(accounts[cur], 2)
+                key = f"drill-{tag}-{n}-{i}"
+                i += 1
+                sent = time.monotonic()
+                rc.transfer(from_account_id=src, to_account_id=dst, amount=Decimal("0.01"), idempotency_key=key)
+                with lock:
+                    acks[key] = (sent, time.monotonic())
+                    if nodes[src] != nodes[dst]:
+                        cross.add(key)
+
+    progress(f"transfers through the router from {clients} clients; a restore point mid-stream")
+    errors: list[BaseException] = []
+
+    def run(n: int) -> None:
+        try:
+            client(n)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(clients)]
+    [t.start() for t in threads]
+    time.sleep(1.5)
+    name = f"drill-{tag}"
+    point["begin"] = time.monotonic()
+    lsns = create_restore_point(dsn, name)
+    point["end"] = time.monotonic()
+    time.sleep(1.5)
+    stop.set()
+    [t.join() for t in threads]
+    if errors:
+        raise ClusterError(f"a drill transfer failed: {errors[0]}")
+    before = {k for k, (_s, a) in acks.items() if a < point["begin"]}
+    after = {k for k, (s, _a) in acks.items() if s > point["end"]}
+
+    t1 = time.monotonic()
+    report = restore(directory, to, target_name=name, progress=progress)
+    restore_seconds = round(time.monotonic() - t1, 2)
+    restored = Cluster.load(to)
+    problems: list[str] = []
+    try:
+        with psycopg.connect(restored.dsn(), autocommit=True) as conn:
+            ids = [a for v in accounts.values() for a in v]
+            found: dict[str, int] = dict(conn.execute(
+                "SELECT idempotency_key, count(*) FROM finshard.transfers WHERE from_account_id = ANY(%s) "
+                "AND idempotency_key LIKE %s GROUP BY 1", (ids, f"drill-{tag}-%")).fetchall())
+            missing = [k for k in before if found.get(k) != 1]
+            twice = [k for k, c in found.items() if c != 1]
+            late = [k for k in after if k in found]
+            if missing:
+                problems.append(f"{len(missing)} transfers acknowledged before the restore point are missing, e.g. {missing[0]}")
+            if twice:
+                problems.append(f"{len(twice)} transfers appear more than once, e.g. {twice[0]}")
+            if late:
+                problems.append(f"{len(late)} transfers acknowledged after the restore point are present, e.g. {late[0]}")
+            for cur, accs in accounts.items():
+                total, moved = conn.execute(
+                    "SELECT (SELECT sum(balance) FROM finshard.accounts WHERE account_id = ANY(%s)), "
+                    "(SELECT sum(amount) FROM finshard.transactions WHERE account_id = ANY(%s) "
+                    " AND transaction_type IN ('deposit', 'withdraw'))", (accs, accs)).fetchone()  # type: ignore[misc]
+                if total != moved:
+                    problems.append(f"{cur}: the drill accounts hold {total}, deposits minus withdrawals are {moved}")
+            stale = conn.execute(
+                "SELECT count(*) FROM finshard.accounts a WHERE a.account_id = ANY(%s) AND a.balance <> "
+                "(SELECT t.balance_after FROM finshard.transactions t WHERE t.account_id = a.account_id "
+                " ORDER BY t.entry_seq DESC LIMIT 1)", (ids,)).fetchone()[0]  # type: ignore[index]
+            if stale:
+                problems.append(f"{stale} accounts' balance differs from their last balance_after")
+            for node in restored.nodes:
+                with psycopg.connect(node.dsn(), autocommit=True) as nc:
+                    prepared = nc.execute("SELECT count(*) FROM pg_prepared_xacts").fetchone()[0]  # type: ignore[index]
+                if prepared:
+                    problems.append(f"{node.name} holds {prepared} prepared transactions nobody resolved")
+        # The whole audit log and ledger when the source's verify clean; else the drill's own accounts.
+        if source_clean:
+            verified = audit.verify(restored.dsn())
+            problems += [f"audit: account {p['account_id']}: {p['problem']}" for p in verified["problems"]]
+        else:
+            for acc in ids:
+                verified = audit.verify(restored.dsn(), account_id=acc)
+                problems += [f"audit: account {p['account_id']}: {p['problem']}" for p in verified["problems"]]
+        # The restored cluster is a cluster: the router finds its nodes and moves money across them.
+        with Router.connect(restored.dsn()) as rr:
+            src, dst = max(((a, b) for a in accounts["USD"] for b in accounts["USD"] if a != b),
+                           key=lambda p: nodes[p[0]] != nodes[p[1]])
+            rr.transfer(from_account_id=src, to_account_id=dst, amount=Decimal("0.01"), idempotency_key=f"drill-{tag}-restored")
+        status = restored.status()
+    finally:
+        if not keep:
+            restored.down()
+            shutil.rmtree(to, ignore_errors=True)
+    result = {
+        "citus": cluster.citus, "nodes": len(cluster.nodes), "restore_point": name, "restore_point_lsns": lsns,
+        "transfers_acknowledged": len(acks), "acknowledged_before_point": len(before),
+        "started_after_point": len(after), "in_flight_at_point": len(acks) - len(before) - len(after),
+        "cross_node_transfers": sum(1 for k in acks if k in cross),
+        "backup_seconds": backup_seconds, "backup": backup_report["nodes"], "restore_seconds": restore_seconds,
+        "restored_directory": str(to) if keep else None, "restored_nodes_up": all(s["up"] for s in status),
+        "audit_scope": "cluster" if source_clean else "drill accounts (the source's own audit verify reports problems)",
+        "problems": problems, "passed": not problems,
+    }
+    return result
+

@@ -1,0 +1,240 @@
+"""Issue 16: backups and point-in-time recovery with pgBackRest, on plain PostgreSQL and on Citus.
+
+Real pgBackRest, real WAL archiving, real restores into new clusters on new ports.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from datetime import datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from finshard import backup
+from finshard.cluster import Cluster
+from finshard.errors import ClusterError
+from finshard.installer import install
+from finshard.router import Router
+from tests.helpers import new_account
+
+ROOT = Path(__file__).resolve().parent.parent
+
+pytestmark = pytest.mark.skipif(shutil.which("pgbackrest") is None,
+                                reason="pgbackrest is not installed (scripts/setup.sh installs it)")
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "finshard.cli", *args], capture_output=True, text=True, cwd=ROOT,
+                          env=dict(os.environ), timeout=600)
+
+
+def one_line_error(res: subprocess.CompletedProcess[str], *needles: str) -> str:
+    assert res.returncode != 0, res.stdout
+    assert "Traceback" not in res.stderr
+    lines = [line for line in res.stderr.splitlines() if line.strip() and not line.startswith("  ")]
+    assert len(lines) == 1, res.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
+
+
+def test_every_node_archives_its_wal_to_the_repository(db):
+    for node in db.cluster.nodes:
+        with psycopg.connect(node.dsn(), autocommit=True) as conn:
+            assert conn.execute("SHOW archive_mode").fetchone()[0] == "on"
+            command = conn.execute("SHOW archive_command").fetchone()[0]
+            assert f"--stanza={backup.stanza(db.cluster, node)} archive-push" in command
+            conn.execute("SELECT pg_switch_wal()")
+    deadline = time.monotonic() + 30
+    for node in db.cluster.nodes:
+        with psycopg.connect(node.dsn(), autocommit=True) as conn:
+            while True:
+                archived, failed = conn.execute("SELECT archived_count, failed_count FROM pg_stat_archiver").fetchone()
+                if archived > 0:
+                    break
+                assert time.monotonic() < deadline, f"{node.name} archived nothing"
+                time.sleep(0.3)
+            assert failed == 0
+    assert (Path(db.cluster.backup_repo) / "archive" / backup.stanza(db.cluster, db.cluster.coordinator)).is_dir()
+
+
+def test_restore_drill_restores_exactly_what_was_acknowledged_before_the_point(db):
+    report = backup.drill(db.cluster.directory, clients=4)
+    assert report["problems"] == [] and report["passed"]
+    assert report["acknowledged_before_point"] > 20 and report["started_after_point"] > 20
+    assert report["restored_nodes_up"] and report["restore_seconds"] > 0 and report["backup_seconds"] > 0
+    assert len(report["restore_point_lsns"]) == len(db.cluster.nodes)
+    if db.citus:
+        assert report["cross_node_transfers"] > 10
+    assert not [p for p in db.cluster.directory.parent.iterdir() if "-drill-" in p.name], "the drill left its cluster behind"
+
+
+def test_backup_list_reports_times_sizes_and_wal_range(db):
+    result = backup.backup(db.cluster.directory, backup_type="incr")
+    assert {n["node"] for n in result["nodes"]} == {n.name for n in db.cluster.nodes}
+    listed = json.loads(cli("backup", "list", "--dir", str(db.cluster.directory), "--json").stdout)
+    for node in listed:
+        last = node["backups"][-1]
+        assert last["label"] in {n["label"] for n in result["nodes"]}
+        assert last["wal_start"] <= last["wal_stop"] and last["size"] > 0 and last["repo_size"] > 0
+        assert datetime.fromisoformat(last["started"]) <= datetime.fromisoformat(last["stopped"])
+
+
+def _transfer(conn: psycopg.Connection, src: int, dst: int, key: str) -> None:
+    conn.execute("SELECT finshard.transfer(%s::bigint, %s::bigint, 1.00::numeric, %s)", (src, dst, key))
+
+
+def _keys(dsn: str, accounts: list[int]) -> set[str]:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        return {k for (k,) in conn.execute("SELECT idempotency_key FROM finshard.transfers WHERE from_account_id = ANY(%s)",
+                                           (accounts,)).fetchall()}
+
+
+def test_target_time_between_two_restore_points(db, scratch):
+    """Plain PostgreSQL replays to the time itself. On Citus a time restores to the last
+    cluster-consistent restore point at or before it: per-node clocks cannot order a two-phase
+    commit across nodes, restore points can."""
+    with db.connect() as conn:
+        accounts = [new_account(conn, "USD", "100.00") for _ in range(6)]
+    with Router.connect(db.dsn) as r:
+        if db.citus:
+            # Pairs on two nodes, so the transfers are two-phase commits.
+            nodes = {a: r.shard_for(a).node for a in accounts}
+            pairs = [(a, b) for a in accounts for b in accounts if nodes[a] != nodes[b]][:3]
+        else:
+            pairs = [(accounts[0], accounts[1]), (accounts[2], accounts[3]), (accounts[4], accounts[5])]
+    assert pairs
+    tag = uuid.uuid4().hex[:8]
+    backup.backup(db.cluster.directory, backup_type="incr")
+    with db.connect() as conn:
+        _transfer(conn, *pairs[0], f"{tag}-early")
+        backup.create_restore_point(db.dsn, f"{tag}-p1")
+        time.sleep(1.2)
+        _transfer(conn, *pairs[1], f"{tag}-middle")
+        time.sleep(1.2)
+        between = conn.execute("SELECT clock_timestamp()").fetchone()[0]
+        time.sleep(1.2)
+        _transfer(conn, *pairs[2], f"{tag}-late")
+        backup.create_restore_point(db.dsn, f"{tag}-p2")
+    to = scratch("finshard-pitr-") / "restored"
+    result = backup.restore(db.cluster.directory, to, target_time=between)
+    try:
+        found = _keys(result["dsn"], accounts)
+        if db.citus:
+            assert result["target_type"] == "name" and result["target"] == f"{tag}-p1"
+            assert found == {f"{tag}-early"}
+        else:
+            assert result["target_type"] == "time"
+            assert found == {f"{tag}-early", f"{tag}-middle"}
+        with psycopg.connect(result["dsn"], autocommit=True) as conn:
+            assert conn.execute("SELECT count(*) FROM finshard.ledger_verify()").fetchone()[0] == 0
+            totals = conn.execute("SELECT sum(balance) FROM finshard.accounts WHERE account_id = ANY(%s)", (accounts,)).fetchone()[0]
+            assert totals == Decimal("600.00")
+    finally:
+        Cluster.load(to).down()
+
+
+def test_restore_reads_the_restore_points_from_a_copy_when_the_cluster_is_gone(scratch):
+    directory = scratch("finshard-dr-") / "c"
+    cluster = Cluster.up(directory, use_citus=False)
+    try:
+        install(cluster.dsn())
+        backup.backup(directory)
+        with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
+            acc = new_account(conn, "USD", "5.00")
+            backup.create_restore_point(cluster.dsn(), "before-the-mistake")
+            conn.execute("SELECT finshard.withdraw(%s::bigint, 5.00::numeric)", (acc,))
+    finally:
+        cluster.down()
+    to = directory.parent / "restored"
+    result = cli("restore", "--dir", str(directory), "--to", str(to), "--target-name", "before-the-mistake")
+    assert result.returncode == 0, result.stderr
+    assert "unreachable: restoring a copy of it" in result.stderr
+    try:
+        with psycopg.connect(Cluster.load(to).dsn(), autocommit=True) as conn:
+            assert conn.execute("SELECT balance FROM finshard.accounts WHERE account_id = %s", (acc,)).fetchone()[0] == Decimal("5.00")
+            # The restored cluster archives to its own repository and takes writes.
+            assert conn.execute("SHOW archive_command").fetchone()[0].count(str(to)) == 1
+            conn.execute("SELECT finshard.deposit(%s::bigint, 1.00::numeric)", (acc,))
+        status = json.loads(cli("cluster", "status", "--dir", str(to), "--json").stdout)
+        assert all(n["up"] for n in status)
+        assert not [p for p in directory.parent.iterdir() if "-registry-" in p.name]
+    finally:
+        Cluster.load(to).down()
+
+
+def test_restore_point_names_are_checked_and_nothing_is_recorded(plain):
+    taken = f"rp-{uuid.uuid4().hex[:8]}"
+    assert cli("backup", "restore-point", taken, "--dsn", plain.dsn).returncode == 0
+    one_line_error(cli("backup", "restore-point", taken, "--dsn", plain.dsn), "FS092", "exists already")
+    for bad in ("", "has space", "x" * 64, "semi;colon", "-leading", "quote'd"):
+        one_line_error(cli("backup", "restore-point", "--dsn", plain.dsn, "--", bad), "FS091")
+    with plain.connect() as conn:
+        names = [n for (n,) in conn.execute("SELECT name FROM finshard.restore_points").fetchall()]
+    assert taken in names and not any(" " in n or ";" in n for n in names)
+
+
+def test_restore_point_is_refused_without_archiving(scratch):
+    directory = scratch("finshard-noarch-") / "c"
+    cluster = Cluster.up(directory, use_citus=False)
+    try:
+        install(cluster.dsn())
+        with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
+            conn.execute("ALTER SYSTEM SET archive_mode = off")
+        cluster.down()
+        cluster.start()
+        one_line_error(cli("backup", "restore-point", "nowhere", "--dsn", cluster.dsn()), "FS093", "archiving is off")
+    finally:
+        cluster.down()
+
+
+def test_restore_refuses_bad_requests_with_one_line(plain, scratch):
+    source = str(plain.cluster.directory)
+    backup.backup(source, backup_type="incr")
+    full = scratch("finshard-full-")
+    (full / "something").write_text("x")
+    cases = [
+        (("restore", "--dir", source, "--to", str(full), "--target-name", "x"), "not empty"),
+        (("restore", "--dir", source, "--to", str(full / "new")), "exactly one"),
+        (("restore", "--dir", source, "--to", str(full / "new"), "--target-name", "x", "--target-time", "2026-01-01T00:00:00+00:00"), "exactly one"),
+        (("restore", "--dir", source, "--to", str(full / "new"), "--target-time", "yesterday"), "is not a time"),
+        (("restore", "--dir", source, "--to", str(full / "new"), "--target-time", "2026-01-01 10:00"), "time zone"),
+        (("restore", "--dir", source, "--to", str(full / "new"), "--target-name", "no-such-point"), "no restore point named"),
+        (("restore", "--dir", str(full), "--to", str(full / "new"), "--target-name", "x"), "holds no finshard cluster"),
+        (("backup", "--dir", str(full)), "holds no finshard cluster"),
+        (("backup", "--dir", source, "--type", "weekly"), "weekly"),
+    ]
+    for args, needle in cases:
+        res = cli(*args)
+        assert res.returncode != 0 and "Traceback" not in res.stderr, (args, res.stderr)
+        assert needle in res.stderr, (args, res.stderr)
+    assert not (full / "new").exists()
+
+
+def test_backup_repo_elsewhere_and_config_for_an_outside_cluster(scratch):
+    base = scratch("finshard-repo-")
+    repo = base / "repo"
+    res = cli("cluster", "up", "--dir", str(base / "c"), "--no-citus", "--backup-repo", str(repo))
+    assert res.returncode == 0, res.stderr
+    dsn = res.stdout.strip()
+    try:
+        assert (repo / "archive").is_dir() and not (base / "c" / "backup").exists()
+        one_line_error(cli("cluster", "up", "--dir", str(base / "c"), "--backup-repo", str(base / "other")), "cannot move")
+        config = cli("backup", "config", "--dsn", dsn, "--repo", "/srv/pgbackrest")
+        assert config.returncode == 0, config.stderr
+        assert "repo1-path=/srv/pgbackrest" in config.stdout and "archive_mode = on" in config.stdout
+        assert f"pg1-path={Cluster.load(base / 'c').coordinator.datadir}" in config.stdout
+        assert "--type=incr backup" in config.stdout
+        one_line_error(cli("restore", "--dir", str(base / "c"), "--to", str(base / "r"), "--target-name", "x"), "has no backup")
+    finally:
+        cli("cluster", "down", "--dir", str(base / "c"))
+    one_line_error(cli("cluster", "up", "--dir", str(base / "d"), "--no-citus", "--backup-repo", str(base / "it's")), "characters")
