@@ -276,8 +276,8 @@ def restore(directory: str | Path, to: str | Path, *, target_name: str | None = 
     source = Cluster.load(directory)
     _require(source)
     to = Path(to).resolve()
-    if to == source.directory or source.directory in to.parents and to.parent != source.directory:
-        raise ClusterError(f"restore into a new directory beside or inside {source.directory}, not over it")
+    if to == source.directory or any(Path(n.datadir) in (to, *to.parents) for n in source.nodes):
+        raise ClusterError(f"restore into a new directory, not over the cluster in {source.directory}")
     if to.exists() and any(to.iterdir()):
         raise ClusterError(f"{to} is not empty; restore into a new or empty directory")
     started = time.monotonic()
@@ -441,7 +441,7 @@ def _restore_nodes(source: Cluster, to: Path, target: dict[str, Any], backup_rep
                     conn.execute(f"ALTER SYSTEM RESET {setting}")
         if source.citus:
             progress("pointing every node's Citus metadata at the restored nodes")
-            _repoint(source, restored)
+            _repoint(restored)
         for node in restored:
             _stop(node)
         new.nodes = restored
@@ -450,12 +450,10 @@ def _restore_nodes(source: Cluster, to: Path, target: dict[str, Any], backup_rep
         new.save()
         new.start(progress)
         if new.citus:
-            with psycopg.connect(new.dsn(), autocommit=True) as conn:
-                # Two-phase commits the restore point caught prepared but not yet logged: roll back.
-                for node in new.nodes:
-                    with psycopg.connect(node.dsn(), autocommit=True) as nc:
-                        nc.execute("SELECT recover_prepared_transactions()")
-                conn.execute("SELECT 1")
+            # Two-phase commits the restore point caught prepared but not yet logged: rolled back.
+            for node in new.nodes:
+                with psycopg.connect(node.dsn(), autocommit=True) as conn:
+                    conn.execute("SELECT recover_prepared_transactions()")
         setup(new, progress)
         new.complete = True
         new.save()
@@ -466,7 +464,7 @@ def _restore_nodes(source: Cluster, to: Path, target: dict[str, Any], backup_rep
     return new
 
 
-def _repoint(source: Cluster, restored: list[Node]) -> None:
+def _repoint(restored: list[Node]) -> None:
     """Rewrite pg_dist_node on every restored node while Citus is not loaded.
 
     citus_update_node would be the tool on a live cluster, but here Citus' own daemons (2PC
@@ -483,7 +481,6 @@ def _repoint(source: Cluster, restored: list[Node]) -> None:
                                  "WHERE groupid = %s AND noderole = 'primary'", (target.port, group))
                 # The source's pgbouncers are not the restored cluster's way in.
                 conn.execute("DELETE FROM pg_catalog.pg_dist_poolinfo")
-    del source
 
 
 # -- drill ---------------------------------------------------------------------------------------------------
@@ -597,7 +594,7 @@ def drill(directory: str | Path, *, to: str | Path | None = None, clients: int =
                     prepared = nc.execute("SELECT count(*) FROM pg_prepared_xacts").fetchone()[0]  # type: ignore[index]
                 if prepared:
                     problems.append(f"{node.name} holds {prepared} prepared transactions nobody resolved")
-        # The whole audit log and ledger when the source's verify clean; else the drill's own accounts.
+        # The whole audit log and ledger when the source passes audit verify; else the drill's own accounts.
         if source_clean:
             verified = audit.verify(restored.dsn())
             problems += [f"audit: account {p['account_id']}: {p['problem']}" for p in verified["problems"]]

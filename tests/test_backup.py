@@ -238,3 +238,24 @@ def test_backup_repo_elsewhere_and_config_for_an_outside_cluster(scratch):
     finally:
         cli("cluster", "down", "--dir", str(base / "c"))
     one_line_error(cli("cluster", "up", "--dir", str(base / "d"), "--no-citus", "--backup-repo", str(base / "it's")), "characters")
+
+
+@pytest.mark.citus
+def test_restore_point_waits_for_a_workers_two_phase_commit_in_progress(citus):
+    """A worker that is committing a distributed transaction it started (a delegated cross-node
+    transfer) holds its pg_dist_transaction; the restore point waits for it, and gives up with
+    FS094 recording nothing rather than write a point in the middle of that commit."""
+    worker = citus.cluster.workers[0]
+    name = f"rp-{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(worker.dsn(), autocommit=True) as holder:
+        with holder.transaction():
+            holder.execute("LOCK TABLE pg_catalog.pg_dist_transaction IN ROW EXCLUSIVE MODE")
+            started = time.monotonic()
+            res = cli("backup", "restore-point", name, "--dsn", citus.dsn)
+            waited = time.monotonic() - started
+    one_line_error(res, "FS094", "not written")
+    assert waited >= 9
+    with citus.connect() as conn:
+        assert conn.execute("SELECT count(*) FROM finshard.restore_points WHERE name = %s", (name,)).fetchone()[0] == 0
+        # No node is left paused: distributed commits go through and the next point is written.
+        assert cli("backup", "restore-point", name, "--dsn", citus.dsn).returncode == 0

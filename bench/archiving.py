@@ -1,0 +1,68 @@
+"""Issue 16: what WAL archiving to pgBackRest costs a transfer on plain PostgreSQL.
+
+Two plain nodes on this machine, the same settings but for archive_mode: one archives its WAL to
+its pgBackRest stanza (as every finshard node does), the other does not. pgbench runs the same
+transfer script on each in alternating rounds, simple and prepared protocol. Prints tps and the
+ratio archiving/not; asserts nothing.
+
+    .venv/bin/python bench/archiving.py [--seconds 10 --clients 8 --rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+from pathlib import Path
+
+import _common  # noqa: F401 - puts the checkout on sys.path
+import psycopg
+
+from finshard import bench
+from finshard.cluster import Cluster
+from finshard.installer import install
+
+
+def node(directory: Path, archiving: bool) -> str:
+    cluster = Cluster.up(directory, use_citus=False)
+    install(cluster.dsn())
+    if not archiving:
+        with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
+            conn.execute("ALTER SYSTEM SET archive_mode = off")
+        cluster.down()
+        cluster.start()
+    return cluster.dsn()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--seconds", type=float, default=10)
+    p.add_argument("--clients", type=int, default=8)
+    p.add_argument("--rounds", type=int, default=3)
+    args = p.parse_args()
+    base = Path(tempfile.mkdtemp(prefix="finshard-bench-archiving-", dir="/tmp"))
+    base.chmod(0o755)
+    dsns = {"archiving": node(base / "archiving", True), "no_archiving": node(base / "plain", False)}
+    scripts = {}
+    for name, dsn in dsns.items():
+        ids = bench.make_accounts(dsn, 1000)
+        scripts[name] = (f"\\set f random(0, {len(ids) - 1})\n\\set d random(1, {len(ids) - 1})\n"
+                         f"\\set src {ids[0]} + :f\n\\set dst {ids[0]} + ((:f + :d) % {len(ids)})\n"
+                         "SELECT finshard.transfer(:src::bigint, :dst::bigint, 0.01);\n")
+    result: dict[str, object] = {"benchmark": "finshard.transfer, plain PostgreSQL, WAL archived to pgBackRest or not",
+                                 "clients": args.clients, "seconds": args.seconds, "rounds": args.rounds}
+    for protocol in ("simple", "prepared"):
+        tps: dict[str, list[float]] = {name: [] for name in dsns}
+        for _ in range(args.rounds):
+            for name, dsn in dsns.items():
+                tps[name].append(bench.pgbench(dsn, [scripts[name]], clients=args.clients, seconds=args.seconds,
+                                               protocol=protocol))
+        med = {name: statistics.median(v) for name, v in tps.items()}
+        result[protocol] = {"tps": tps, "median": med, "ratio_archiving": round(med["archiving"] / med["no_archiving"], 3)}
+    for name in ("archiving", "plain"):
+        Cluster.load(base / name).down()
+    _common.show(result)
+
+
+if __name__ == "__main__":
+    main()
