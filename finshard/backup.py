@@ -234,18 +234,22 @@ def print_config(dsn: str, repo: str) -> str:
                     dirs[name] = node_conn.execute("SHOW data_directory").fetchone()[0]  # type: ignore[index]
     except psycopg.Error as exc:
         raise ClusterError(f"cannot read the cluster's nodes from {dsn.split('@')[-1]}: {str(exc).strip().splitlines()[0]}") from None
-    out = ["# pgbackrest.conf, on every node's host (/etc/pgbackrest/pgbackrest.conf)", "[global]",
+    out = ["# pgbackrest.conf on every node's host (/etc/pgbackrest/pgbackrest.conf)", "[global]",
            f"repo1-path={repo_path}", "repo1-retention-full=2", "compress-type=lz4", "archive-async=y",
            "spool-path=/var/spool/pgbackrest", "start-fast=y", "process-max=2", ""]
     for name, host, port in nodes:
-        out += [f"[finshard-{name}]", f"# {host}:{port}", f"pg1-path={dirs[name]}", f"pg1-port={port}", ""]
-    out += ["# postgresql.conf of each node (restart after archive_mode); <stanza> is its section above"]
-    out += ["archive_mode = on", "archive_command = 'pgbackrest --stanza=<stanza> archive-push %p'",
-            "archive_timeout = 60", "",
-            "# then, per node: pgbackrest --stanza=<stanza> stanza-create && pgbackrest --stanza=<stanza> check",
-            "# schedule (cron on each node's host, as postgres): daily full, hourly incremental",
-            "#   0 1 * * *    pgbackrest --stanza=<stanza> --type=full backup",
-            "#   0 * * * *    pgbackrest --stanza=<stanza> --type=incr backup"]
+        out += [f"[finshard-{name}]", f"pg1-path={dirs[name]}", f"pg1-port={port}", ""]
+    for name, host, port in nodes:
+        out += [f"# postgresql.conf of {name} ({host}:{port}); archive_mode needs a restart",
+                "archive_mode = on", f"archive_command = 'pgbackrest --stanza=finshard-{name} archive-push %p'",
+                "archive_timeout = 60", ""]
+    out += ["# then on each node's host, as postgres:"]
+    out += [f"#   pgbackrest --stanza=finshard-{name} stanza-create && pgbackrest --stanza=finshard-{name} check"
+            for name, _h, _p in nodes]
+    out += ["# and its crontab (as postgres): a full backup daily, an incremental one hourly"]
+    for name, _h, _p in nodes:
+        out += [f"#   0 1 * * *    pgbackrest --stanza=finshard-{name} --type=full backup",
+                f"#   30 * * * *   pgbackrest --stanza=finshard-{name} --type=incr backup"]
     return "\n".join(out)
 
 

@@ -92,7 +92,7 @@ def drill(directory: str | Path, *, node_name: str | None = None, writes: int = 
     res = _run_pg([str(pg_bin / "pg_ctl"), "-D", str(standby_dir), "-w", "promote"])
     if res.returncode != 0:
         raise ClusterError(f"promotion failed: {res.stderr.strip() or res.stdout.strip()}")
-    new = Node(node.name, node.role, standby_port, str(standby_dir), node.pgbouncer_port)
+    new = Node(node.name, node.role, standby_port, str(standby_dir), node.pgbouncer_port, node.group)
     with psycopg.connect(new.dsn(), autocommit=True) as promoted:
         promoted.execute("ALTER SYSTEM RESET synchronous_standby_names")
         promoted.execute("SELECT pg_reload_conf()")
@@ -109,6 +109,11 @@ def drill(directory: str | Path, *, node_name: str | None = None, writes: int = 
     Path(node.datadir).rename(failed_dir)
     cluster.nodes = [new if n.name == node.name else n for n in cluster.nodes]
     cluster.save()
+    if cluster.backup_repo:
+        # The promoted node archives to the node's stanza, which must name its data directory.
+        from finshard import backup
+
+        backup.write_config(cluster)
     _chown_to_postgres(standby_dir)
     if cluster.pgbouncer:
         # The node's pgbouncer (clients' and other nodes' way in) now points at the promoted node.

@@ -233,7 +233,8 @@ def test_backup_repo_elsewhere_and_config_for_an_outside_cluster(scratch):
         assert config.returncode == 0, config.stderr
         assert "repo1-path=/srv/pgbackrest" in config.stdout and "archive_mode = on" in config.stdout
         assert f"pg1-path={Cluster.load(base / 'c').coordinator.datadir}" in config.stdout
-        assert "--type=incr backup" in config.stdout
+        assert "--stanza=finshard-single --type=incr backup" in config.stdout
+        assert "archive_command = 'pgbackrest --stanza=finshard-single archive-push %p'" in config.stdout
         one_line_error(cli("restore", "--dir", str(base / "c"), "--to", str(base / "r"), "--target-name", "x"), "has no backup")
     finally:
         cli("cluster", "down", "--dir", str(base / "c"))

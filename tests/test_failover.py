@@ -41,6 +41,12 @@ def test_failover_drill_loses_no_acknowledged_write(citus, scratch):
         assert report["new_port"] != report["old_port"]
         after = Cluster.load(directory)
         assert all(row["up"] for row in after.status())
+        # The promoted node keeps archiving its WAL to the node's pgBackRest stanza.
+        from finshard import backup
+
+        promoted = next(n for n in after.nodes if n.port == report["new_port"])
+        check = backup._pgbackrest(after, promoted, "check", timeout=120)
+        assert check.returncode == 0, check.stderr
         if citus:
             import psycopg
             with psycopg.connect(after.dsn(), autocommit=True) as conn:

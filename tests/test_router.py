@@ -22,6 +22,7 @@ from tests.helpers import new_account
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN_ONLY = {"fail", "create_partitions", "list_partitions", "retire_partitions", "compress_partitions",
               "partitioned_tables", "partition_name", "set_notify_delivery",
+              "create_restore_point",  # an operator's: finshard backup restore-point
               "register_dispatcher"}  # session-bound: the dispatcher process calls it on its own connection
 
 
