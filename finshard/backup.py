@@ -29,6 +29,7 @@ import psycopg
 
 from finshard.cluster import (DATABASE, SUPERUSER, Cluster, Node, _chown_to_postgres, _run_pg, _tail, find_pg_bin,
                               free_port, node_settings, write_settings)
+from finshard import tls as tls_mod
 from finshard.errors import ClusterError
 
 __all__ = ["setup", "backup", "list_backups", "print_config", "create_restore_point", "restore", "drill",
@@ -353,7 +354,10 @@ def _read_registry(source: Cluster, infos: dict[str, list[dict[str, Any]]], to: 
         pass
     progress(f"{source.coordinator.name} is unreachable: restoring a copy of it to read its restore points")
     scratch = to.parent / f".{to.name}-registry-{uuid.uuid4().hex[:6]}"
-    copy = _restore_one(source, source.coordinator, scratch, infos[source.coordinator.name][-1]["label"], None, progress)
+    # As restored: the source's certificate and pg_hba, verified with the source's CA.
+    blank = Node(source.coordinator.name, source.coordinator.role, free_port(), str(scratch / source.coordinator.name),
+                 None, source.coordinator.group, source.coordinator.tls_dir)
+    copy = _restore_one(source, blank, infos[source.coordinator.name][-1]["label"], None, progress)
     try:
         with psycopg.connect(copy.dsn(), autocommit=True, connect_timeout=10) as conn:
             return _registry_rows(conn)
@@ -362,13 +366,16 @@ def _read_registry(source: Cluster, infos: dict[str, list[dict[str, Any]]], to: 
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _restore_one(source: Cluster, node: Node, directory: Path, label: str, target: dict[str, Any] | None,
-                 progress: Progress, port: int | None = None) -> Node:
-    """pgbackrest restore of one node into directory/node.name, started in isolation (no Citus,
-    no pg_cron, no archiving) and replayed to the target, or to the end of its WAL."""
+def _restore_one(source: Cluster, new: Node, label: str, target: dict[str, Any] | None,
+                 progress: Progress, cluster: Cluster | None = None) -> Node:
+    """pgbackrest restore of the source's node of the same name into ``new`` (its data directory,
+    port, TLS), started in isolation (no Citus, no pg_cron, no archiving) and replayed to the
+    target, or to the end of its WAL. With ``cluster``, the node gets that cluster's certificate."""
+    node = next(n for n in source.nodes if n.name == new.name)
+    datadir = Path(new.datadir)
+    directory = datadir.parent
     directory.mkdir(parents=True, exist_ok=True)
     directory.chmod(0o755)
-    datadir = directory / node.name
     datadir.mkdir(mode=0o700)
     _chown_to_postgres(datadir)
     lock = directory / "restore-lock"
@@ -385,7 +392,8 @@ def _restore_one(source: Cluster, node: Node, directory: Path, label: str, targe
     res = _pgbackrest(source, node, *args, "restore", timeout=3600)
     if res.returncode != 0:
         raise ClusterError(f"pgbackrest restore of {node.name} failed: {_failed(res)}")
-    new = Node(node.name, node.role, port or free_port(), str(datadir), None, node.group)
+    if cluster is not None and cluster.tls:
+        cluster.install_node_tls(new)
     write_settings(datadir, {**node_settings(new, citus=False, preload=[]), "archive_mode": "off", "hot_standby": "on"})
     pg_bin = find_pg_bin()
     log = datadir / "server.log"
@@ -432,12 +440,24 @@ def _restore_nodes(source: Cluster, to: Path, target: dict[str, Any], backup_rep
                    progress: Progress) -> Cluster:
     to.mkdir(parents=True, exist_ok=True)
     to.chmod(0o755)
-    new = Cluster(directory=to, citus=source.citus, nodes=[], backup_repo=str(check_path(Path(backup_repo or to / "backup"), "the backup repository")))
+    new = Cluster(directory=to, citus=source.citus, nodes=[], tls=source.tls,
+                  backup_repo=str(check_path(Path(backup_repo or to / "backup"), "the backup repository")))
+    used: set[int] = set()
+    for node in source.nodes:
+        port = free_port()
+        while port in used:
+            port = free_port()
+        used.add(port)
+        new.nodes.append(Node(node.name, node.role, port, str(to / node.name), None, node.group))
+    if new.tls:
+        # Its own CA and certificates; the superuser's password is the one in the restored catalog.
+        new.make_tls(password=tls_mod.read_password(source.tls_dir))
     new.save()  # complete=false until the restored cluster is up
+    skeleton = list(new.nodes)
     restored: list[Node] = []
     try:
-        with ThreadPoolExecutor(max_workers=len(source.nodes)) as pool:
-            restored = list(pool.map(lambda n: _restore_one(source, n, to, target["sets"][n.name], target, progress), source.nodes))
+        with ThreadPoolExecutor(max_workers=len(skeleton)) as pool:
+            restored = list(pool.map(lambda n: _restore_one(source, n, target["sets"][n.name], target, progress, new), skeleton))
         # Recovery settings pgBackRest wrote are spent once promoted; a later standby must not inherit them.
         for node in restored:
             with psycopg.connect(node.dsn(), autocommit=True) as conn:
@@ -462,8 +482,9 @@ def _restore_nodes(source: Cluster, to: Path, target: dict[str, Any], backup_rep
         new.complete = True
         new.save()
     except BaseException:
-        for node in restored or new.nodes:
-            _stop(node)
+        for node in skeleton:
+            if Path(node.datadir, "postmaster.pid").exists():
+                _stop(node)
         raise
     return new
 

@@ -8,6 +8,7 @@ harness on both sides. Nothing here asserts on time.
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import re
 import statistics
 import subprocess
@@ -29,6 +30,17 @@ __all__ = ["run", "format_result", "pgbench", "make_accounts", "transfer_vs_pgbe
 _TPS = re.compile(r"tps = ([0-9.]+) \(without initial connection time\)")
 
 
+def libpq_env(dsn: str) -> dict[str, str]:
+    """The environment for a libpq program given host and port apart: the DSN's TLS and password file."""
+    info = conninfo_to_dict(dsn)
+    env = dict(os.environ)
+    for key, var in (("sslmode", "PGSSLMODE"), ("sslrootcert", "PGSSLROOTCERT"), ("passfile", "PGPASSFILE"),
+                     ("password", "PGPASSWORD")):
+        if info.get(key):
+            env[var] = str(info[key])
+    return env
+
+
 def pgbench(dsn: str, scripts: list[str] | None, *, clients: int, seconds: float, builtin: str | None = None,
             variables: dict[str, Any] | None = None, protocol: str = "simple") -> float:
     """Run pgbench for ``seconds`` and return its tps (excluding connection time)."""
@@ -45,7 +57,7 @@ def pgbench(dsn: str, scripts: list[str] | None, *, clients: int, seconds: float
             cmd += ["-f", str(path)]
         for k, v in (variables or {}).items():
             cmd += ["-D", f"{k}={v}"]
-        res = subprocess.run(cmd, capture_output=True, text=True)
+        res = subprocess.run(cmd, capture_output=True, text=True, env=libpq_env(dsn))
     match = _TPS.search(res.stdout)
     if res.returncode != 0 or not match:
         raise RuntimeError(f"pgbench failed: {(res.stderr or res.stdout).strip()[-400:]}")
@@ -91,7 +103,7 @@ def transfer_vs_pgbench(dsn: str, *, clients: int = 8, seconds: float = 10, acco
             conn.execute("CREATE DATABASE finshard_pgbench")
     subprocess.run([str(find_pg_bin() / "pgbench"), "-i", "-q", "-s", str(scale), "-h", str(info.get("host", "127.0.0.1")),
                     "-p", str(info.get("port", 5432)), "-U", str(info.get("user", "postgres")), "finshard_pgbench"],
-                   check=True, capture_output=True)
+                   check=True, capture_output=True, env=libpq_env(dsn))
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("SELECT finshard.set_notify_delivery('auto')")
         conn.execute("SELECT finshard.dispatch_notifications(1000000)")

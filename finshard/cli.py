@@ -98,13 +98,17 @@ def cluster() -> None:
 @click.option("--pgbouncer", is_flag=True, help="Also run a pgbouncer (transaction pooling) in front of each node.")
 @click.option("--backup-repo", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="pgBackRest repository every node archives its WAL to (default DIR/backup).")
+@click.option("--no-tls", is_flag=True, help="Plaintext and trusted loopback connections (TLS and SCRAM are the default).")
 @_guard
-def cluster_up(directory: Path, workers: int, citus: bool | None, pgbouncer: bool, backup_repo: Path | None) -> None:
+def cluster_up(directory: Path, workers: int, citus: bool | None, pgbouncer: bool, backup_repo: Path | None,
+               no_tls: bool) -> None:
     """Create and start a cluster (harmless when it is already running); prints the coordinator DSN."""
     from finshard.cluster import Cluster
 
     c = Cluster.up(directory, workers=workers, use_citus=citus, pgbouncer=pgbouncer, backup_repo=backup_repo,
-                   progress=_progress)
+                   tls=not no_tls, progress=_progress)
+    if not c.tls:
+        click.echo("  TLS is off (--no-tls): loopback connections are plaintext and trusted", err=True)
     if not c.citus:
         click.echo("  distribution is off: citus is not installed here (or --no-citus); one plain node", err=True)
     click.echo(c.dsn())
@@ -129,14 +133,17 @@ def cluster_status(directory: Path, as_json: bool) -> None:
     """Every node: role, port, data dir, up/down, Citus version."""
     from finshard.cluster import Cluster
 
-    rows = Cluster.load(directory).status()
+    c = Cluster.load(directory)
+    rows = c.status()
     if as_json:
         _dump(rows)
         return
-    click.echo(f"{'node':<12} {'role':<12} {'port':>6} {'state':<5} {'citus':<8} datadir")
+    click.echo(f"{'node':<12} {'role':<12} {'port':>6} {'state':<5} {'citus':<8} {'tls':<4} datadir")
     for r in rows:
         click.echo(f"{r['name']:<12} {r['role']:<12} {r['port']:>6} {'up' if r['up'] else 'down':<5} "
-                   f"{r['citus'] or '-':<8} {r['datadir']}")
+                   f"{r['citus'] or '-':<8} {'on' if r['tls'] else 'OFF':<4} {r['datadir']}")
+    if not c.tls:
+        click.echo("TLS is off (created with --no-tls): connections are plaintext and loopback logins are trusted")
 
 
 @cluster.command("dsn")

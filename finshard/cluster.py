@@ -12,12 +12,14 @@ import json
 import os
 import pwd
 import socket
+import shutil
 import subprocess
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from finshard import tls as tls_mod
 from finshard.errors import ClusterError
 
 __all__ = ["Node", "Cluster", "find_pg_bin", "citus_installed", "free_port"]
@@ -43,7 +45,7 @@ BASE_SETTINGS: dict[str, str] = {
     "timezone": "'UTC'",
 }
 CITUS_SETTINGS: dict[str, str] = {
-    # Loopback clusters: no TLS between nodes (Citus would otherwise generate certificates).
+    # Without TLS (--no-tls); with it, node_settings verifies every node against the cluster's CA.
     "citus.node_conninfo": "'sslmode=disable'",
     "citus.max_cached_conns_per_worker": "4",
 }
@@ -67,10 +69,16 @@ class Node:
     datadir: str
     pgbouncer_port: int | None = None
     group: int | None = None  # Citus node group (0: coordinator); restore points are kept per group
+    tls_dir: str | None = None  # the cluster's CA and password file (finshard.tls); None: --no-tls
 
     def dsn(self, dbname: str = DATABASE, *, via_pgbouncer: bool = False) -> str:
+        """The superuser's DSN; with TLS it verifies the server against the cluster's CA and takes
+        the password from the cluster's password file (never printed in the DSN itself)."""
         port = self.pgbouncer_port if via_pgbouncer and self.pgbouncer_port else self.port
-        return f"postgresql://{SUPERUSER}@127.0.0.1:{port}/{dbname}"
+        dsn = f"postgresql://{SUPERUSER}@127.0.0.1:{port}/{dbname}"
+        if self.tls_dir:
+            dsn += f"?sslmode=verify-full&sslrootcert={self.tls_dir}/ca.crt&passfile={self.tls_dir}/pgpass"
+        return dsn
 
 
 def preload_libraries(citus: bool, pg_bin: Path | None = None) -> list[str]:
@@ -143,6 +151,8 @@ class Cluster:
     # pgBackRest repository every node archives its WAL to (finshard.backup); None: no backups.
     backup_repo: str | None = None
     cluster_id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
+    # TLS on every TCP connection and SCRAM passwords (finshard.tls); --no-tls turns both off.
+    tls: bool = False
 
     # -- state -------------------------------------------------------------------------------
     @property
@@ -163,12 +173,13 @@ class Cluster:
         return cls(directory=directory, citus=bool(data.get("citus")), nodes=nodes,
                    complete=bool(data.get("complete")), pgbouncer=bool(data.get("pgbouncer")),
                    node_pooling=bool(data.get("node_pooling")), backup_repo=data.get("backup_repo"),
+                   tls=bool(data.get("tls")),
                    cluster_id=str(data.get("cluster_id") or uuid.uuid4().hex[:8]))
 
     def save(self) -> None:
         data = {"citus": self.citus, "complete": self.complete, "pgbouncer": self.pgbouncer,
                 "node_pooling": self.node_pooling, "database": DATABASE, "backup_repo": self.backup_repo,
-                "cluster_id": self.cluster_id, "nodes": [asdict(n) for n in self.nodes]}
+                "tls": self.tls, "cluster_id": self.cluster_id, "nodes": [asdict(n) for n in self.nodes]}
         tmp = self.state_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(data, indent=2) + "\n")
         tmp.replace(self.state_path)
@@ -187,7 +198,7 @@ class Cluster:
     # -- lifecycle ---------------------------------------------------------------------------
     @classmethod
     def up(cls, directory: str | Path, *, workers: int = 2, use_citus: bool | None = None,
-           pgbouncer: bool = False, backup_repo: str | Path | None = None,
+           pgbouncer: bool = False, backup_repo: str | Path | None = None, tls: bool = True,
            progress: Callable[[str], None] = lambda _m: None) -> "Cluster":
         """Create and start a cluster in ``directory``, or start an existing one (harmless if running).
 
@@ -236,7 +247,7 @@ class Cluster:
         backup.check_path(directory, "the cluster directory")
         if repo.exists() and not repo.is_dir():
             raise ClusterError(f"the backup repository {repo} is a file")
-        cluster = cls(directory=directory, citus=citus, nodes=nodes, pgbouncer=pgbouncer, backup_repo=str(repo))
+        cluster = cls(directory=directory, citus=citus, nodes=nodes, pgbouncer=pgbouncer, backup_repo=str(repo), tls=tls)
         used: set[int] = set()
         for node in nodes:
             port = free_port()
@@ -246,6 +257,9 @@ class Cluster:
             node.port = port
         cluster.save()  # complete=false until every node is up: a failure leaves a recognisable half-created dir
         _make_traversable(directory)
+        if tls:
+            progress("a private CA and a certificate per node (TLS on every TCP connection)")
+            cluster.make_tls()
         backup.write_config(cluster)
         for node in nodes:
             progress(f"initdb {node.name} (port {node.port})")
@@ -308,7 +322,8 @@ class Cluster:
                 except Exception:  # noqa: BLE001 - a node that answers pg_ctl but not SQL is still reported
                     version = None
             rows.append({"name": node.name, "role": node.role, "port": node.port, "datadir": node.datadir,
-                         "up": up, "citus": version, "pgbouncer_port": node.pgbouncer_port})
+                         "up": up, "citus": version, "pgbouncer_port": node.pgbouncer_port, "tls": bool(node.tls_dir),
+                         "backup_repo": self.backup_repo})
         return rows
 
     # -- steps ---------------------------------------------------------------------------------
@@ -316,10 +331,25 @@ class Cluster:
         datadir = Path(node.datadir)
         datadir.mkdir(mode=0o700, exist_ok=True)
         _chown_to_postgres(datadir)
-        res = _run_pg([str(pg_bin / "initdb"), "-D", str(datadir), "-U", SUPERUSER, "--auth=trust",
-                       "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"])
+        auth = ["--auth=trust"]
+        pwfile = None
+        if self.tls:
+            # The superuser's password for TCP logins (SCRAM), set by initdb from a file only it reads.
+            pwfile = Path(self.directory / "tls" / f".initdb-{node.name}")
+            pwfile.write_text(tls_mod.read_password(self.directory / "tls"))
+            pwfile.chmod(0o600)
+            _chown_to_postgres(pwfile)
+            auth = ["--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={pwfile}"]
+        try:
+            res = _run_pg([str(pg_bin / "initdb"), "-D", str(datadir), "-U", SUPERUSER, *auth,
+                           "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"])
+        finally:
+            if pwfile is not None:
+                pwfile.unlink(missing_ok=True)
         if res.returncode != 0:
             raise ClusterError(f"initdb of {node.name} failed: {(res.stderr or res.stdout).strip().splitlines()[-1]}")
+        if self.tls:
+            self.install_node_tls(node)
         write_settings(datadir, node_settings(node, citus=self.citus, cluster=self))
 
     def _running(self, pg_bin: Path, node: Node) -> bool:
@@ -333,6 +363,52 @@ class Cluster:
             db.execute(node.dsn("postgres"), f"CREATE DATABASE {DATABASE}")
         if self.citus:
             db.execute(node.dsn(), "CREATE EXTENSION IF NOT EXISTS citus")
+            if self.tls:
+                self.set_authinfo(node)
+
+    def set_authinfo(self, node: Node) -> None:
+        """The superuser's password for Citus' node-to-node connections (pg_dist_authinfo, every
+        node: Citus does not copy this table, and workers start connections too)."""
+        from finshard import db
+
+        with db.connect(node.dsn()) as conn:
+            with conn.transaction():
+                conn.execute("DELETE FROM pg_catalog.pg_dist_authinfo WHERE rolename = %s AND nodeid = 0", (SUPERUSER,))
+                conn.execute("INSERT INTO pg_catalog.pg_dist_authinfo (nodeid, rolename, authinfo) VALUES (0, %s, %s)",
+                             (SUPERUSER, f"password={tls_mod.read_password(self.directory / 'tls')}"))
+
+    # -- TLS -------------------------------------------------------------------------------------
+    @property
+    def tls_dir(self) -> Path:
+        return self.directory / "tls"
+
+    def make_tls(self, password: str | None = None) -> None:
+        """A CA, the superuser's password (new unless given) and a libpq password file for it, and
+        a certificate per node."""
+        directory = self.tls_dir
+        directory.mkdir(parents=True, exist_ok=True)
+        directory.chmod(0o755)  # the servers (user postgres) read ca.crt; keys and passwords are 0600
+        tls_mod.make_ca(directory, self.cluster_id)
+        (directory / "ca.crt").chmod(0o644)
+        password = tls_mod.write_password(directory, password)
+        pgpass = directory / "pgpass"
+        pgpass.write_text("".join(f"{host}:*:*:{SUPERUSER}:{password}\n" for host in ("127.0.0.1", "localhost")))
+        pgpass.chmod(0o600)
+        for node in self.nodes:
+            node.tls_dir = str(directory)
+            tls_mod.make_server_cert(directory, node.name, ["127.0.0.1", "localhost"])
+
+    def install_node_tls(self, node: Node) -> None:
+        """The node's certificate and key into its data directory (PostgreSQL wants the key owned by
+        the server's user, mode 0600) and a pg_hba.conf that takes TCP only over TLS, with SCRAM."""
+        datadir = Path(node.datadir)
+        for suffix in ("crt", "key"):
+            target = datadir / f"server.{suffix}"
+            shutil.copyfile(self.tls_dir / f"{node.name}.{suffix}", target)
+            target.chmod(0o600)
+            _chown_to_postgres(target)
+        (datadir / "pg_hba.conf").write_text(PG_HBA_TLS)
+        _chown_to_postgres(datadir / "pg_hba.conf")
 
     def _register_workers(self) -> None:
         from finshard import db
@@ -346,6 +422,20 @@ class Cluster:
             worker.group = db.scalar(coordinator, "SELECT groupid FROM pg_dist_node WHERE nodeport = %s", (worker.port,))
 
 
+# Only the superuser on the Unix socket in the data directory is trusted (pgBackRest, pg_cron,
+# the dispatcher's loopback); everything else authenticates with SCRAM, and TCP only over TLS.
+PG_HBA_TLS = """# written by finshard cluster up (TLS)
+# TYPE    DATABASE     USER      ADDRESS        METHOD
+local     all          postgres                 trust
+local     replication  postgres                 trust
+local     all          all                      scram-sha-256
+hostssl   all          all       127.0.0.1/32   scram-sha-256
+hostssl   replication  all       127.0.0.1/32   scram-sha-256
+hostssl   all          all       ::1/128        scram-sha-256
+hostnossl all          all       all            reject
+"""
+
+
 # -- settings ------------------------------------------------------------------------------------
 _MARK = "# finshard cluster manager"
 
@@ -356,6 +446,12 @@ def node_settings(node: Node, *, citus: bool, cluster: "Cluster | None" = None,
     settings = dict(BASE_SETTINGS, port=str(node.port), unix_socket_directories=f"'{node.datadir}'")
     if citus:
         settings.update(CITUS_SETTINGS)
+    if node.tls_dir:
+        settings.update({"ssl": "on", "ssl_cert_file": "'server.crt'", "ssl_key_file": "'server.key'",
+                         "ssl_min_protocol_version": "'TLSv1.2'", "password_encryption": "'scram-sha-256'"})
+        if citus:
+            # Node to node: encrypted and the server verified against the cluster's CA.
+            settings["citus.node_conninfo"] = f"'sslmode=verify-full sslrootcert={node.tls_dir}/ca.crt'"
     libs = preload_libraries(citus) if preload is None else preload
     if libs:
         settings["shared_preload_libraries"] = "'" + ",".join(libs) + "'"

@@ -46,9 +46,11 @@ def drill(directory: str | Path, *, node_name: str | None = None, writes: int = 
     # The cluster directory belongs to whoever ran `cluster up`; the standby's to postgres.
     standby_dir.mkdir(mode=0o700)
     _chown_to_postgres(standby_dir)
-    res = _run_pg([str(pg_bin / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(node.port), "-U", "postgres",
+    # Over the primary's Unix socket, where its superuser is trusted: the standby then streams
+    # the same way, with no password to store in its configuration.
+    res = _run_pg([str(pg_bin / "pg_basebackup"), "-h", node.datadir, "-p", str(node.port), "-U", "postgres",
                    "-D", str(standby_dir), "-X", "stream", "-R", "-c", "fast",
-                   "-d", f"host=127.0.0.1 port={node.port} user=postgres application_name=finshard_drill"])
+                   "-d", f"host={node.datadir} port={node.port} user=postgres application_name=finshard_drill"])
     if res.returncode != 0:
         raise ClusterError(f"pg_basebackup of {node.name} failed: {res.stderr.strip().splitlines()[-1] if res.stderr.strip() else res.returncode}")
     with open(standby_dir / "postgresql.auto.conf", "a") as conf:
@@ -92,7 +94,7 @@ def drill(directory: str | Path, *, node_name: str | None = None, writes: int = 
     res = _run_pg([str(pg_bin / "pg_ctl"), "-D", str(standby_dir), "-w", "promote"])
     if res.returncode != 0:
         raise ClusterError(f"promotion failed: {res.stderr.strip() or res.stdout.strip()}")
-    new = Node(node.name, node.role, standby_port, str(standby_dir), node.pgbouncer_port, node.group)
+    new = Node(node.name, node.role, standby_port, str(standby_dir), node.pgbouncer_port, node.group, node.tls_dir)
     with psycopg.connect(new.dsn(), autocommit=True) as promoted:
         promoted.execute("ALTER SYSTEM RESET synchronous_standby_names")
         promoted.execute("SELECT pg_reload_conf()")

@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from finshard import tls
 from finshard.cluster import Cluster, Node, _as_postgres, _chown_to_postgres, free_port, port_in_use
 from finshard.errors import ClusterError
 
@@ -41,7 +42,17 @@ def _binary() -> str:
     return path
 
 
-def render_ini(node: Node, workdir: Path, listen_port: int, *, pool_size: int = 20, internode_pool_size: int = 64) -> str:
+def render_ini(node: Node, workdir: Path, listen_port: int, *, pool_size: int = 20, internode_pool_size: int = 64,
+               tls_dir: Path | None = None) -> str:
+    if tls_dir is None:
+        auth = ["auth_type = trust"]
+    else:
+        # TLS on both sides: clients must use it (their certificate is the cluster CA's), and the
+        # server is verified. SCRAM for every role: auth_query reads the verifier from the server.
+        auth = ["auth_type = scram-sha-256", "auth_user = postgres",
+                f"client_tls_sslmode = require", f"client_tls_cert_file = {workdir / f'{node.name}.crt'}",
+                f"client_tls_key_file = {workdir / f'{node.name}.key'}", f"client_tls_ca_file = {tls_dir / 'ca.crt'}",
+                "server_tls_sslmode = verify-full", f"server_tls_ca_file = {tls_dir / 'ca.crt'}"]
     return "\n".join([
         "; written by finshard pgbouncer config",
         "[databases]",
@@ -55,7 +66,7 @@ def render_ini(node: Node, workdir: Path, listen_port: int, *, pool_size: int = 
         "listen_addr = 127.0.0.1",
         f"listen_port = {listen_port}",
         f"unix_socket_dir = {workdir}",
-        "auth_type = trust",
+        *auth,
         f"auth_file = {workdir / 'userlist.txt'}",
         "pool_mode = transaction",
         "max_client_conn = 500",
@@ -76,14 +87,30 @@ def write_configs(cluster: Cluster, out: Path | None = None) -> list[Path]:
     _chown_to_postgres(workdir)
     written = []
     userlist = workdir / "userlist.txt"
-    # trust auth on loopback, like the cluster's pg_hba: the user must still be listed.
-    userlist.write_text('"postgres" ""\n')
+    tls_dir = cluster.directory / "tls" if cluster.tls else None
+    if tls_dir is None:
+        # trust auth on loopback, like the cluster's pg_hba: the user must still be listed.
+        userlist.write_text('"postgres" ""\n')
+    else:
+        # auth_user's own password: pgbouncer logs in with it to run auth_query for other roles.
+        userlist.write_text(f'"postgres" "{tls.read_password(tls_dir)}"\n')
+        userlist.chmod(0o600)
+    _chown_to_postgres(userlist)
     written.append(userlist)
     for node in cluster.nodes:
         if not node.pgbouncer_port:
             node.pgbouncer_port = free_port()
+        if tls_dir is not None:
+            name = f"{node.name}-pgbouncer"
+            if not (tls_dir / f"{name}.crt").exists():
+                tls.make_server_cert(tls_dir, name, ["127.0.0.1", "localhost"])
+            for suffix in ("crt", "key"):
+                target = workdir / f"{node.name}.{suffix}"
+                shutil.copyfile(tls_dir / f"{name}.{suffix}", target)
+                target.chmod(0o600)
+                _chown_to_postgres(target)
         ini = workdir / f"{node.name}.ini"
-        ini.write_text(render_ini(node, workdir, node.pgbouncer_port))
+        ini.write_text(render_ini(node, workdir, node.pgbouncer_port, tls_dir=tls_dir))
         written.append(ini)
     cluster.save()
     return written

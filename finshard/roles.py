@@ -41,4 +41,22 @@ def create_login(dsn: str, name: str, group: str, password: str | None = None) -
                 sql.Identifier(name), sql.Literal(verifier), sql.Identifier(GROUPS[group])))
         except psycopg.Error as exc:
             raise FinshardError(f"cannot create login {name}: {str(exc).strip().splitlines()[0]}", sqlstate=exc.sqlstate) from None
+        if conn.execute("SELECT count(*) FROM pg_extension WHERE extname = 'citus'").fetchone()[0]:  # type: ignore[index]
+            _set_authinfo(conn, dsn, name, password)
     return {"login": name, "group": GROUPS[group], "generated": generated, **({"password": password} if generated else {})}
+
+
+def _set_authinfo(conn: psycopg.Connection[Any], dsn: str, name: str, password: str) -> None:
+    """Citus opens connections to other nodes as the calling login (a delegated call, a query over
+    shards) and authenticates with the password it keeps for that login in pg_dist_authinfo, a
+    superuser-only table it does not copy between nodes: every node gets the row."""
+    from psycopg.conninfo import make_conninfo
+
+    nodes = conn.execute("SELECT DISTINCT nodename, nodeport FROM pg_dist_node WHERE noderole = 'primary'").fetchall()
+    for host, port in nodes or [(None, None)]:
+        target = make_conninfo(dsn, host=host, port=str(port)) if host else dsn
+        with db.connect(target) as node:
+            with node.transaction():
+                node.execute("DELETE FROM pg_catalog.pg_dist_authinfo WHERE rolename = %s AND nodeid = 0", (name,))
+                node.execute("INSERT INTO pg_catalog.pg_dist_authinfo (nodeid, rolename, authinfo) VALUES (0, %s, %s)",
+                             (name, f"password={password}"))

@@ -10,9 +10,12 @@ BEGIN
     -- owner. Nothing a caller sets may change where it connects: a superuser connection to a host
     -- of the caller's choosing would be theirs. Where the server refuses that connection, a WARNING
     -- says the attempt went unrecorded; the login is rejected either way.
+    -- The server's own Unix socket where it has one (its superuser is trusted there even where
+    -- TCP takes only TLS and passwords), else its loopback address.
     PERFORM public.dblink_exec(
-        format('host=127.0.0.1 port=%s dbname=%s user=%s', current_setting('port'),
-               quote_ident(current_database()), quote_ident(current_user)),
+        format('host=%s port=%s dbname=%s user=%s',
+               coalesce(nullif(trim(split_part(current_setting('unix_socket_directories'), ',', 1)), ''), '127.0.0.1'),
+               current_setting('port'), quote_ident(current_database()), quote_ident(current_user)),
         v_sql);
 EXCEPTION WHEN OTHERS THEN
     RAISE WARNING 'finshard: failed login of user % not recorded: %', p_user_id, SQLERRM;

@@ -55,9 +55,14 @@ BEGIN
             FOR v_workers IN SELECT * FROM jsonb_to_recordset(v_nodes) AS n (nodeid int, groupid int, nodename text, nodeport int)
             LOOP
                 v_conn := 'finshard_restore_point_' || v_workers.nodeid;
+                -- As Citus itself connects: its node_conninfo (TLS, the CA) and the password it
+                -- keeps for this role in pg_dist_authinfo (this node's entry, else the wildcard).
                 PERFORM public.dblink_connect(v_conn,
-                    format('host=%s port=%s dbname=%s user=%s connect_timeout=10 %s', v_workers.nodename, v_workers.nodeport,
-                           quote_ident(current_database()), quote_ident(current_user), current_setting('citus.node_conninfo', true)));
+                    format('host=%s port=%s dbname=%s user=%s connect_timeout=10 %s %s', v_workers.nodename, v_workers.nodeport,
+                           quote_ident(current_database()), quote_ident(current_user), current_setting('citus.node_conninfo', true),
+                           coalesce((SELECT a.authinfo FROM pg_catalog.pg_dist_authinfo a
+                                      WHERE a.rolename = current_user AND a.nodeid IN (v_workers.nodeid, 0)
+                                      ORDER BY a.nodeid DESC LIMIT 1), '')));
                 v_conns := v_conns || v_conn;
                 PERFORM public.dblink_exec(v_conn, 'BEGIN');
                 PERFORM public.dblink_exec(v_conn, 'SET LOCAL lock_timeout = ''10s''');

@@ -50,7 +50,7 @@ def scratch_database(server: Any, name: str) -> Iterator[str]:
         conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         conn.execute(f"CREATE DATABASE {name}")
     try:
-        yield server.dsn.rsplit("/", 1)[0] + "/" + name
+        yield psycopg.conninfo.make_conninfo(server.dsn, dbname=name)
     finally:
         with server.connect() as conn:
             conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
@@ -68,3 +68,22 @@ def assert_rejected(conn: psycopg.Connection, sql: str, params: Any, sqlstate: s
     assert state(conn) == before
     assert type(translate(info.value)).sqlstate == sqlstate
     return info.value
+
+
+TEST_LOGIN_PASSWORD = "finshard-test-login-password"
+
+
+def create_test_login(conn: psycopg.Connection, server: Any, name: str, *groups: str) -> None:
+    """CREATE ROLE name LOGIN in ``groups`` that can log in over TLS with SCRAM like an application:
+    a password, listed in the cluster's password file (so DSNs naming the user connect), and on
+    Citus the password Citus' node-to-node connections use for it."""
+    from finshard.roles import _set_authinfo
+
+    in_role = f" IN ROLE {', '.join(groups)}" if groups else ""
+    conn.execute(f"CREATE ROLE {name} LOGIN PASSWORD '{TEST_LOGIN_PASSWORD}'{in_role}")
+    passfile = psycopg.conninfo.conninfo_to_dict(server.dsn).get("passfile")
+    if passfile:
+        with open(passfile, "a") as f:
+            f.write(f"127.0.0.1:*:*:{name}:{TEST_LOGIN_PASSWORD}\n")
+    if server.citus:
+        _set_authinfo(conn, server.dsn, name, TEST_LOGIN_PASSWORD)

@@ -121,3 +121,13 @@ def test_docker_compose_parses_and_names_real_images():
     assert services["pgbouncer"]["image"].startswith("edoburu/pgbouncer:")
     assert services["pgbouncer"]["environment"]["POOL_MODE"] == "transaction"
     assert "install.sql" in (ROOT / "docker" / "setup.sh").read_text()
+    # TLS on every hop and SCRAM, as local clusters run.
+    for name in ("coordinator", "worker1", "worker2"):
+        command = " ".join(services[name]["command"])
+        assert "ssl=on" in command and "sslmode=verify-full" in command and "hba_file=" in command
+        assert services[name]["depends_on"]["certs"]["condition"] == "service_completed_successfully"
+    hba = (ROOT / "docker" / "pg_hba.conf").read_text()
+    assert "hostnossl all       all       all      reject" in hba and "trust" not in hba.split("local     all       all")[1]
+    assert services["setup"]["environment"]["PGSSLMODE"] == "verify-full"
+    env = services["pgbouncer"]["environment"]
+    assert env["CLIENT_TLS_SSLMODE"] == "require" and env["SERVER_TLS_SSLMODE"] == "verify-full"

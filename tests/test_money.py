@@ -14,7 +14,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.helpers import new_account, new_user, scratch_database
+from tests.helpers import create_test_login, new_account, new_user, scratch_database
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -270,7 +270,7 @@ def test_the_app_role_can_execute_functions_but_not_write_tables(db):
         user = new_user(conn)
         login = conn.execute("SELECT username FROM finshard.users WHERE user_id = %s", (user,)).fetchone()[0]
         acc = conn.execute("SELECT finshard.open_account(%s::bigint)", (user,)).fetchone()[0]
-        conn.execute(f"CREATE ROLE {role} LOGIN IN ROLE finshard_app")
+        create_test_login(conn, db, role, "finshard_app")
     try:
         dsn = psycopg.conninfo.make_conninfo(db.dsn, user=role)
         with psycopg.connect(dsn, autocommit=True) as app:
@@ -533,7 +533,7 @@ def test_a_dispatcher_whose_role_may_not_vacuum_says_so_and_dispatches(plain):
     with plain.connect() as conn:
         acc = new_account(conn, "USD")
         # The dispatcher is an admin duty (docs/roles.md).
-        conn.execute(f"CREATE ROLE {role} LOGIN IN ROLE finshard_admin")
+        create_test_login(conn, plain, role, "finshard_admin")
         conn.execute("SELECT finshard.set_notify_delivery('deferred')")
         try:
             conn.execute("SELECT finshard.deposit(%s::bigint, 3)", (acc,))

@@ -11,7 +11,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.helpers import new_user, snapshot
+from tests.helpers import create_test_login, new_user, snapshot
 
 ROOT = Path(__file__).resolve().parent.parent
 GROUPS = ("finshard_app", "finshard_market", "finshard_admin", "finshard_readonly")
@@ -73,7 +73,7 @@ def world(request: pytest.FixtureRequest) -> dict[str, Any]:
     w: dict[str, Any] = {"db": db, "logins": {g: f"t{tag}_{g.split('_')[1]}" for g in GROUPS}}
     with db.connect() as conn:
         for group, login in w["logins"].items():
-            conn.execute(f"CREATE ROLE {login} LOGIN IN ROLE {group}")
+            create_test_login(conn, db, login, group)
         for who in ("alice", "bob", "root"):
             name = f"{who}{tag}"
             role = "admin" if who == "root" else "trader"

@@ -319,7 +319,8 @@ def test_nodes_reach_each_other_through_pgbouncer_and_keep_their_backends(bounce
         assert len(infos) == len(cluster.nodes) and all("dbname=finshard_nodes" in i for i in infos), infos
 
     def bouncer_transactions() -> int:
-        with psycopg.connect(f"host=127.0.0.1 port={dst.pgbouncer_port} dbname=pgbouncer user=postgres", autocommit=True) as admin:
+        admin_dsn = psycopg.conninfo.make_conninfo(dst.dsn(via_pgbouncer=True), dbname="pgbouncer")
+        with psycopg.connect(admin_dsn, autocommit=True) as admin:
             cur = admin.cursor()
             cur.execute("SHOW STATS")
             names = [d.name for d in cur.description]

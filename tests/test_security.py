@@ -12,7 +12,7 @@ import pytest
 
 from finshard import errors
 from finshard.router import Router
-from tests.helpers import assert_rejected, new_account, new_user, snapshot
+from tests.helpers import assert_rejected, create_test_login, new_account, new_user, snapshot
 from tests.test_cli_cluster import assert_one_line_error, run
 
 
@@ -162,7 +162,7 @@ def test_the_router_carries_the_session(db):
         mine = conn.execute("SELECT finshard.open_account(%s::bigint)", (uid,)).fetchone()[0]
         other = new_account(conn, "USD")
         app = f"rapp{uuid.uuid4().hex[:8]}"
-        conn.execute(f"CREATE ROLE {app} LOGIN IN ROLE finshard_app")
+        create_test_login(conn, db, app, "finshard_app")
     try:
         dsn = db.dsn.replace("postgres@", f"{app}@")
         with Router.connect(dsn) as r:
@@ -396,7 +396,7 @@ def test_review_findings_each_get_their_code_and_change_nothing(db):
         iid = conn.execute("SELECT finshard.create_instrument(%s, 'Review Corp')", ("R" + uuid.uuid4().hex[:7].upper(),)).fetchone()[0]
         conn.execute("SELECT finshard.create_user(%s, %s, 'correct horse', 'admin')", (f"adm{uid}", f"adm{uid}@example.com"))
         app = f"rv{uuid.uuid4().hex[:8]}"
-        conn.execute(f"CREATE ROLE {app} LOGIN IN ROLE finshard_app")
+        create_test_login(conn, db, app, "finshard_app")
         try:
             conn.execute(f"SET ROLE {app}")
             root = conn.execute("SELECT token FROM finshard.login(%s, 'correct horse')", (f"adm{uid}",)).fetchone()[0]
@@ -515,7 +515,7 @@ def test_a_market_feed_cannot_name_the_end_user_of_its_fills(db):
         iid, acc = instrument(conn), new_account(conn, "USD", "1000.00")
         order(conn, acc, iid, "limit", "buy", 10, price="9.00")
         feed = f"feed{uuid.uuid4().hex[:8]}"
-        conn.execute(f"CREATE ROLE {feed} LOGIN IN ROLE finshard_market")
+        create_test_login(conn, db, feed, "finshard_market")
     try:
         with psycopg.connect(db.dsn.replace("postgres@", f"{feed}@"), autocommit=True) as market:
             market.execute("SET finshard.on_behalf_of = '42'")
