@@ -38,9 +38,11 @@ SET client_min_messages = warning;
 \ir schema/price_alerts.sql
 \ir schema/audit_log.sql
 
--- 2. partition maintenance functions and the initial partitions (12 months back, 3 ahead)
+-- 2. partition maintenance functions and the initial partitions (12 months back, 3 ahead, and a DEFAULT
+--    partition per table that refuses a row of a missing month with FS071)
 \ir partitions/partitioned_tables.sql
 \ir partitions/partition_name.sql
+\ir partitions/partition_missing.sql
 \ir partitions/create_partitions.sql
 \ir partitions/list_partitions.sql
 \ir partitions/retire_partitions.sql

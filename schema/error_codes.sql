@@ -54,7 +54,7 @@ INSERT INTO finshard.error_codes (sqlstate, name, meaning, hint) VALUES
     ('FS062', 'invalid_alert',            'the price alert condition or price is invalid',         'Condition: above or below; price > 0.'),
     ('FS064', 'notification_not_found',   'no notification has this id on this account',           'Check the ids an event named; an event naming none is not finshard''s.'),
     ('FS070', 'invalid_period',           'a date range or month is invalid',                      'Pass p_from < p_to, or a month as a date.'),
-    ('FS071', 'partition_missing',        'no partition covers the requested time',                'Run finshard partitions create (finshard.create_partitions).'),
+    ('FS071', 'partition_missing',        'no partition covers the requested time',                'Create the missing months: finshard partitions create --dsn DSN, or SELECT finshard.create_partitions(); the finshard-partitions job keeps them ahead (finshard maintenance status).'),
     ('FS080', 'not_authorized',           'the caller''s role may not do this',                     'Ask an admin.'),
     ('FS081', 'session_required',         'the call needs an end user''s session and has none',     'Log the user in with finshard.login and pass its token as p_session.'),
     ('FS082', 'session_invalid',          'the session token is unknown or malformed',              'Pass the token finshard.login returned; log in again.'),
