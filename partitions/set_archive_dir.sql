@@ -8,8 +8,9 @@ BEGIN
     PERFORM finshard._archive_path(p_dir);
     -- Refused now rather than at the first monthly retire: the server must be able to write there.
     BEGIN
+        -- The program reads its input first: COPY fails with a broken pipe if it exits before.
         EXECUTE format('COPY (SELECT 1) TO PROGRAM %L',
-                       format('test -d %s && test -w %s', quote_literal(p_dir), quote_literal(p_dir)));
+                       format('cat > /dev/null && test -d %s && test -w %s', quote_literal(p_dir), quote_literal(p_dir)));
     EXCEPTION WHEN external_routine_exception THEN
         PERFORM finshard.fail('FS074', format('archive directory %s does not exist or the server (OS user %s) cannot write there',
                                               p_dir, (SELECT rolname FROM pg_roles WHERE oid = 10)), SQLERRM);

@@ -53,6 +53,9 @@ def test_a_write_into_a_month_without_a_partition_raises_fs071_and_changes_nothi
             assert info.value.sqlstate == "FS071", info.value
             assert "finshard partitions create" in info.value.diag.message_hint
             assert "finshard.create_partitions()" in info.value.diag.message_hint
+            # partition_missing raises it without finshard.fail (see there): the hint is still the table's.
+            assert info.value.diag.message_hint == conn.execute(
+                "SELECT hint FROM finshard.error_codes WHERE sqlstate = 'FS071'").fetchone()[0]
             assert snapshot(conn) == before
             # The same through the router: its class, never the raw 23514.
             with Router.connect(db.dsn) as r, pytest.raises(errors.PartitionMissing) as routed:
