@@ -39,13 +39,18 @@ SET client_min_messages = warning;
 \ir schema/audit_log.sql
 \ir schema/restore_points.sql
 
--- 2. partition maintenance functions and the initial partitions (12 months back, 3 ahead)
+-- 2. partition maintenance functions and the initial partitions (12 months back, 3 ahead, and a DEFAULT
+--    partition per table that refuses a row of a missing month with FS071)
 \ir partitions/partitioned_tables.sql
 \ir partitions/partition_name.sql
+\ir partitions/partition_missing.sql
 \ir partitions/create_partitions.sql
 \ir partitions/list_partitions.sql
 \ir partitions/retire_partitions.sql
 \ir partitions/compress_partitions.sql
+\ir partitions/check_partitions.sql
+\ir partitions/set_archive_dir.sql
+\ir partitions/restore_archive.sql
 
 -- Helper signatures change between versions; CREATE OR REPLACE would add an overload beside the old
 -- one and make calls ambiguous. Helpers are late-bound PL/pgSQL: drop them and create them again.
@@ -57,6 +62,9 @@ DO $$ DECLARE f regprocedure; BEGIN FOR f IN SELECT p.oid::regprocedure FROM pg_
 --    save and restore on every call of a hot helper).
 \ir procedures/_account_problem.sql
 \ir procedures/_active_user.sql
+\ir procedures/_archive_dir.sql
+\ir procedures/_archive_partition.sql
+\ir procedures/_archive_path.sql
 \ir procedures/_actor.sql
 \ir procedures/_audit.sql
 \ir procedures/_audit_actor.sql
@@ -77,6 +85,7 @@ DO $$ DECLARE f regprocedure; BEGIN FOR f IN SELECT p.oid::regprocedure FROM pg_
 \ir procedures/_claim_pending.sql
 \ir procedures/_close_order.sql
 \ir procedures/_credit_leg.sql
+\ir procedures/_cron_problem.sql
 \ir procedures/_decrypt_pii.sql
 \ir procedures/_dispatcher_key.sql
 \ir procedures/_encrypt_pii.sql
@@ -98,7 +107,10 @@ DO $$ DECLARE f regprocedure; BEGIN FOR f IN SELECT p.oid::regprocedure FROM pg_
 \ir procedures/_notify_now.sql
 \ir procedures/_pii_keys.sql
 \ir procedures/_post_entry.sql
+\ir procedures/_read_manifest.sql
 \ir procedures/_record_failed_login.sql
+\ir procedures/_row_digest.sql
+\ir procedures/_sha256_file.sql
 \ir procedures/_signal.sql
 \ir procedures/_transfer_audit.sql
 \ir procedures/_transfer_checks.sql
@@ -162,6 +174,13 @@ DO $$ DECLARE f regprocedure; BEGIN FOR f IN SELECT p.oid::regprocedure FROM pg_
 \ir procedures/void_pending_transfer.sql
 \ir procedures/withdraw.sql
 
+-- 3b. scheduled maintenance: the one list of jobs, pg_cron scheduling, status, checks
+\ir maintenance/maintenance_jobs.sql
+\ir maintenance/check_archiving.sql
+\ir maintenance/purge_job_history.sql
+\ir maintenance/maintenance_status.sql
+\ir maintenance/schedule_maintenance.sql
+
 -- 4. distribution (Citus only), then partitions (Citus gives a partition created after its parent is
 --    distributed the parent's constraints), then what depends on distributed tables
 \ir schema/distribution.sql
@@ -171,3 +190,5 @@ SELECT finshard._bootstrap();
 SELECT finshard._ensure_keys() AS keys_created;
 \ir schema/portfolio_view.sql
 \ir schema/grants.sql
+-- pg_cron jobs where pg_cron runs here (finshard maintenance status says why not elsewhere).
+SELECT count(*) FILTER (WHERE scheduled) AS maintenance_jobs_scheduled FROM finshard.schedule_maintenance();

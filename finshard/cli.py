@@ -289,15 +289,70 @@ def partitions_create(dsn: str, back: int, ahead: int) -> None:
 
 @partitions.command("retire")
 @dsn_option
-@click.option("--apply", is_flag=True, help="Drop them (default: only list what would go).")
+@click.option("--apply", is_flag=True, help="Archive, verify and drop them (default: only list what would go).")
+@click.option("--archive-dir", default=None,
+              help="Set the archive directory on the database server first (a superuser's DSN; kept in finshard.settings).")
+@json_option
 @_guard
-def partitions_retire(dsn: str, apply: bool) -> None:
-    """Drop partitions past their table's retention (dry run unless --apply)."""
-    from finshard import db
+def partitions_retire(dsn: str, apply: bool, archive_dir: str | None, as_json: bool) -> None:
+    """Retire partitions past their table's retention: each is written to a compressed file with a
+    manifest in the server's archive directory, verified against the table, then dropped (dry run
+    unless --apply)."""
+    from finshard import maintenance
 
-    rows = db.rows(dsn, "SELECT partition_name, retired FROM finshard.retire_partitions(%s)", (not apply,))
-    verb = "retired" if apply else "would retire"
-    click.echo(f"{verb} {len(rows)} partitions" + (f": {', '.join(r[0] for r in rows)}" if rows else ""))
+    rows = maintenance.retire(dsn, apply=apply, archive_dir=archive_dir)
+    if as_json:
+        _dump(rows)
+        return
+    for r in rows:
+        if apply:
+            click.echo(f"{r['partition_name']}: {r['row_count']} rows archived to {r['archive_file']} (sha256 {r['sha256']}), dropped")
+        else:
+            click.echo(f"{r['partition_name']}: would be archived to {r['archive_file'] or '(no archive directory set)'} and dropped")
+    click.echo(f"{'retired' if apply else 'would retire'} {len(rows)} partitions")
+
+
+@partitions.command("restore-archive")
+@dsn_option
+@click.argument("file")
+@json_option
+@_guard
+def partitions_restore_archive(dsn: str, file: str, as_json: bool) -> None:
+    """Load an archived partition (FILE: <partition>.csv.gz in the server's archive directory) into
+    schema finshard_archive for an audit, after checking it against its manifest; never overwrites."""
+    from finshard import maintenance
+
+    result = maintenance.restore_archive(dsn, file)
+    if as_json:
+        _dump(result)
+    else:
+        click.echo(f"loaded {result['row_count']} rows into {result['table_name']} (sha256 {result['sha256']} verified)")
+
+
+@partitions.command("check")
+@dsn_option
+@click.option("--months-ahead", type=click.IntRange(0, 120), default=None,
+              help="Months after the current one that must have partitions (default: the partitions job's setting minus one).")
+@json_option
+@_guard
+def partitions_check(dsn: str, months_ahead: int | None, as_json: bool) -> None:
+    """For monitoring: exit 1 when a partitioned table has fewer months ahead than required."""
+    from finshard import maintenance
+
+    rows = maintenance.check_partitions(dsn, months_ahead)
+    if as_json:
+        _dump(rows)
+    short: dict[tuple[int, str], list[str]] = {}
+    for r in rows:
+        if not r["ok"]:
+            short.setdefault((r["months_ahead"], f"{r['first_missing']:%Y-%m}"), []).append(r["table_name"])
+    if short:
+        raise CliError(f"fewer than {rows[0]['wanted']} months of partitions ahead: " + "; ".join(
+            f"{', '.join(tables)}: {ahead} (first missing {month})" for (ahead, month), tables in short.items())
+            + "; run finshard partitions create")
+    if not as_json:
+        least = min(rows, key=lambda r: r["months_ahead"])
+        click.echo(f"partitions ok: every table has at least {least['months_ahead']} months ahead")
 
 
 @partitions.command("compress")
@@ -310,6 +365,68 @@ def partitions_compress(dsn: str, older_than: str) -> None:
 
     rows = db.rows(dsn, "SELECT partition_name FROM finshard.compress_partitions(%s::interval) WHERE compressed", (older_than,))
     click.echo(f"compressed {len(rows)} partitions" + (f": {', '.join(r[0] for r in rows)}" if rows else ""))
+
+
+# -- maintenance ---------------------------------------------------------------------------------------------
+@main.group()
+def maintenance() -> None:
+    """Scheduled maintenance (finshard.maintenance_jobs): pg_cron where it runs, or run from outside."""
+
+
+@maintenance.command("status")
+@dsn_option
+@json_option
+@_guard
+def maintenance_status(dsn: str, as_json: bool) -> None:
+    """Every job: schedule, last run and outcome (cron.job_run_details), or why it is not scheduled."""
+    from finshard import maintenance as ops
+
+    rows = ops.status(dsn)
+    if as_json:
+        _dump(rows)
+        return
+    for r in rows:
+        last = (f"last run {r['last_start']:%Y-%m-%d %H:%M:%S} {r['last_status']}" if r["last_start"] else "not run yet") \
+            if r["scheduled"] else "not scheduled"
+        message = f" ({r['last_message']})" if r["last_status"] == "failed" and r["last_message"] else ""
+        click.echo(f"{r['job_name']:<28} {r['schedule']:<12} {last}{message}" + (f"; {r['note']}" if r["note"] else ""))
+
+
+@maintenance.command("run")
+@dsn_option
+@click.option("--job", default=None, help="Run only this job (default: every job, in list order).")
+@json_option
+@_guard
+def maintenance_run(dsn: str, job: str | None, as_json: bool) -> None:
+    """Run the jobs' commands once (for schedulers outside the database); exit 1 if one fails."""
+    from finshard import maintenance as ops
+
+    try:
+        results = ops.run(dsn, job, progress=_progress)
+    except ops.JobFailed as exc:
+        if as_json:
+            _dump(exc.results)
+        raise CliError(str(exc)) from None
+    if as_json:
+        _dump(results)
+    else:
+        for r in results:
+            click.echo(f"{r['job_name']}: ok ({r['result']}) in {r['seconds']:.2f}s")
+
+
+@maintenance.command("schedule")
+@dsn_option
+@click.option("--day-orders-cutoff", default=None, help="UTC time HH:MM at which DAY orders expire (kept in finshard.settings).")
+@click.option("--months-ahead", type=click.IntRange(1, 120), default=None, help="Months of partitions the daily job keeps ahead.")
+@_guard
+def maintenance_schedule(dsn: str, day_orders_cutoff: str | None, months_ahead: int | None) -> None:
+    """(Re)schedule every job with pg_cron, after changing the settings given; exit 1 when pg_cron cannot run them here."""
+    from finshard import maintenance as ops
+
+    rows = ops.schedule(dsn, day_orders_cutoff=day_orders_cutoff, months_ahead=months_ahead)
+    if not all(r["scheduled"] for r in rows):
+        raise CliError(f"jobs not scheduled: {rows[0]['note']}")
+    click.echo(f"scheduled {len(rows)} jobs: " + ", ".join(f"{r['job_name']} ({r['schedule']})" for r in rows))
 
 
 # -- backups and point-in-time recovery (pgBackRest) ------------------------------------------------------

@@ -49,9 +49,22 @@ BEGIN
             END IF;
             RETURN NEXT;
         END LOOP;
+        -- A DEFAULT partition whose CHECK raises FS071: a row of a month with no partition is
+        -- refused with finshard's code and this remedy instead of PostgreSQL's 23514, and a row of
+        -- an existing month never reaches it (tuple routing finds its month first).
+        partition_name := (SELECT c.relname || '_default' FROM pg_class c WHERE c.oid = table_name);
+        range_from := NULL;
+        range_to := NULL;
+        created := NOT EXISTS (SELECT 1 FROM pg_partitioned_table p WHERE p.partrelid = table_name AND p.partdefid <> 0);
+        IF created THEN
+            EXECUTE format('CREATE TABLE finshard.%I PARTITION OF %s (CONSTRAINT %I CHECK (finshard.partition_missing(%L, %I))) DEFAULT',
+                           partition_name, table_name, partition_name || '_refuses', table_name::text,
+                           (SELECT t.time_column FROM finshard.partitioned_tables() t WHERE t.table_name = create_partitions.table_name));
+        END IF;
+        RETURN NEXT;
     END LOOP;
 END
 $$;
-COMMENT ON FUNCTION finshard.create_partitions(integer, integer, regclass) IS 'Creates the missing monthly partitions from p_months_back months ago to p_months_ahead months ahead (all partitioned tables, or p_table); skips on a standby or when another run holds the lock. Raises FS001, FS005, FS070 (at most 120 months either way)';
+COMMENT ON FUNCTION finshard.create_partitions(integer, integer, regclass) IS 'Creates the missing monthly partitions from p_months_back months ago to p_months_ahead months ahead (all partitioned tables, or p_table), and each table''s DEFAULT partition that refuses rows of a missing month with FS071 (returned with NULL ranges); skips on a standby or when another run holds the lock. Raises FS001, FS005, FS070 (at most 120 months either way)';
 REVOKE ALL ON FUNCTION finshard.create_partitions(integer, integer, regclass) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION finshard.create_partitions(integer, integer, regclass) TO finshard_admin;

@@ -1,10 +1,25 @@
+-- The result gained the archive's file, rows and checksum: a changed result type needs the old
+-- function dropped first (CREATE OR REPLACE cannot change it).
+DROP FUNCTION IF EXISTS finshard.retire_partitions(boolean);
 CREATE OR REPLACE FUNCTION finshard.retire_partitions(p_dry_run boolean DEFAULT true)
-RETURNS TABLE (table_name regclass, partition_name text, range_to timestamptz, retired boolean)
+RETURNS TABLE (table_name regclass, partition_name text, range_to timestamptz, retired boolean,
+               archive_file text, row_count bigint, sha256 text)
 LANGUAGE plpgsql
--- Maintenance is an admin duty (docs/roles.md): it runs as the tables' owner.
+-- Maintenance is an admin duty (docs/roles.md): it runs as the tables' owner, a superuser, who
+-- alone may write server files (the archive directory is a setting only a superuser changes).
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+-- The archive's text (and its digest) must not depend on the caller's session settings.
+SET TimeZone = 'UTC'
+SET DateStyle = 'ISO, YMD'
+SET IntervalStyle = 'postgres'
+SET extra_float_digits = 1
+SET bytea_output = 'hex'
 AS $$
+DECLARE
+    v_dir   text;
+    v_from  timestamptz;
+    v_files record;
 BEGIN
     PERFORM finshard._not_null(p_dry_run, 'p_dry_run');
     IF pg_is_in_recovery() THEN
@@ -15,14 +30,23 @@ BEGIN
         RAISE NOTICE 'finshard.retire_partitions: another maintenance run holds the lock, nothing done';
         RETURN;
     END IF;
-    -- Only partitions whose whole range is past retention; detached then dropped, never a
-    -- partition that could still receive rows.
-    FOR table_name, partition_name, range_to IN
-        SELECT l.table_name, l.partition_name, l.range_to FROM finshard.list_partitions() l
+    v_dir := finshard._archive_dir(false);
+    -- Only partitions whose whole range is past retention; each archived and verified, then
+    -- detached and dropped, never a partition that could still receive rows.
+    FOR table_name, partition_name, v_from, range_to IN
+        SELECT l.table_name, l.partition_name, l.range_from, l.range_to FROM finshard.list_partitions() l
          WHERE l.retire_after < now()
+         ORDER BY l.range_to, l.table_name::text
     LOOP
         retired := NOT p_dry_run;
+        archive_file := v_dir || '/' || partition_name || '.csv.gz';
+        row_count := NULL;
+        sha256 := NULL;
         IF retired THEN
+            SELECT * INTO v_files FROM finshard._archive_partition(table_name, partition_name, v_from, range_to, finshard._archive_dir(true));
+            archive_file := v_files.file;
+            row_count := v_files.row_count;
+            sha256 := v_files.sha256;
             EXECUTE format('ALTER TABLE %s DETACH PARTITION finshard.%I', table_name, partition_name);
             EXECUTE format('DROP TABLE finshard.%I', partition_name);
         END IF;
@@ -30,6 +54,6 @@ BEGIN
     END LOOP;
 END
 $$;
-COMMENT ON FUNCTION finshard.retire_partitions(boolean) IS 'Drops partitions past their table''s retention (finshard.partitioned_tables); p_dry_run (default) only lists them. Raises FS001';
+COMMENT ON FUNCTION finshard.retire_partitions(boolean) IS 'Retires partitions past their table''s retention (finshard.partitioned_tables): each is written to <archive_dir>/<partition>.csv.gz with a manifest (rows, digest, sha256), verified by reading it back, and only then dropped; p_dry_run (default) only lists them. Skips on a standby or when another run holds the lock. Raises FS001, FS072 (no archive directory), FS073, FS074 (cannot write there), FS075 (the archive does not match: nothing dropped)';
 REVOKE ALL ON FUNCTION finshard.retire_partitions(boolean) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION finshard.retire_partitions(boolean) TO finshard_admin;

@@ -76,9 +76,9 @@ BEGIN
                   FROM (SELECT b.* FROM batch b ORDER BY b.created_at, b.notification_id) s;
             END IF;
             EXIT;
-        EXCEPTION WHEN check_violation THEN
-            -- "no partition of relation found for row": a notification queued for a month that has
-            -- no partition. Once per call, try again with only those that have one.
+        EXCEPTION WHEN SQLSTATE 'FS071' OR check_violation THEN
+            -- A notification queued for a month that has no partition (FS071 from the DEFAULT
+            -- partition; 23514 where that is missing). Once per call, try again with only those that have one.
             IF v_checked THEN
                 RAISE;
             END IF;

@@ -18,6 +18,34 @@ BEGIN
 END
 $$;
 
+-- pg_cron runs finshard's maintenance jobs (finshard.maintenance_jobs), where the server preloads
+-- it for this database; elsewhere install goes on and finshard maintenance status says why not.
+-- Citus propagates the extension to the workers (which preload pg_cron too); jobs are scheduled
+-- on the coordinator only. Where a worker cannot create it, it is created on the coordinator alone.
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'pg_cron')
+       AND current_setting('shared_preload_libraries') ~ '(^|[\s,])"?pg_cron"?($|[\s,])'
+       AND current_setting('cron.database_name', true) = current_database()
+       AND NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron') THEN
+        BEGIN
+            CREATE EXTENSION pg_cron;
+        EXCEPTION WHEN OTHERS THEN
+            IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus') THEN
+                RAISE WARNING 'finshard: pg_cron not created (%): maintenance jobs are not scheduled', SQLERRM;
+                RETURN;
+            END IF;
+            PERFORM set_config('citus.enable_ddl_propagation', 'off', true);
+            BEGIN
+                CREATE EXTENSION pg_cron;
+            EXCEPTION WHEN OTHERS THEN
+                RAISE WARNING 'finshard: pg_cron not created (%): maintenance jobs are not scheduled', SQLERRM;
+            END;
+        END;
+    END IF;
+END
+$$;
+
 -- Roles by duty (docs/roles.md is the table of who may call what; tests compare it with the
 -- catalog). NOLOGIN groups: logins are made members (finshard roles create-login).
 DO $$

@@ -1,3 +1,8 @@
+-- On Citus, one shard at a time: REVOKE/GRANT ... ON ALL TABLES visit the tables in pg_class's
+-- physical order, and once partitions have come and gone that order mixes distributed and
+-- reference tables; Citus refuses to change a reference table after a parallel multi-shard
+-- command in the same transaction (this file runs as one). A placeholder on plain PostgreSQL.
+SELECT set_config('citus.multi_shard_modify_mode', 'sequential', true);
 -- Table privileges: applications write only through the SECURITY DEFINER functions (docs/roles.md).
 REVOKE ALL ON ALL TABLES IN SCHEMA finshard FROM PUBLIC, finshard_app, finshard_market, finshard_admin, finshard_readonly;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA finshard FROM PUBLIC, finshard_app, finshard_market, finshard_admin, finshard_readonly;

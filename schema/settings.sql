@@ -18,3 +18,9 @@ INSERT INTO finshard.settings (key, value) VALUES ('session_ttl', '30 minutes') 
 INSERT INTO finshard.settings (key, value) VALUES ('fx_rate_band', '0.10') ON CONFLICT (key) DO NOTHING;
 -- A house fx account may go this far below zero (in its currency) unless an admin set its own limit.
 INSERT INTO finshard.settings (key, value) VALUES ('house_limit_default', '1000000') ON CONFLICT (key) DO NOTHING;
+-- Maintenance (finshard.maintenance_jobs): the partitions job keeps this many months ahead; DAY
+-- orders expire daily at this UTC time (HH:MM); retired partitions are archived here first
+-- (empty: not set; only a superuser sets it, with finshard.set_archive_dir).
+INSERT INTO finshard.settings (key, value) VALUES ('partition_months_ahead', '3') ON CONFLICT (key) DO NOTHING;
+INSERT INTO finshard.settings (key, value) VALUES ('day_orders_cutoff', '00:00') ON CONFLICT (key) DO NOTHING;
+INSERT INTO finshard.settings (key, value) VALUES ('archive_dir', '') ON CONFLICT (key) DO NOTHING;

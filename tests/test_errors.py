@@ -27,7 +27,7 @@ def test_python_error_classes_match_the_sql_error_table(plain):
 def test_every_code_raised_in_sql_is_in_the_table():
     table = set(re.findall(r"\('(FS\d{3})'", (ROOT / "schema" / "error_codes.sql").read_text()))
     raised = set()
-    for path in list((ROOT / "procedures").glob("*.sql")) + list((ROOT / "partitions").glob("*.sql")):
+    for path in [p for folder in ("procedures", "partitions", "maintenance") for p in (ROOT / folder).glob("*.sql")]:
         text = path.read_text()
         raised |= set(re.findall(r"'(FS\d{3})'", text))
         assert "RAISE EXCEPTION '" not in text or path.name == "fail.sql", f"{path.name}: bare RAISE EXCEPTION (P0001)"

@@ -28,7 +28,7 @@ PARTITIONED = ["transactions", "orders", "trades", "quotes", "market_data", "not
 
 def test_install_sql_lists_every_sql_file_once():
     listed = re.findall(r"^\\ir (\S+)$", (ROOT / "install.sql").read_text(), re.M)
-    on_disk = sorted(str(p.relative_to(ROOT)) for d in ("schema", "procedures", "partitions") for p in (ROOT / d).glob("*.sql"))
+    on_disk = sorted(str(p.relative_to(ROOT)) for d in ("schema", "procedures", "partitions", "maintenance") for p in (ROOT / d).glob("*.sql"))
     assert sorted(listed) == on_disk
     assert len(listed) == len(set(listed))
 

@@ -3,6 +3,7 @@ turns old append-only months into Citus columnar storage and keeps their rows an
 
 from __future__ import annotations
 
+import shutil
 from decimal import Decimal
 
 import psycopg
@@ -19,8 +20,11 @@ def test_create_partitions_is_re_runnable(db):
     assert again == 0
 
 
-def test_retire_drops_only_partitions_past_retention(db):
+def test_retire_drops_only_partitions_past_retention(db, scratch):
+    archive = scratch("finshard-archive-")
+    shutil.chown(archive, "postgres")
     with db.connect() as conn:
+        conn.execute("SELECT finshard.set_archive_dir(%s)", (str(archive),))
         # Notifications are kept 13 months: months 14 and 15 back are past it, month 12 is not.
         made = conn.execute("SELECT partition_name FROM finshard.create_partitions(15, 0, 'finshard.notifications') "
                             "WHERE created ORDER BY range_from").fetchall()
@@ -35,6 +39,9 @@ def test_retire_drops_only_partitions_past_retention(db):
         assert made[0][0] not in names and made[1][0] not in names and made[2][0] in names
         assert conn.execute("SELECT to_regclass('finshard.' || %s)", (made[0][0],)).fetchone()[0] is None
         assert conn.execute("SELECT count(*) FROM finshard.retire_partitions()").fetchone()[0] == 0
+        # Each was archived first (tests/test_maintenance.py checks archives in depth).
+        assert sorted(p.name for p in archive.glob("*.csv.gz")) == sorted(f"{m[0]}.csv.gz" for m in made[:2])
+        conn.execute("UPDATE finshard.settings SET value = '' WHERE key = 'archive_dir'")
 
 
 def test_compress_is_refused_in_one_line_without_columnar(plain):

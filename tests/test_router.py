@@ -21,7 +21,10 @@ from tests.helpers import new_account
 
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN_ONLY = {"fail", "create_partitions", "list_partitions", "retire_partitions", "compress_partitions",
-              "partitioned_tables", "partition_name", "set_notify_delivery",
+              "partitioned_tables", "partition_name", "set_notify_delivery", "partition_missing",
+              # Maintenance and retention: the CLI's (finshard maintenance, partitions check|restore-archive).
+              "check_partitions", "restore_archive", "set_archive_dir", "maintenance_jobs", "maintenance_status",
+              "schedule_maintenance", "check_archiving", "purge_job_history",
               "create_restore_point",  # an operator's: finshard backup restore-point
               "register_dispatcher"}  # session-bound: the dispatcher process calls it on its own connection
 
