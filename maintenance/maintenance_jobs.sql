@@ -24,7 +24,12 @@ AS $$
         ('finshard-check-archiving', '*/5 * * * *', 'SELECT count(*) FROM finshard.check_archiving()',
          'fails when WAL archiving fails or is behind on a node, every 5 minutes'),
         ('finshard-job-history', '23 2 * * *', 'SELECT finshard.purge_job_history()',
-         'pg_cron''s run history of these jobs older than 30 days is deleted, daily')
+         'pg_cron''s run history of these jobs older than 30 days is deleted, daily'),
+        -- Where WAL is archived: the points a time target resolves to on Citus (docs/backup.md),
+        -- sent to the archive within archive_timeout; automatic points are kept 35 days.
+        ('finshard-restore-point', '*/5 * * * *',
+         $cmd$WITH pruned AS (DELETE FROM finshard.restore_points WHERE name LIKE 'auto-%' AND created_at < now() - interval '35 days' RETURNING 1) SELECT CASE WHEN current_setting('archive_mode') = 'off' THEN 0 ELSE (SELECT count(*) FROM finshard.create_restore_point('auto-' || to_char(now() AT TIME ZONE 'UTC', 'YYYYMMDD"T"HH24MISS"Z"'), false)) END$cmd$,
+         'a cluster-consistent restore point every 5 minutes')
     ) AS j (job_name, schedule, command, purpose);
 $$;
 COMMENT ON FUNCTION finshard.maintenance_jobs() IS 'The scheduled maintenance jobs: name, cron schedule (UTC), SQL command and purpose; settings partition_months_ahead and day_orders_cutoff shape two of them';

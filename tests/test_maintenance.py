@@ -26,7 +26,7 @@ from finshard.router import Router
 from tests.helpers import new_account, scratch_database, snapshot
 
 JOBS = {"finshard-partitions", "finshard-expire-pending", "finshard-expire-day-orders", "finshard-retire",
-        "finshard-check-archiving", "finshard-job-history"}
+        "finshard-check-archiving", "finshard-job-history", "finshard-restore-point"}
 
 
 def cli(*args: str):
@@ -162,6 +162,21 @@ def test_maintenance_run_runs_each_job_once_and_names_an_unknown_one(db):
     assert one.exit_code == 0 and "finshard-expire-pending: ok" in one.output
     bad = cli("maintenance", "run", "--dsn", db.dsn, "--job", "nope")
     assert bad.exit_code == 1 and "no maintenance job 'nope'" in bad.output and "Traceback" not in bad.output
+
+
+def test_the_restore_point_job_writes_a_point_on_every_node_and_prunes_old_ones(db):
+    with db.connect() as conn:
+        conn.execute("INSERT INTO finshard.restore_points (name, created_at, lsns) "
+                     "VALUES ('auto-19990101T000000Z', now() - interval '40 days', '{}'), "
+                     "       ('kept-by-hand-1999', now() - interval '40 days', '{}')")
+    time.sleep(1)  # names are per second
+    one = cli("maintenance", "run", "--dsn", db.dsn, "--job", "finshard-restore-point")
+    assert one.exit_code == 0, one.output
+    with db.connect() as conn:
+        names = {n: lsns for n, lsns in conn.execute("SELECT name, lsns FROM finshard.restore_points").fetchall()}
+    auto = max(n for n in names if n.startswith("auto-2"))
+    assert len(names[auto]) == len(db.cluster.nodes)
+    assert "auto-19990101T000000Z" not in names and "kept-by-hand-1999" in names
 
 
 def test_without_pg_cron_here_install_succeeds_and_status_says_why(plain):
