@@ -436,6 +436,12 @@ def test_auto_delivery_queues_only_while_a_dispatcher_is_registered(plain):
                                   ).fetchone()[0] == 0
         assert dispatcher.execute("SELECT finshard.register_dispatcher()").fetchone()[0] is True
         dispatcher.close()  # gone: transactions send at commit again
+        # Its backend exits (and releases the lock) after the client has closed: wait for that.
+        deadline = time.monotonic() + 10
+        while conn.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                           "AND objid = (finshard._dispatcher_key() & 4294967295)::oid").fetchone()[0]:
+            assert time.monotonic() < deadline, "the dispatcher's backend kept its lock"
+            time.sleep(0.05)
         conn.execute("SELECT finshard.withdraw(%s::bigint, 1)", (a,))
         assert _my_events(listener, a, b, timeout=5) == ["debited"]
         assert conn.execute(queued, (a, b)).fetchone()[0] == 0
