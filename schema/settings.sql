@@ -18,3 +18,10 @@ INSERT INTO finshard.settings (key, value) VALUES ('session_ttl', '30 minutes') 
 INSERT INTO finshard.settings (key, value) VALUES ('fx_rate_band', '0.10') ON CONFLICT (key) DO NOTHING;
 -- A house fx account may go this far below zero (in its currency) unless an admin set its own limit.
 INSERT INTO finshard.settings (key, value) VALUES ('house_limit_default', '1000000') ON CONFLICT (key) DO NOTHING;
+-- Login lockout (finshard.authenticate): this many attempts without a success within the window
+-- lock the login (users and unknown logins alike) for login_lockout.
+INSERT INTO finshard.settings (key, value) VALUES ('login_max_failures', '5') ON CONFLICT (key) DO NOTHING;
+INSERT INTO finshard.settings (key, value) VALUES ('login_failure_window', '15 minutes') ON CONFLICT (key) DO NOTHING;
+INSERT INTO finshard.settings (key, value) VALUES ('login_lockout', '15 minutes') ON CONFLICT (key) DO NOTHING;
+-- The issuer an authenticator app shows beside a TOTP entry (finshard.enroll_mfa's otpauth URI).
+INSERT INTO finshard.settings (key, value) VALUES ('mfa_issuer', 'finshard') ON CONFLICT (key) DO NOTHING;
