@@ -37,6 +37,8 @@ SET client_min_messages = warning;
 \ir schema/notification_outbox.sql
 \ir schema/price_alerts.sql
 \ir schema/audit_log.sql
+\ir schema/user_audit_log.sql
+\ir schema/unknown_logins.sql
 \ir schema/restore_points.sql
 
 -- 2. partition maintenance functions and the initial partitions (12 months back, 3 ahead, and a DEFAULT
@@ -71,6 +73,7 @@ DO $$ DECLARE f regprocedure; BEGIN FOR f IN SELECT p.oid::regprocedure FROM pg_
 \ir procedures/_audit_hash.sql
 \ir procedures/_authorize.sql
 \ir procedures/_authorize_user.sql
+\ir procedures/_base32.sql
 \ir procedures/_bootstrap.sql
 \ir procedures/_caller.sql
 \ir procedures/_cash_amount.sql
@@ -84,6 +87,8 @@ DO $$ DECLARE f regprocedure; BEGIN FOR f IN SELECT p.oid::regprocedure FROM pg_
 \ir procedures/_check_text.sql
 \ir procedures/_claim_pending.sql
 \ir procedures/_close_order.sql
+\ir procedures/_conninfo_quote.sql
+\ir procedures/_count_login_attempt.sql
 \ir procedures/_credit_leg.sql
 \ir procedures/_cron_problem.sql
 \ir procedures/_decrypt_pii.sql
@@ -99,7 +104,10 @@ DO $$ DECLARE f regprocedure; BEGIN FOR f IN SELECT p.oid::regprocedure FROM pg_
 \ir procedures/_instrument.sql
 \ir procedures/_key.sql
 \ir procedures/_lock_account.sql
+\ir procedures/_login_attempt.sql
+\ir procedures/_loopback.sql
 \ir procedures/_match_order.sql
+\ir procedures/_mfa_match.sql
 \ir procedures/_move.sql
 \ir procedures/_next_instant.sql
 \ir procedures/_not_null.sql
@@ -108,13 +116,20 @@ DO $$ DECLARE f regprocedure; BEGIN FOR f IN SELECT p.oid::regprocedure FROM pg_
 \ir procedures/_pii_keys.sql
 \ir procedures/_post_entry.sql
 \ir procedures/_read_manifest.sql
-\ir procedures/_record_failed_login.sql
+\ir procedures/_recovery_hash.sql
 \ir procedures/_row_digest.sql
+\ir procedures/_session_user.sql
 \ir procedures/_sha256_file.sql
 \ir procedures/_signal.sql
+\ir procedures/_totp.sql
+\ir procedures/_totp_step.sql
 \ir procedures/_transfer_audit.sql
 \ir procedures/_transfer_checks.sql
 \ir procedures/_transfer_message.sql
+\ir procedures/_uri_encode.sql
+\ir procedures/_user_audit.sql
+\ir procedures/_user_audit_detached.sql
+\ir procedures/_user_audit_hash.sql
 \ir procedures/_validate_order.sql
 \ir procedures/_write_key.sql
 \ir procedures/account_orders.sql
@@ -129,17 +144,20 @@ DO $$ DECLARE f regprocedure; BEGIN FOR f IN SELECT p.oid::regprocedure FROM pg_
 \ir procedures/candles.sql
 \ir procedures/close_account.sql
 \ir procedures/commission.sql
+\ir procedures/confirm_mfa.sql
 \ir procedures/create_bank.sql
-\ir procedures/create_restore_point.sql
 \ir procedures/create_instrument.sql
 \ir procedures/create_pending_transfer.sql
 \ir procedures/create_price_alert.sql
+\ir procedures/create_restore_point.sql
 \ir procedures/create_user.sql
 \ir procedures/daily_volume.sql
 \ir procedures/deactivate_instrument.sql
 \ir procedures/deactivate_user.sql
 \ir procedures/deposit.sql
+\ir procedures/disable_mfa.sql
 \ir procedures/dispatch_notifications.sql
+\ir procedures/enroll_mfa.sql
 \ir procedures/expire_day_orders.sql
 \ir procedures/expire_pending_transfers.sql
 \ir procedures/fail.sql
@@ -157,6 +175,7 @@ DO $$ DECLARE f regprocedure; BEGIN FOR f IN SELECT p.oid::regprocedure FROM pg_
 \ir procedures/post_pending_transfer.sql
 \ir procedures/record_bar.sql
 \ir procedures/register_dispatcher.sql
+\ir procedures/reset_mfa.sql
 \ir procedures/revoke_sessions.sql
 \ir procedures/rotate_pii_key.sql
 \ir procedures/search_instruments.sql
@@ -166,6 +185,7 @@ DO $$ DECLARE f regprocedure; BEGIN FOR f IN SELECT p.oid::regprocedure FROM pg_
 \ir procedures/trading_volume.sql
 \ir procedures/transfer.sql
 \ir procedures/unfreeze_account.sql
+\ir procedures/unlock_user.sql
 \ir procedures/update_quote.sql
 \ir procedures/update_quotes.sql
 \ir procedures/update_user.sql

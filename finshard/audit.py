@@ -3,7 +3,8 @@
 The audit chains are keyed (HMAC under the audit key, a file beside the data), so whoever can
 rewrite the tables without the key cannot make an altered chain verify. Whoever holds the key
 (a superuser of the nodes) still could, and could cut the newest entries and move a head back:
-a checkpoint, written outside the database and signed, records every chain's head, and a later
+a checkpoint, written outside the database and signed, records every chain's head (the accounts'
+and the users' login chains), and a later
 ``verify --checkpoint`` finds each of those entries unchanged and each chain at least that long.
 """
 
@@ -29,14 +30,18 @@ def checkpoint(dsn: str, path: Path | None) -> dict[str, Any]:
     with db.connect(dsn) as conn:
         heads = conn.execute("SELECT account_id, audit_seq, audit_hash FROM finshard.accounts "
                              "WHERE audit_seq > 0 ORDER BY account_id").fetchall()
+        user_heads = conn.execute("SELECT user_id, audit_seq, audit_hash FROM finshard.users "
+                                  "WHERE audit_seq > 0 ORDER BY user_id").fetchall()
         key = read_key(conn, "audit")
     document: dict[str, Any] = {
         "format": _FORMAT,
         "taken_at": datetime.now(timezone.utc).isoformat(),
         "heads": [[a, s, h] for a, s, h in heads],
+        "user_heads": [[u, s, h] for u, s, h in user_heads],
     }
     document["signature"] = sign(key, {k: v for k, v in document.items() if k != "signature"})
-    summary: dict[str, Any] = {"chains": len(heads), "entries": sum(s for _a, s, _h in heads)}
+    summary: dict[str, Any] = {"chains": len(heads) + len(user_heads),
+                               "entries": sum(s for _a, s, _h in heads) + sum(s for _u, s, _h in user_heads)}
     if path is None:
         return {**summary, "document": document}
     path.write_text(json.dumps(document, indent=1) + "\n")
@@ -71,6 +76,8 @@ def verify(dsn: str, *, account_id: int | None = None, checkpoint_path: Path | N
             problems.append(_ledger_problem(row))
         entries = conn.execute("SELECT count(*) FROM finshard.audit_log WHERE %s::bigint IS NULL OR account_id = %s",
                                (account_id, account_id)).fetchone()[0]  # type: ignore[index]
+        if account_id is None:
+            entries += conn.execute("SELECT count(*) FROM finshard.user_audit_log").fetchone()[0]  # type: ignore[index]
         if checkpoint_path is not None:
             document = _load(checkpoint_path, read_key(conn, "audit"))
             heads = [h for h in document["heads"] if account_id is None or h[0] == account_id]
@@ -81,6 +88,8 @@ def verify(dsn: str, *, account_id: int | None = None, checkpoint_path: Path | N
                 "JOIN unnest(%s::bigint[], %s::bigint[]) c (account_id, audit_seq) "
                 "ON l.account_id = c.account_id AND l.audit_seq = c.audit_seq",
                 ([h[0] for h in heads], [h[1] for h in heads])).fetchall()}
+            if account_id is None:
+                problems += _check_user_heads(conn, document.get("user_heads", []))
             for a, s, h in heads:
                 if now.get(a) is None or now[a] < s:
                     problems.append({"account_id": a, "audit_seq": s, "problem":
@@ -91,6 +100,28 @@ def verify(dsn: str, *, account_id: int | None = None, checkpoint_path: Path | N
                     problems.append({"account_id": a, "audit_seq": s, "problem":
                                      "the checkpointed entry's hash changed: the chain was rewritten since the checkpoint"})
     return {"entries": entries, "problems": problems}
+
+
+def _check_user_heads(conn: Any, heads: list[list[Any]]) -> list[dict[str, Any]]:
+    """The users' login chains against the checkpoint, as the accounts' (problems name the user)."""
+    problems: list[dict[str, Any]] = []
+    now = dict(conn.execute("SELECT user_id, audit_seq FROM finshard.users WHERE user_id = ANY (%s)",
+                            ([h[0] for h in heads],)).fetchall())
+    found = {(u, s): h for u, s, h in conn.execute(
+        "SELECT l.user_id, l.audit_seq, l.hash FROM finshard.user_audit_log l "
+        "JOIN unnest(%s::bigint[], %s::bigint[]) c (user_id, audit_seq) ON l.user_id = c.user_id AND l.audit_seq = c.audit_seq",
+        ([h[0] for h in heads], [h[1] for h in heads])).fetchall()}
+    for u, s, h in heads:
+        chain = f"user {u}'s login audit chain"
+        if now.get(u) is None or now[u] < s:
+            problems.append({"account_id": None, "audit_seq": s, "problem":
+                             f"{chain} is shorter than at the checkpoint ({now.get(u)} < {s}): entries removed and the head moved back"})
+        elif (u, s) not in found:
+            problems.append({"account_id": None, "audit_seq": s, "problem": f"{chain}: the checkpointed entry is gone"})
+        elif found[(u, s)] != h:
+            problems.append({"account_id": None, "audit_seq": s, "problem":
+                             f"{chain}: the checkpointed entry's hash changed: the chain was rewritten since the checkpoint"})
+    return problems
 
 
 def _ledger_problem(row: tuple[Any, ...]) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """finshard's keys: files in each node's data directory, never in a table.
 
 Three keys, one file each (``finshard_<name>.key``, lines of ``<version> <hex>``, the key in force
-first): ``audit`` keys the audit hash chain and signs checkpoints, ``pan`` keys the PAN hashes,
-``pii`` encrypts names, phone and address and rotates (``finshard keys rotate``). Every node of a
+first): ``audit`` keys the audit hash chain and signs checkpoints, ``pan`` keys the PAN hashes
+(and those of unknown logins and MFA recovery codes), ``pii`` encrypts names, phone, address and TOTP
+secrets and rotates (``finshard keys rotate``). Every node of a
 cluster holds the same files: a delegated call checks and writes on the node holding the data.
 install.sql creates missing ones (finshard._ensure_keys); the server writes them (finshard._write_key,
 COPY ... TO, which needs a superuser) into its data directory.
@@ -53,7 +54,8 @@ def read_key(conn: psycopg.Connection[Any], name: str) -> bytes:
 
 
 def rotate_pii_key(conn: psycopg.Connection[Any]) -> dict[str, Any]:
-    """A new personal-data key on every node, every user re-encrypted with it, then the old one gone.
+    """A new personal-data key on every node, every user's data and TOTP secret re-encrypted with it,
+    then the old one gone.
 
     The new key is written in front of the old one first, so that rows are readable throughout."""
     found = _read_all(conn, "pii")
@@ -69,8 +71,10 @@ def rotate_pii_key(conn: psycopg.Connection[Any]) -> dict[str, Any]:
     # is caught by another pass; the old key goes only when no row needs it.
     for _ in range(10):
         users += conn.execute("SELECT finshard.rotate_pii_key()").fetchone()[0]  # type: ignore[index]
-        left = conn.execute("SELECT count(*) FROM finshard.users WHERE pii IS NOT NULL AND pii_key_version <> %s",
-                            (version,)).fetchone()[0]  # type: ignore[index]
+        # TOTP secrets are encrypted under the same key (docs/security.md, MFA).
+        left = conn.execute("SELECT count(*) FROM finshard.users WHERE (pii IS NOT NULL AND pii_key_version <> %s) "
+                            "OR (totp_secret IS NOT NULL AND totp_key_version <> %s)",
+                            (version, version)).fetchone()[0]  # type: ignore[index]
         if left == 0:
             break
     else:

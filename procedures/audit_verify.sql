@@ -32,6 +32,30 @@ BEGIN
                               WHERE l.account_id = a.account_id AND l.audit_seq = a.audit_seq) last ON true
          WHERE (p_account_id IS NULL OR a.account_id = p_account_id)
            AND a.audit_seq > 0 AND last.hash IS DISTINCT FROM a.audit_hash;
+    -- Users' login chains (finshard.user_audit_log): every link, and each head on its user's row.
+    -- They belong to no account: checked when every chain is (account_id NULL, the problem names the user).
+    IF p_account_id IS NULL THEN
+        RETURN QUERY
+            SELECT NULL::bigint, c.audit_seq,
+                   format('user %s''s login audit chain: %s', c.user_id,
+                          CASE WHEN c.hash <> finshard._user_audit_hash(finshard._key('audit'), c.prev_hash, c.user_id, c.audit_seq, c.action, c.details, c.created_at, c.actor)
+                                   THEN 'hash does not match the entry (entry altered, or re-hashed without the audit key)'
+                               WHEN c.prev_hash <> coalesce(c.lag_hash, '')
+                                   THEN 'prev_hash does not match the previous entry (entry removed or inserted)'
+                               ELSE 'sequence gap (entry removed)' END)
+              FROM (SELECT l.*, lag(l.hash) OVER w AS lag_hash, lag(l.audit_seq, 1, 0::bigint) OVER w AS lag_seq
+                      FROM finshard.user_audit_log l
+                    WINDOW w AS (PARTITION BY l.user_id ORDER BY l.audit_seq)) c
+             WHERE c.hash <> finshard._user_audit_hash(finshard._key('audit'), c.prev_hash, c.user_id, c.audit_seq, c.action, c.details, c.created_at, c.actor)
+                OR c.prev_hash <> coalesce(c.lag_hash, '')
+                OR c.audit_seq <> c.lag_seq + 1;
+        RETURN QUERY
+            SELECT NULL::bigint, u.audit_seq,
+                   format('user %s''s login audit chain head does not match its last entry (newest entries removed)', u.user_id)
+              FROM finshard.users u
+              LEFT JOIN finshard.user_audit_log l ON l.user_id = u.user_id AND l.audit_seq = u.audit_seq
+             WHERE u.audit_seq > 0 AND l.hash IS DISTINCT FROM u.audit_hash;
+    END IF;
     -- A customer account's chain starts when it is opened: an empty one was cut whole.
     RETURN QUERY
         SELECT a.account_id, 0::bigint, 'customer account without an audit chain (its chain was removed whole)'
@@ -66,6 +90,6 @@ BEGIN
                                AND (l.details ->> 'amount')::numeric = abs(t.amount) END);
 END
 $$;
-COMMENT ON FUNCTION finshard.audit_verify(bigint) IS 'Checks the keyed audit hash chains (one account, or all): returns one row per broken link and per ledger entry that no audit entry vouches for, none when intact. Raises FS010, FS090';
+COMMENT ON FUNCTION finshard.audit_verify(bigint) IS 'Checks the keyed audit hash chains (one account, or all, the users'' login chains included, whose rows have account_id NULL and name the user): returns one row per broken link and per ledger entry that no audit entry vouches for, none when intact. Raises FS010, FS090';
 REVOKE ALL ON FUNCTION finshard.audit_verify(bigint) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION finshard.audit_verify(bigint) TO finshard_admin, finshard_readonly;

@@ -18,7 +18,8 @@ BEGIN
 
     -- Reference tables first: the distributed tables' foreign keys point at them.
     FOREACH v_table IN ARRAY ARRAY['finshard.error_codes', 'finshard.settings', 'finshard.currencies', 'finshard.fx_rates',
-                                   'finshard.banks', 'finshard.users', 'finshard.sessions', 'finshard.instruments']
+                                   'finshard.banks', 'finshard.users', 'finshard.sessions', 'finshard.instruments',
+                                   'finshard.user_audit_log', 'finshard.unknown_logins']
     LOOP
         -- A table with a foreign key to a reference table may already be a Citus local table
         -- (partmethod 'n', not replicated to all nodes): that is not yet what the plan wants.

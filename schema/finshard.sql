@@ -5,7 +5,7 @@ COMMENT ON SCHEMA finshard IS 'finshard: sharded fintech ledger and trading (one
 
 -- pgcrypto: bcrypt password hashes (crypt/gen_salt). Citus propagates it to the workers.
 CREATE EXTENSION IF NOT EXISTS pgcrypto;
--- dblink: a failed login is recorded in a transaction of its own (see _record_failed_login).
+-- dblink: a login attempt, and a failed login's audit entry, are written in a transaction of their own (see _loopback).
 CREATE EXTENSION IF NOT EXISTS dblink;
 -- citus_columnar, where Citus is: old append-only months can then be compressed (finshard
 -- partitions compress). Citus ships it but does not create it. Citus propagates it to the workers.

@@ -7,10 +7,11 @@ SELECT set_config('citus.multi_shard_modify_mode', 'sequential', true);
 REVOKE ALL ON ALL TABLES IN SCHEMA finshard FROM PUBLIC, finshard_app, finshard_market, finshard_admin, finshard_readonly;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA finshard FROM PUBLIC, finshard_app, finshard_market, finshard_admin, finshard_readonly;
 -- Reports read every table but these: credentials and personal data (users: only the columns
--- below), sessions (token hashes), idempotency keys (request parameters).
+-- below), sessions (token hashes), idempotency keys (request parameters), unknown logins (keyed
+-- hashes of what was typed as a login).
 -- finshard_admin reads the same (its reports, finshard audit verify); personal data through user_profile.
 GRANT SELECT ON ALL TABLES IN SCHEMA finshard TO finshard_readonly, finshard_admin;
-REVOKE SELECT ON finshard.users, finshard.sessions, finshard.idempotency_keys FROM finshard_readonly, finshard_admin;
+REVOKE SELECT ON finshard.users, finshard.sessions, finshard.idempotency_keys, finshard.unknown_logins FROM finshard_readonly, finshard_admin;
 GRANT SELECT (user_id, username, role, is_active, created_at, updated_at) ON finshard.users TO finshard_readonly, finshard_admin;
 
 -- The notification dispatcher is an advisory lock (register_dispatcher, granted to finshard_admin

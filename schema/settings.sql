@@ -24,3 +24,10 @@ INSERT INTO finshard.settings (key, value) VALUES ('house_limit_default', '10000
 INSERT INTO finshard.settings (key, value) VALUES ('partition_months_ahead', '3') ON CONFLICT (key) DO NOTHING;
 INSERT INTO finshard.settings (key, value) VALUES ('day_orders_cutoff', '00:00') ON CONFLICT (key) DO NOTHING;
 INSERT INTO finshard.settings (key, value) VALUES ('archive_dir', '') ON CONFLICT (key) DO NOTHING;
+-- Login lockout (finshard.authenticate): this many attempts without a success within the window
+-- lock the login (users and unknown logins alike) for login_lockout.
+INSERT INTO finshard.settings (key, value) VALUES ('login_max_failures', '5') ON CONFLICT (key) DO NOTHING;
+INSERT INTO finshard.settings (key, value) VALUES ('login_failure_window', '15 minutes') ON CONFLICT (key) DO NOTHING;
+INSERT INTO finshard.settings (key, value) VALUES ('login_lockout', '15 minutes') ON CONFLICT (key) DO NOTHING;
+-- The issuer an authenticator app shows beside a TOTP entry (finshard.enroll_mfa's otpauth URI).
+INSERT INTO finshard.settings (key, value) VALUES ('mfa_issuer', 'finshard') ON CONFLICT (key) DO NOTHING;

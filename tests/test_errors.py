@@ -120,7 +120,8 @@ CASES = [
      lambda w: (w["inactive_name"], w["inactive_email"]), "FS022"),
     ("create user taken email", "SELECT finshard.create_user('fresh' || %s, upper(%s), 'password1')",
      lambda w: (w["inactive_user"], w["inactive_email"]), "FS023"),
-    ("authenticate deactivated", "SELECT finshard.authenticate(%s, 'correct horse')", lambda w: (w["inactive_name"],), "FS021"),
+    # A deactivated user's login answers as an unknown one (no enumeration, docs/security.md).
+    ("authenticate deactivated", "SELECT finshard.authenticate(%s, 'correct horse')", lambda w: (w["inactive_name"],), "FS024"),
     ("authenticate unknown login", "SELECT finshard.authenticate('nobody-at-all', 'whatever1')", lambda w: (), "FS024"),
     ("deactivate twice", "SELECT finshard.deactivate_user(%s::bigint)", lambda w: (w["inactive_user"],), "FS021"),
     ("post voided", "SELECT finshard.post_pending_transfer(%s::bigint, %s::bigint)", lambda w: (w["usd"], w["voided"]), "FS041"),

@@ -192,7 +192,7 @@ def test_users_authenticate_by_username_or_email_and_failures_are_recorded(db):
         conn.execute("SELECT finshard.deactivate_user(%s::bigint)", (uid,))
         with pytest.raises(psycopg.Error) as info:
             conn.execute("SELECT finshard.authenticate(%s, 's3cret-pass')", (name,))
-        assert info.value.sqlstate == "FS021"
+        assert info.value.sqlstate == "FS024"  # as an unknown login: no enumeration
 
 
 def test_close_requires_empty_and_frees_the_account_key(db):

@@ -185,6 +185,30 @@ def test_the_app_acts_only_for_the_session_it_carries(world):
     assert bad == [], bad
 
 
+def test_an_end_users_own_duties_need_a_valid_session_even_for_admin_roles(world):
+    """Functions of rule `session` (logout, MFA) act for the session's user only: each bad session
+    gets its code, and a database role without one, finshard_admin included, is refused."""
+    bad = []
+    with world["db"].connect() as conn:
+        before = snapshot(conn)
+        for name, (roles, rule) in documented().items():
+            if rule != "session":
+                continue
+            for who, expected in (("expired", "FS083"), ("revoked", "FS084"), ("forged", "FS082")):
+                sql, params = _call_sql(conn, name, None, world["sessions"][who])
+                got = _outcome(conn, world["logins"]["finshard_app"], sql, params)
+                if got != expected:
+                    bad.append((name, who, expected, got))
+            if name != "logout":  # logout names its one argument: FS001
+                sql, params = _call_sql(conn, name, None, None)
+                for group in ("finshard_app", "finshard_admin"):
+                    got = _outcome(conn, world["logins"][group], sql, params)
+                    if group in roles and got != "FS081":
+                        bad.append((name, group, "FS081", got))
+        assert snapshot(conn) == before
+    assert bad == [], bad
+
+
 def test_admin_and_readonly_roles_act_as_themselves_without_a_session(world):
     with world["db"].connect() as conn:
         acc = world["alice"]["account"]

@@ -36,9 +36,15 @@ PROCEDURES: tuple[Proc, ...] = (
     # users, banks, currencies (coordinator: reference tables)
     Proc("create_user", _p("username:text", "email:text", "password:text", "role:text", "first_name:text", "last_name:text",
                            "phone:text", "address:text", "pan:text", "session:text"), "scalar"),
-    Proc("authenticate", _p("login:text", "password:text"), "scalar"),
-    Proc("login", _p("login:text", "password:text", "ttl:interval"), "row"),
+    Proc("authenticate", _p("login:text", "password:text", "otp:text"), "scalar"),
+    Proc("login", _p("login:text", "password:text", "ttl:interval", "otp:text"), "row"),
     Proc("logout", _p("session:text"), "void"),
+    Proc("unlock_user", _p("user_id:bigint", "session:text"), "void"),
+    # MFA (TOTP): the end user's own session; reset by an admin
+    Proc("enroll_mfa", _p("session:text", "password:text"), "row"),
+    Proc("confirm_mfa", _p("session:text", "code:text"), "scalar"),
+    Proc("disable_mfa", _p("session:text", "password:text", "code:text"), "void"),
+    Proc("reset_mfa", _p("user_id:bigint", "session:text"), "void"),
     Proc("revoke_sessions", _p("user_id:bigint", "session:text"), "scalar"),
     Proc("user_profile", _p("user_id:bigint", "session:text"), "row", writes=False),
     Proc("rotate_pii_key", _p(), "scalar"),
