@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import shutil
 import subprocess
 import threading
@@ -280,12 +281,27 @@ def restore(directory: str | Path, to: str | Path, *, target_name: str | None = 
         raise ClusterError("--target-time needs a time zone (e.g. 2026-12-01T10:00:00+00:00)")
     source = Cluster.load(directory)
     _require(source)
-    to = Path(to).resolve()
+    to = check_path(Path(to), "the restore directory")
     if to == source.directory or any(Path(n.datadir) in (to, *to.parents) for n in source.nodes):
         raise ClusterError(f"restore into a new directory, not over the cluster in {source.directory}")
     if to.exists() and any(to.iterdir()):
         raise ClusterError(f"{to} is not empty; restore into a new or empty directory")
     started = time.monotonic()
+    # A restore that fails leaves nothing behind: its copy of the data and its keys are removed.
+    existed = to.exists()
+    try:
+        return _restore(source, to, target_name, target_time, backup_repo, progress, started)
+    except BaseException:
+        if not existed:
+            shutil.rmtree(to, ignore_errors=True)
+        elif to.exists():  # it was empty: all of it is the restore's
+            for child in to.iterdir():
+                shutil.rmtree(child, ignore_errors=True) if child.is_dir() else child.unlink(missing_ok=True)
+        raise
+
+
+def _restore(source: Cluster, to: Path, target_name: str | None, target_time: datetime | None,
+             backup_repo: str | Path | None, progress: Progress, started: float) -> dict[str, Any]:
     infos = {node.name: _info(source, node) for node in source.nodes}
     for node in source.nodes:
         if not infos[node.name]:
@@ -357,12 +373,13 @@ def _read_registry(source: Cluster, infos: dict[str, list[dict[str, Any]]], to: 
     # As restored: the source's certificate and pg_hba, verified with the source's CA.
     blank = Node(source.coordinator.name, source.coordinator.role, free_port(), str(scratch / source.coordinator.name),
                  None, source.coordinator.group, source.coordinator.tls_dir)
-    copy = _restore_one(source, blank, infos[source.coordinator.name][-1]["label"], None, progress)
     try:
+        copy = _restore_one(source, blank, infos[source.coordinator.name][-1]["label"], None, progress)
         with psycopg.connect(copy.dsn(), autocommit=True, connect_timeout=10) as conn:
             return _registry_rows(conn)
     finally:
-        _stop(copy)
+        if Path(blank.datadir, "postmaster.pid").exists():
+            _stop(blank)
         shutil.rmtree(scratch, ignore_errors=True)
 
 
@@ -473,8 +490,12 @@ def _restore_nodes(source: Cluster, to: Path, target: dict[str, Any], backup_rep
             write_settings(Path(node.datadir), node_settings(node, citus=new.citus, cluster=new))
         new.save()
         new.start(progress)
+        with psycopg.connect(new.dsn(), autocommit=True) as conn:
+            # The source's archive directory is not this cluster's: retiring waits for a new one (FS072).
+            conn.execute("UPDATE finshard.settings SET value = '' WHERE key = 'archive_dir'")
         if new.citus:
-            # Two-phase commits the restore point caught prepared but not yet logged: rolled back.
+            # Two-phase commits caught prepared at the point: Citus commits or rolls back each as
+            # its initiator's log says.
             for node in new.nodes:
                 with psycopg.connect(node.dsn(), autocommit=True) as conn:
                     conn.execute("SELECT recover_prepared_transactions()")
@@ -509,6 +530,20 @@ def _repoint(restored: list[Node]) -> None:
 
 
 # -- drill ---------------------------------------------------------------------------------------------------
+def _retire_drill_users(dsn: str, users: list[int], accounts: dict[str, list[int]], tag: str) -> None:
+    """The drill's money leaves the source cluster and its users are deactivated: nothing it made
+    there can be used afterwards (the ledger keeps every movement)."""
+    from finshard.router import Router
+
+    with Router.connect(dsn) as r:
+        for acc in (a for ids in accounts.values() for a in ids):
+            balance = r.balance(account_id=acc)
+            if balance > 0:
+                r.withdraw(account_id=acc, amount=balance, idempotency_key=f"drill-{tag}-out-{acc}")
+        for user in users:
+            r.deactivate_user(user_id=user)
+
+
 def drill(directory: str | Path, *, to: str | Path | None = None, clients: int = 4, keep: bool = False,
           progress: Progress = lambda _m: None) -> dict[str, Any]:
     """Back up, transfer under load, take a restore point mid-stream, transfer more, restore into a
@@ -523,8 +558,9 @@ def drill(directory: str | Path, *, to: str | Path | None = None, clients: int =
     tag = uuid.uuid4().hex[:8]
     source_clean = not audit.verify(dsn)["problems"]
     with Router.connect(dsn) as r:
-        users = [r.create_user(username=f"drill{tag}u{i}", email=f"drill{tag}u{i}@example.com", password="restore-drill")
-                 for i in range(6)]
+        # Nobody ever logs in as these users: a random password, kept nowhere.
+        users = [r.create_user(username=f"drill{tag}u{i}", email=f"drill{tag}u{i}@example.com",
+                               password=secrets.token_urlsafe(24)) for i in range(6)]
         accounts = {cur: [r.open_account(user_id=u, currency=cur, account_type="cash") for u in users] for cur in ("USD", "EUR")}
         for cur, ids in accounts.items():
             for acc in ids:
@@ -576,6 +612,7 @@ def drill(directory: str | Path, *, to: str | Path | None = None, clients: int =
     time.sleep(1.5)
     stop.set()
     [t.join() for t in threads]
+    _retire_drill_users(dsn, users, accounts, tag)
     if errors:
         raise ClusterError(f"a drill transfer failed: {errors[0]}")
     before = {k for k, (_s, a) in acks.items() if a < point["begin"]}
@@ -644,6 +681,7 @@ def drill(directory: str | Path, *, to: str | Path | None = None, clients: int =
         "cross_node_transfers": sum(1 for k in acks if k in cross),
         "backup_seconds": backup_seconds, "backup": backup_report["nodes"], "restore_seconds": restore_seconds,
         "restored_directory": str(to) if keep else None, "restored_nodes_up": all(s["up"] for s in status),
+        "drill_users": users,
         "audit_scope": "cluster" if source_clean else "drill accounts (the source's own audit verify reports problems)",
         "problems": problems, "passed": not problems,
     }

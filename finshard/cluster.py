@@ -12,7 +12,6 @@ import json
 import os
 import pwd
 import socket
-import shutil
 import subprocess
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -336,8 +335,7 @@ class Cluster:
         if self.tls:
             # The superuser's password for TCP logins (SCRAM), set by initdb from a file only it reads.
             pwfile = Path(self.directory / "tls" / f".initdb-{node.name}")
-            pwfile.write_text(tls_mod.read_password(self.directory / "tls"))
-            pwfile.chmod(0o600)
+            tls_mod.write_private(pwfile, tls_mod.read_password(self.directory / "tls").encode())
             _chown_to_postgres(pwfile)
             auth = ["--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={pwfile}"]
         try:
@@ -387,13 +385,14 @@ class Cluster:
         a certificate per node."""
         directory = self.tls_dir
         directory.mkdir(parents=True, exist_ok=True)
-        directory.chmod(0o755)  # the servers (user postgres) read ca.crt; keys and passwords are 0600
+        # The servers (OS user postgres) read ca.crt; nobody else lists the directory. Secrets are 0600.
+        directory.chmod(0o750)
+        _group_postgres(directory)
         tls_mod.make_ca(directory, self.cluster_id)
         (directory / "ca.crt").chmod(0o644)
         password = tls_mod.write_password(directory, password)
-        pgpass = directory / "pgpass"
-        pgpass.write_text("".join(f"{host}:*:*:{SUPERUSER}:{password}\n" for host in ("127.0.0.1", "localhost")))
-        pgpass.chmod(0o600)
+        tls_mod.write_private(directory / "pgpass",
+                              "".join(f"{host}:*:*:{SUPERUSER}:{password}\n" for host in ("127.0.0.1", "localhost")).encode())
         for node in self.nodes:
             node.tls_dir = str(directory)
             tls_mod.make_server_cert(directory, node.name, ["127.0.0.1", "localhost"])
@@ -404,8 +403,7 @@ class Cluster:
         datadir = Path(node.datadir)
         for suffix in ("crt", "key"):
             target = datadir / f"server.{suffix}"
-            shutil.copyfile(self.tls_dir / f"{node.name}.{suffix}", target)
-            target.chmod(0o600)
+            tls_mod.write_private(target, (self.tls_dir / f"{node.name}.{suffix}").read_bytes())
             _chown_to_postgres(target)
         (datadir / "pg_hba.conf").write_text(PG_HBA_TLS)
         _chown_to_postgres(datadir / "pg_hba.conf")
@@ -494,6 +492,12 @@ def _chown_to_postgres(path: Path) -> None:
     if os.geteuid() == 0:
         entry = pwd.getpwnam("postgres")
         os.chown(path, entry.pw_uid, entry.pw_gid)
+
+
+def _group_postgres(path: Path) -> None:
+    """Give the postgres OS user's group read access to a directory root owns (when run as root)."""
+    if os.geteuid() == 0:
+        os.chown(path, 0, pwd.getpwnam("postgres").pw_gid)
 
 
 def _make_traversable(directory: Path) -> None:

@@ -84,6 +84,7 @@ def write_configs(cluster: Cluster, out: Path | None = None) -> list[Path]:
     """Write <node>.ini for every node and one userlist.txt; assigns pgbouncer ports if needed."""
     workdir = Path(out) if out else cluster.directory / "pgbouncer"
     workdir.mkdir(parents=True, exist_ok=True)
+    workdir.chmod(0o750)  # pgbouncer (user postgres) owns it; its secrets are 0600 inside
     _chown_to_postgres(workdir)
     written = []
     userlist = workdir / "userlist.txt"
@@ -93,8 +94,7 @@ def write_configs(cluster: Cluster, out: Path | None = None) -> list[Path]:
         userlist.write_text('"postgres" ""\n')
     else:
         # auth_user's own password: pgbouncer logs in with it to run auth_query for other roles.
-        userlist.write_text(f'"postgres" "{tls.read_password(tls_dir)}"\n')
-        userlist.chmod(0o600)
+        tls.write_private(userlist, f'"postgres" "{tls.read_password(tls_dir)}"\n'.encode())
     _chown_to_postgres(userlist)
     written.append(userlist)
     for node in cluster.nodes:
@@ -106,8 +106,7 @@ def write_configs(cluster: Cluster, out: Path | None = None) -> list[Path]:
                 tls.make_server_cert(tls_dir, name, ["127.0.0.1", "localhost"])
             for suffix in ("crt", "key"):
                 target = workdir / f"{node.name}.{suffix}"
-                shutil.copyfile(tls_dir / f"{name}.{suffix}", target)
-                target.chmod(0o600)
+                tls.write_private(target, (tls_dir / f"{name}.{suffix}").read_bytes())
                 _chown_to_postgres(target)
         ini = workdir / f"{node.name}.ini"
         ini.write_text(render_ini(node, workdir, node.pgbouncer_port, tls_dir=tls_dir))

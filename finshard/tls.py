@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-__all__ = ["make_ca", "make_server_cert", "write_password", "read_password", "CA_FILE", "PASSWORD_FILE"]
+__all__ = ["make_ca", "make_server_cert", "write_password", "read_password", "write_private", "CA_FILE", "PASSWORD_FILE"]
 
 CA_FILE = "ca.crt"
 CA_KEY = "ca.key"
@@ -26,8 +26,10 @@ PASSWORD_FILE = "superuser.password"
 _DAYS = 825  # what browsers and most clients accept for a leaf certificate
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+def write_private(path: Path, data: bytes) -> None:
+    """Write a secret: the file is 0600 from its creation, never readable by others for an instant."""
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(data)
 
@@ -52,7 +54,7 @@ def make_ca(directory: Path, name: str) -> Path:
                                          encipher_only=False, decipher_only=False), critical=True)
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
             .sign(key, hashes.SHA256()))
-    _write_private(directory / CA_KEY, _key_pem(key))
+    write_private(directory / CA_KEY, _key_pem(key))
     (directory / CA_FILE).write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return directory / CA_FILE
 
@@ -81,14 +83,14 @@ def make_server_cert(directory: Path, name: str, hosts: list[str]) -> tuple[Path
             .sign(ca_key, hashes.SHA256()))  # type: ignore[arg-type]
     crt, key_path = directory / f"{name}.crt", directory / f"{name}.key"
     crt.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    _write_private(key_path, _key_pem(key))
+    write_private(key_path, _key_pem(key))
     return crt, key_path
 
 
 def write_password(directory: Path, password: str | None = None) -> str:
     """The superuser's password for TCP logins (SCRAM; random unless given), beside the CA, mode 0600."""
     password = password or secrets.token_urlsafe(24)
-    _write_private(directory / PASSWORD_FILE, password.encode())
+    write_private(directory / PASSWORD_FILE, password.encode())
     return password
 
 

@@ -76,6 +76,11 @@ def test_restore_drill_restores_exactly_what_was_acknowledged_before_the_point(d
     if db.citus:
         assert report["cross_node_transfers"] > 10
     assert not [p for p in db.cluster.directory.parent.iterdir() if "-drill-" in p.name], "the drill left its cluster behind"
+    # What it made in the source can no longer be used: no money left, users deactivated.
+    with db.connect() as conn:
+        users = report["drill_users"]
+        assert conn.execute("SELECT bool_or(is_active) FROM finshard.users WHERE user_id = ANY(%s)", (users,)).fetchone()[0] is False
+        assert conn.execute("SELECT sum(balance) FROM finshard.accounts WHERE user_id = ANY(%s)", (users,)).fetchone()[0] == 0
 
 
 def test_backup_list_reports_times_sizes_and_wal_range(db):
@@ -260,3 +265,29 @@ def test_restore_point_waits_for_a_workers_two_phase_commit_in_progress(citus):
         assert conn.execute("SELECT count(*) FROM finshard.restore_points WHERE name = %s", (name,)).fetchone()[0] == 0
         # No node is left paused: distributed commits go through and the next point is written.
         assert cli("backup", "restore-point", name, "--dsn", citus.dsn).returncode == 0
+
+
+def test_a_failed_restore_leaves_nothing_behind(plain, scratch):
+    backup.backup(plain.cluster.directory, backup_type="incr")
+    base = scratch("finshard-failed-")
+    later = datetime.now(timezone.utc).replace(year=datetime.now(timezone.utc).year + 1)
+    with plain.connect() as conn:
+        conn.execute("SELECT pg_switch_wal()")
+    for to in (base / "new", base):  # a directory restore makes, and an empty one it was given
+        res = cli("restore", "--dir", str(plain.cluster.directory), "--to", str(to), "--target-time", later.isoformat())
+        one_line_error(res, "recovery")
+        assert not (base / "new").exists() and list(base.iterdir()) == []
+    assert not [p for p in base.parent.iterdir() if p.name.startswith(f".{base.name}")]
+
+
+def test_restore_refuses_a_target_directory_it_would_put_in_a_shell_command(plain):
+    res = cli("restore", "--dir", str(plain.cluster.directory), "--to", "/tmp/finshard-x;touch pwned;", "--target-name", "x")
+    one_line_error(res, "characters")
+    assert not Path("/tmp/finshard-x;touch pwned;").exists()
+
+
+def test_tls_secrets_are_private_from_their_first_byte(plain):
+    tls = plain.cluster.directory / "tls"
+    assert tls.stat().st_mode & 0o007 == 0
+    for name in ("pgpass", "superuser.password", "ca.key"):
+        assert (tls / name).stat().st_mode & 0o077 == 0, name
