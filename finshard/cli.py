@@ -483,13 +483,20 @@ def backup_list(directory: Path, as_json: bool) -> None:
 
 
 @backup.command("config")
-@dsn_option
+@click.option("--dsn", envvar="FINSHARD_DSN", default=None, help="The cluster's coordinator (default $FINSHARD_DSN).")
+@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Or a local cluster's directory: its coordinator.")
 @click.option("--repo", default="/var/lib/pgbackrest", show_default=True, help="The pgBackRest repository path.")
 @_guard
-def backup_config(dsn: str, repo: str) -> None:
-    """pgbackrest.conf and postgresql.conf settings for each node of a cluster finshard did not start."""
+def backup_config(dsn: str | None, directory: Path | None, repo: str) -> None:
+    """pgbackrest.conf and postgresql.conf settings for each node (for clusters finshard did not start)."""
     from finshard import backup as ops
+    from finshard.cluster import Cluster
 
+    if dsn is None:
+        if directory is None:
+            raise CliError("give the cluster: --dsn DSN (or $FINSHARD_DSN), or --dir DIR for a local cluster")
+        dsn = Cluster.load(directory).dsn()
     click.echo(ops.print_config(dsn, repo))
 
 

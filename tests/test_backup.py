@@ -291,3 +291,12 @@ def test_tls_secrets_are_private_from_their_first_byte(plain):
     assert tls.stat().st_mode & 0o007 == 0
     for name in ("pgpass", "superuser.password", "ca.key"):
         assert (tls / name).stat().st_mode & 0o077 == 0, name
+
+
+def test_backup_config_takes_a_local_cluster_directory_too(plain):
+    res = cli("backup", "config", "--dir", str(plain.cluster.directory), "--repo", "/srv/pgbackrest")
+    assert res.returncode == 0, res.stderr
+    assert f"pg1-path={plain.cluster.coordinator.datadir}" in res.stdout and "archive_timeout = 60" in res.stdout
+    env_less = subprocess.run([sys.executable, "-m", "finshard.cli", "backup", "config"], capture_output=True, text=True,
+                              cwd=ROOT, env={k: v for k, v in os.environ.items() if k != "FINSHARD_DSN"}, timeout=60)
+    one_line_error(env_less, "--dir DIR")
