@@ -12,7 +12,6 @@ See docs/backup.md.
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
 import shutil
@@ -28,9 +27,9 @@ from typing import Any, Callable
 
 import psycopg
 
-from finshard.cluster import (DATABASE, SUPERUSER, Cluster, Node, _chown_to_postgres, _run_pg, _tail, find_pg_bin,
-                              free_port, node_settings, write_settings)
 from finshard import tls as tls_mod
+from finshard.cluster import (SUPERUSER, Cluster, Node, _chown_to_postgres, _run_pg, _tail, find_pg_bin,
+                              free_port, node_settings, write_settings)
 from finshard.errors import ClusterError
 
 __all__ = ["setup", "backup", "list_backups", "print_config", "create_restore_point", "restore", "drill",
@@ -332,7 +331,7 @@ def _restore(source: Cluster, to: Path, target_name: str | None, target_time: da
             point = before[-1]
         target = {"type": "name", "target": point["name"], "created_at": point["created_at"].isoformat(), "sets": {}}
         for node in source.nodes:
-            group = _group(source, node)
+            group = _group(node)
             lsn = point["lsns"].get(group)
             if lsn is None:
                 raise ClusterError(f"restore point {point['name']} has no LSN for {node.name} (group {group}): "
@@ -355,7 +354,7 @@ def _lsn(text: str) -> int:
     return (int(hi, 16) << 32) + int(lo, 16)
 
 
-def _group(cluster: Cluster, node: Node) -> int:
+def _group(node: Node) -> int:
     if node.group is not None:
         return node.group
     return 0 if node.role in ("coordinator", "single") else -1
@@ -619,7 +618,7 @@ def drill(directory: str | Path, *, to: str | Path | None = None, clients: int =
     after = {k for k, (s, _a) in acks.items() if s > point["end"]}
 
     t1 = time.monotonic()
-    report = restore(directory, to, target_name=name, progress=progress)
+    restore(directory, to, target_name=name, progress=progress)
     restore_seconds = round(time.monotonic() - t1, 2)
     restored = Cluster.load(to)
     problems: list[str] = []

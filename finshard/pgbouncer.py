@@ -50,7 +50,7 @@ def render_ini(node: Node, workdir: Path, listen_port: int, *, pool_size: int = 
         # TLS on both sides: clients must use it (their certificate is the cluster CA's), and the
         # server is verified. SCRAM for every role: auth_query reads the verifier from the server.
         auth = ["auth_type = scram-sha-256", "auth_user = postgres",
-                f"client_tls_sslmode = require", f"client_tls_cert_file = {workdir / f'{node.name}.crt'}",
+                "client_tls_sslmode = require", f"client_tls_cert_file = {workdir / f'{node.name}.crt'}",
                 f"client_tls_key_file = {workdir / f'{node.name}.key'}", f"client_tls_ca_file = {tls_dir / 'ca.crt'}",
                 "server_tls_sslmode = verify-full", f"server_tls_ca_file = {tls_dir / 'ca.crt'}"]
     return "\n".join([
