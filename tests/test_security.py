@@ -127,16 +127,20 @@ def test_a_rate_far_from_the_one_in_force_needs_confirmation(db):
 def test_a_conversion_beyond_the_house_limit_is_refused_and_changes_nothing(db):
     with db.connect() as conn:
         conn.execute("SELECT finshard.set_fx_rate('UZS', 'EUR', 0.0001, p_valid_from => now() - interval '1 second', p_confirm => true)")
-        src = new_account(conn, "UZS", "5000000.00")
-        dst = new_account(conn, "EUR")
         house = conn.execute("SELECT house_account_id FROM finshard.currencies WHERE code = 'EUR'").fetchone()[0]
-        paid_out = -conn.execute("SELECT balance FROM finshard.accounts WHERE account_id = %s", (house,)).fetchone()[0]
-        conn.execute("SELECT finshard.set_house_limit('EUR', %s::numeric)", (max(paid_out, 0) + 100,))
+        balance = conn.execute("SELECT balance FROM finshard.accounts WHERE account_id = %s", (house,)).fetchone()[0]
+        # Earlier tests may leave the house holding EUR: the limit is set so that the house can pay
+        # out `headroom` EUR from here, whatever it holds.
+        limit = max(Decimal(0), 100 - balance)
+        headroom = (balance + limit).quantize(Decimal("1"))
+        src = new_account(conn, "UZS", str(headroom * 20000))
+        dst = new_account(conn, "EUR")
+        conn.execute("SELECT finshard.set_house_limit('EUR', %s::numeric)", (limit,))
         try:
-            conn.execute("SELECT finshard.transfer(%s::bigint, %s::bigint, 500000)", (src, dst))  # 50 EUR: within
+            conn.execute("SELECT finshard.transfer(%s::bigint, %s::bigint, %s::numeric)", (src, dst, headroom / 2 * 10000))  # within
             before = snapshot(conn)
             with pytest.raises(psycopg.Error) as err:
-                conn.execute("SELECT finshard.transfer(%s::bigint, %s::bigint, 1000000)", (src, dst))  # 100 EUR: beyond
+                conn.execute("SELECT finshard.transfer(%s::bigint, %s::bigint, %s::numeric)", (src, dst, headroom * 10000))  # beyond
             assert err.value.sqlstate == "FS088"
             assert snapshot(conn) == before
         finally:
