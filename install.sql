@@ -92,6 +92,7 @@ DO $$ DECLARE f regprocedure; BEGIN FOR f IN SELECT p.oid::regprocedure FROM pg_
 \ir procedures/_credit_leg.sql
 \ir procedures/_cron_problem.sql
 \ir procedures/_decrypt_pii.sql
+\ir procedures/_key_path.sql
 \ir procedures/_dispatcher_key.sql
 \ir procedures/_encrypt_pii.sql
 \ir procedures/_ensure_keys.sql
@@ -144,6 +145,7 @@ DO $$ DECLARE f regprocedure; BEGIN FOR f IN SELECT p.oid::regprocedure FROM pg_
 \ir procedures/candles.sql
 \ir procedures/close_account.sql
 \ir procedures/commission.sql
+\ir procedures/replica_lag.sql
 \ir procedures/confirm_mfa.sql
 \ir procedures/create_bank.sql
 \ir procedures/create_instrument.sql

@@ -90,8 +90,16 @@ def _conf_text(cluster: Cluster, repo: Path, *, with_nodes: bool = True) -> str:
     ]
     if with_nodes:
         for node in cluster.nodes:
-            lines += [f"[{stanza(cluster, node)}]", f"pg1-path={node.datadir}", f"pg1-port={node.port}",
-                      f"pg1-socket-path={node.datadir}", f"pg1-user={SUPERUSER}", "", ]
+            lines.append(f"[{stanza(cluster, node)}]")
+            # --ha: every member of the group; pgBackRest backs up from whichever is the primary.
+            if cluster.ha:
+                hosts = [(m.datadir, m.port, m.socket_dir) for m in cluster.members if m.group == node.group]
+            else:
+                hosts = [(node.datadir, node.port, node.datadir)]
+            for i, (datadir, port, socket_dir) in enumerate(hosts, 1):
+                lines += [f"pg{i}-path={datadir}", f"pg{i}-port={port}", f"pg{i}-socket-path={socket_dir}",
+                          f"pg{i}-user={SUPERUSER}"]
+            lines.append("")
     return "\n".join(lines)
 
 

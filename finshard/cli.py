@@ -99,14 +99,16 @@ def cluster() -> None:
 @click.option("--backup-repo", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="pgBackRest repository every node archives its WAL to (default DIR/backup).")
 @click.option("--no-tls", is_flag=True, help="Plaintext and trusted loopback connections (TLS and SCRAM are the default).")
+@click.option("--ha", is_flag=True, help="Every node group a Patroni-managed primary with synchronous standbys, and etcd.")
+@click.option("--replicas", default=1, show_default=True, type=int, help="Standbys per group (with --ha).")
 @_guard
 def cluster_up(directory: Path, workers: int, citus: bool | None, pgbouncer: bool, backup_repo: Path | None,
-               no_tls: bool) -> None:
+               no_tls: bool, ha: bool, replicas: int) -> None:
     """Create and start a cluster (harmless when it is already running); prints the coordinator DSN."""
     from finshard.cluster import Cluster
 
     c = Cluster.up(directory, workers=workers, use_citus=citus, pgbouncer=pgbouncer, backup_repo=backup_repo,
-                   tls=not no_tls, progress=_progress)
+                   tls=not no_tls, ha=ha, replicas=replicas, progress=_progress)
     if not c.tls:
         click.echo("  TLS is off (--no-tls): loopback connections are plaintext and trusted", err=True)
     if not c.citus:
@@ -137,6 +139,15 @@ def cluster_status(directory: Path, as_json: bool) -> None:
     rows = c.status()
     if as_json:
         _dump(rows)
+        return
+    if c.ha:
+        click.echo(f"{'group':<14} {'member':<16} {'port':>6} {'role':<15} {'state':<10} {'tl':>3} {'lag':>10}")
+        for r in rows:
+            for m in r["members"]:
+                lag = "-" if m["lag"] is None else f"{m['lag']}B"
+                click.echo(f"{str(r['group']) + ' ' + r['name']:<14} {m['member']:<16} {m['port']:>6} {m['role']:<15} "
+                           f"{m['state']:<10} {m['timeline'] or '-':>3} {lag:>10}")
+        click.echo(f"TLS {'on' if c.tls else 'OFF (--no-tls)'}; etcd on 127.0.0.1:{c.etcd_port}; Patroni {c.directory / 'patroni'}")
         return
     click.echo(f"{'node':<12} {'role':<12} {'port':>6} {'state':<5} {'citus':<8} {'tls':<4} datadir")
     for r in rows:
@@ -576,21 +587,76 @@ def restore(directory: Path, to: Path, target_name: str | None, target_time: str
 
 
 # -- failover, pgbouncer, audit ----------------------------------------------------------------------------
-@main.group()
-def failover() -> None:
-    """High-availability drills on a local cluster."""
+@main.command()
+@dir_option
+@click.option("--group", "group", required=True, type=int, help="Node group (0: the coordinator).")
+@click.option("--to", "to", default=None, help="The standby to promote (default: a synchronous one).")
+@json_option
+@_guard
+def switchover(directory: Path, group: int, to: str | None, as_json: bool) -> None:
+    """Planned change of a group's primary (--ha; Patroni's switchover): no acknowledged write is lost."""
+    from finshard import ha
+    from finshard.cluster import Cluster
+
+    result = ha.switchover(_ha_cluster(directory), group, to)
+    Cluster.load(directory)  # records the new primary
+    _dump(result) if as_json else click.echo(f"group {group}: {result['from']} -> {result['to']} in {result['seconds']}s")
+
+
+@main.group(invoke_without_command=True)
+@dir_option
+@click.option("--group", "group", default=None, type=int, help="Node group (0: the coordinator).")
+@click.option("--to", "to", default=None, help="The member to promote (default: a synchronous standby).")
+@json_option
+@click.pass_context
+@_guard
+def failover(ctx: click.Context, directory: Path, group: int | None, to: str | None, as_json: bool) -> None:
+    """Forced change of a group's primary (--ha; Patroni's failover), and drills (failover drill)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if group is None:
+        raise CliError("name the group: finshard failover --group N (or run finshard failover drill)")
+    from finshard import ha
+    from finshard.cluster import Cluster
+
+    result = ha.failover(_ha_cluster(directory), group, to)
+    Cluster.load(directory)
+    _dump(result) if as_json else click.echo(f"group {group}: {result['from'] or '(none)'} -> {result['to']} in {result['seconds']}s")
+
+
+def _ha_cluster(directory: Path) -> Any:
+    from finshard.cluster import Cluster
+
+    c = Cluster.load(directory)
+    if not c.ha:
+        raise CliError(f"the cluster in {directory} has no standbys (created without --ha); create one with: finshard cluster up --ha")
+    return c
 
 
 @failover.command("drill")
 @dir_option
-@click.option("--node", default=None, help="Node to fail (default: the first worker, or the single node).")
+@click.option("--group", "group", default=None, type=int, help="--ha: the group whose primary is killed (default: the first worker's).")
+@click.option("--coordinator", is_flag=True, help="--ha: kill the coordinator's primary (group 0).")
+@click.option("--node", default=None, help="Without --ha: the node to fail (default: the first worker, or the single node).")
+@click.option("--clients", default=8, show_default=True, type=click.IntRange(1, 64), help="--ha: router clients writing during the drill.")
 @json_option
 @_guard
-def failover_drill(directory: Path, node: str | None, as_json: bool) -> None:
-    """Fail a node and promote its streaming standby; prove no acknowledged write was lost."""
-    from finshard.failover import drill
+def failover_drill(directory: Path, group: int | None, coordinator: bool, node: str | None, clients: int, as_json: bool) -> None:
+    """Kill a primary under load and measure recovery; prove no acknowledged write was lost or doubled."""
+    from finshard.cluster import Cluster
 
-    report = drill(directory, node_name=node, progress=_progress)
+    if Cluster.load(directory).ha:
+        from finshard.ha_drill import drill as ha_drill
+
+        if coordinator and group not in (None, 0):
+            raise CliError("--coordinator is group 0; give one of --group and --coordinator")
+        report = ha_drill(directory, group=0 if coordinator else group, clients=clients, progress=_progress)
+    else:
+        if group is not None or coordinator:
+            raise CliError("--group and --coordinator need an --ha cluster; without it the drill takes --node")
+        from finshard.failover import drill
+
+        report = drill(directory, node_name=node, progress=_progress)
     _dump(report) if as_json else click.echo("\n".join(f"{k}: {v}" for k, v in report.items()))
 
 

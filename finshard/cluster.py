@@ -152,6 +152,12 @@ class Cluster:
     cluster_id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     # TLS on every TCP connection and SCRAM passwords (finshard.tls); --no-tls turns both off.
     tls: bool = False
+    # --ha: every group is Patroni members (finshard.ha) and etcd; ``nodes`` then names each group's
+    # primary, as Patroni last reported it.
+    ha: bool = False
+    etcd_port: int | None = None
+    etcd_peer_port: int | None = None
+    members: list[Any] = field(default_factory=list)
 
     # -- state -------------------------------------------------------------------------------
     @property
@@ -167,18 +173,42 @@ class Cluster:
         try:
             data = json.loads(path.read_text())
             nodes = [Node(**n) for n in data["nodes"]]
+            from finshard.ha import Member
+
+            members = [Member(**m) for m in data.get("members") or []]
         except (ValueError, KeyError, TypeError) as exc:
             raise ClusterError(f"{path} is unreadable ({exc}); remove {directory} and run cluster up again") from None
-        return cls(directory=directory, citus=bool(data.get("citus")), nodes=nodes,
-                   complete=bool(data.get("complete")), pgbouncer=bool(data.get("pgbouncer")),
-                   node_pooling=bool(data.get("node_pooling")), backup_repo=data.get("backup_repo"),
-                   tls=bool(data.get("tls")),
-                   cluster_id=str(data.get("cluster_id") or uuid.uuid4().hex[:8]))
+        cluster = cls(directory=directory, citus=bool(data.get("citus")), nodes=nodes,
+                      complete=bool(data.get("complete")), pgbouncer=bool(data.get("pgbouncer")),
+                      node_pooling=bool(data.get("node_pooling")), backup_repo=data.get("backup_repo"),
+                      tls=bool(data.get("tls")), ha=bool(data.get("ha")), etcd_port=data.get("etcd_port"),
+                      etcd_peer_port=data.get("etcd_peer_port"), members=members,
+                      cluster_id=str(data.get("cluster_id") or uuid.uuid4().hex[:8]))
+        if cluster.ha and cluster.complete:
+            cluster.follow_primaries()
+        return cluster
+
+    def follow_primaries(self) -> bool:
+        """--ha: point each group's node at the member Patroni reports as its primary now (the
+        last known one stays when Patroni does not answer). True when one changed."""
+        from finshard import ha
+
+        changed = False
+        for node in self.nodes:
+            member = ha.primary_of(self, node.group or 0)
+            if member is not None and (member.port != node.port or member.datadir != node.datadir):
+                node.port, node.datadir = member.port, member.datadir
+                changed = True
+        if changed:
+            self.save()
+        return changed
 
     def save(self) -> None:
         data = {"citus": self.citus, "complete": self.complete, "pgbouncer": self.pgbouncer,
                 "node_pooling": self.node_pooling, "database": DATABASE, "backup_repo": self.backup_repo,
-                "tls": self.tls, "cluster_id": self.cluster_id, "nodes": [asdict(n) for n in self.nodes]}
+                "tls": self.tls, "cluster_id": self.cluster_id, "nodes": [asdict(n) for n in self.nodes],
+                "ha": self.ha, "etcd_port": self.etcd_port, "etcd_peer_port": self.etcd_peer_port,
+                "members": [asdict(m) for m in self.members]}
         tmp = self.state_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(data, indent=2) + "\n")
         tmp.replace(self.state_path)
@@ -192,12 +222,22 @@ class Cluster:
         return [n for n in self.nodes if n.role == "worker"]
 
     def dsn(self, *, via_pgbouncer: bool = False) -> str:
-        return self.coordinator.dsn(via_pgbouncer=via_pgbouncer)
+        """The coordinator's DSN; with --ha it names every member of group 0 and asks libpq for the
+        one that takes writes, so it stays right through a coordinator failover."""
+        if not self.ha:
+            return self.coordinator.dsn(via_pgbouncer=via_pgbouncer)
+        members = [m for m in self.members if m.group == 0]
+        hosts = ",".join(f"127.0.0.1:{m.port}" for m in members)
+        dsn = f"postgresql://{SUPERUSER}@{hosts}/{DATABASE}?target_session_attrs=read-write"
+        if self.tls:
+            dsn += f"&sslmode=verify-full&sslrootcert={self.tls_dir}/ca.crt&passfile={self.tls_dir}/pgpass"
+        return dsn
 
     # -- lifecycle ---------------------------------------------------------------------------
     @classmethod
     def up(cls, directory: str | Path, *, workers: int = 2, use_citus: bool | None = None,
            pgbouncer: bool = False, backup_repo: str | Path | None = None, tls: bool = True,
+           ha: bool = False, replicas: int = 1,
            progress: Callable[[str], None] = lambda _m: None) -> "Cluster":
         """Create and start a cluster in ``directory``, or start an existing one (harmless if running).
 
@@ -207,9 +247,15 @@ class Cluster:
         directory = Path(directory).resolve()
         if workers < 0 or workers > 16:
             raise ClusterError(f"--workers must be between 0 and 16, not {workers}")
+        if ha and not 1 <= replicas <= 4:
+            raise ClusterError(f"--replicas must be between 1 and 4, not {replicas}")
+        if ha and pgbouncer:
+            raise ClusterError("--pgbouncer does not follow a Patroni failover; run --ha without it (docs/ha.md)")
         pg_bin = find_pg_bin()
         if (directory / STATE_FILE).exists():
             cluster = cls.load(directory)
+            if ha and not cluster.ha:
+                raise ClusterError(f"the cluster in {directory} was created without --ha; create a new one with --ha")
             if backup_repo is not None and cluster.backup_repo and Path(backup_repo).resolve() != Path(cluster.backup_repo):
                 raise ClusterError(f"this cluster archives to {cluster.backup_repo}; it cannot move to another repository")
             if not cluster.complete:
@@ -246,29 +292,57 @@ class Cluster:
         backup.check_path(directory, "the cluster directory")
         if repo.exists() and not repo.is_dir():
             raise ClusterError(f"the backup repository {repo} is a file")
-        cluster = cls(directory=directory, citus=citus, nodes=nodes, pgbouncer=pgbouncer, backup_repo=str(repo), tls=tls)
+        cluster = cls(directory=directory, citus=citus, nodes=nodes, pgbouncer=pgbouncer, backup_repo=str(repo), tls=tls,
+                      ha=ha)
         used: set[int] = set()
-        for node in nodes:
-            port = free_port()
-            while port in used:
-                port = free_port()
-            used.add(port)
-            node.port = port
+
+        def port() -> int:
+            p = free_port()
+            while p in used:
+                p = free_port()
+            used.add(p)
+            return p
+
+        for group, node in enumerate(nodes):
+            node.port = port()
+            if ha:
+                from finshard.ha import Member
+
+                node.group = group
+                for i in range(replicas + 1):
+                    name = f"{node.name}-{'abcde'[i]}"
+                    member = Member(name, group, node.role, node.port if i == 0 else port(), str(directory / name), port())
+                    cluster.members.append(member)
+                node.datadir = cluster.members[-1 - replicas].datadir
+        if ha:
+            from finshard import ha as ha_mod
+
+            ha_mod.patroni_bin()
+            ha_mod.etcd_bin()
+            cluster.etcd_port, cluster.etcd_peer_port = port(), port()
         cluster.save()  # complete=false until every node is up: a failure leaves a recognisable half-created dir
         _make_traversable(directory)
         if tls:
             progress("a private CA and a certificate per node (TLS on every TCP connection)")
             cluster.make_tls()
         backup.write_config(cluster)
-        for node in nodes:
-            progress(f"initdb {node.name} (port {node.port})")
-            cluster._initdb(pg_bin, node)
-        cluster.start(progress)
-        for node in nodes:
-            cluster._create_database(node)
-        if citus:
-            progress("registering workers with the coordinator")
-            cluster._register_workers()
+        if ha:
+            from finshard import ha as ha_mod
+
+            ha_mod.create(cluster, progress)
+            cluster.follow_primaries()
+            if not citus:
+                cluster._create_database(cluster.coordinator)
+        else:
+            for node in nodes:
+                progress(f"initdb {node.name} (port {node.port})")
+                cluster._initdb(pg_bin, node)
+            cluster.start(progress)
+            for node in nodes:
+                cluster._create_database(node)
+            if citus:
+                progress("registering workers with the coordinator")
+                cluster._register_workers()
         cluster.save()
         backup.setup(cluster, progress)
         cluster.complete = True
@@ -279,6 +353,12 @@ class Cluster:
         return cluster
 
     def start(self, progress: Callable[[str], None] = lambda _m: None) -> None:
+        if self.ha:
+            from finshard import ha
+
+            ha.start(self, progress)
+            self.follow_primaries()
+            return
         pg_bin = find_pg_bin()
         for node in self.nodes:
             if self._running(pg_bin, node):
@@ -297,6 +377,11 @@ class Cluster:
         if self.pgbouncer:
             from finshard import pgbouncer as pgb
             pgb.stop_all(self)
+        if self.ha:
+            from finshard import ha
+
+            ha.stop(self, progress)
+            return
         pg_bin = find_pg_bin()
         for node in reversed(self.nodes):
             if not Path(node.datadir, "PG_VERSION").exists() or not self._running(pg_bin, node):
@@ -312,6 +397,11 @@ class Cluster:
 
         pg_bin = find_pg_bin()
         rows = []
+        groups = {}
+        if self.ha:
+            from finshard import ha
+
+            groups = {g["group"]: g for g in ha.groups(self)}
         for node in self.nodes:
             up = Path(node.datadir, "PG_VERSION").exists() and self._running(pg_bin, node)
             version = None
@@ -323,6 +413,11 @@ class Cluster:
             rows.append({"name": node.name, "role": node.role, "port": node.port, "datadir": node.datadir,
                          "up": up, "citus": version, "pgbouncer_port": node.pgbouncer_port, "tls": bool(node.tls_dir),
                          "backup_repo": self.backup_repo})
+            if self.ha:
+                group = groups.get(node.group or 0, {})
+                rows[-1].update({"group": node.group, "primary": group.get("primary"),
+                                 "members": group.get("members", [])})
+                rows[-1]["up"] = up and group.get("primary") is not None
         return rows
 
     # -- steps ---------------------------------------------------------------------------------

@@ -7,6 +7,8 @@ carries the server's message, detail and hint.
 
 from __future__ import annotations
 
+import re
+
 from typing import Any
 
 __all__ = ["FinshardError", "CODES", "by_sqlstate", "translate", "TransientError", "UnparsableSQL",
@@ -139,6 +141,15 @@ TRANSIENT_SQLSTATES = frozenset({
 
 # Values PostgreSQL could not take from a caller: malformed or out-of-range numbers, dates,
 # intervals, text. A server-side fault of class 22 (a division by zero) stays what it is.
+# Citus relays a lost connection between nodes (a worker killed, a primary failing over) as an
+# internal error, XX000, with libpq's message: the call did not complete and may be retried.
+_CONNECTION_LOST = re.compile(
+    r"server closed the connection unexpectedly|connection to the remote node .* failed|could not establish any "
+    r"connections to the node|terminating connection|the database system is (shutting down|starting up|in recovery mode|"
+    r"not yet accepting connections)|connection not open|no connection to the server|SSL SYSCALL error|"
+    r"SSL connection has been closed unexpectedly|could not connect to server|Connection refused|"
+    r"cannot execute .* in a read-only transaction|postmaster was shut down|terminating connection because of crash")
+
 _INPUT_SQLSTATES = frozenset({"22P02", "22007", "22008", "22003", "22023", "22021", "22001", "22015", "22009"})
 
 
@@ -162,7 +173,8 @@ def translate(exc: BaseException) -> FinshardError:
     if sqlstate == "42501":
         # A role without EXECUTE on the function (docs/roles.md): the same class as FS080.
         return by_sqlstate["FS080"](message, detail=detail, hint=hint, sqlstate=sqlstate)
-    if sqlstate in TRANSIENT_SQLSTATES or (sqlstate is None and _is_connection_error(exc)):
+    if sqlstate in TRANSIENT_SQLSTATES or (sqlstate is None and _is_connection_error(exc)) \
+            or (sqlstate == "XX000" and _CONNECTION_LOST.search(message or "")):
         return TransientError(message, detail=detail, hint=hint, sqlstate=sqlstate)
     return FinshardError(message, detail=detail, hint=hint, sqlstate=sqlstate)
 

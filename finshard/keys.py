@@ -1,4 +1,5 @@
-"""finshard's keys: files in each node's data directory, never in a table.
+"""finshard's keys: files in each node's data directory (or the directory finshard.key_dir names),
+never in a table.
 
 Three keys, one file each (``finshard_<name>.key``, lines of ``<version> <hex>``, the key in force
 first): ``audit`` keys the audit hash chain and signs checkpoints, ``pan`` keys the PAN hashes
@@ -24,17 +25,13 @@ from finshard.errors import FinshardError
 __all__ = ["rotate_pii_key", "sign", "read_key"]
 
 
-def _file(name: str) -> str:
-    return f"finshard_{name}.key"
-
-
 def _is_citus(conn: psycopg.Connection[Any]) -> bool:
     return bool(conn.execute("SELECT count(*) FROM pg_extension WHERE extname = 'citus'").fetchone()[0])  # type: ignore[index]
 
 
 def _read_all(conn: psycopg.Connection[Any], name: str) -> dict[str, str | None]:
     """The file's content on every node ("local" for the one connected to); None where it is missing."""
-    sql = f"SELECT pg_read_file('{_file(name)}', 0, 100000, true)"
+    sql = f"SELECT pg_read_file(finshard._key_path('{name}'), 0, 100000, true)"
     out: dict[str, str | None] = {"local": conn.execute(sql).fetchone()[0]}  # type: ignore[index]
     if _is_citus(conn):
         for host, port, ok, result in conn.execute(

@@ -12,7 +12,7 @@ DECLARE
 BEGIN
     -- Every node holds the same key files: a delegated call hashes and encrypts on the worker.
     FOREACH v_name IN ARRAY ARRAY['audit', 'pan', 'pii'] LOOP
-        v_read := format('SELECT pg_read_file(%L, 0, 100000, true)', 'finshard_' || v_name || '.key');
+        v_read := format('SELECT pg_read_file(finshard._key_path(%L), 0, 100000, true)', v_name);
         EXECUTE v_read INTO v_content;
         v_found := ARRAY[v_content];
         IF EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus') THEN

@@ -11,7 +11,7 @@ BEGIN
     -- row: the audit and PAN keys do not change while a cluster runs (the personal-data key
     -- rotates and is read by _pii_keys, every time).
     BEGIN
-        v_text := pg_catalog.pg_read_file('finshard_' || p_name || '.key');
+        v_text := pg_catalog.pg_read_file(finshard._key_path(p_name));
     EXCEPTION WHEN OTHERS THEN
         PERFORM finshard.fail('FS090', format('key %s is unavailable on this node (%s)', p_name, SQLERRM));
     END;

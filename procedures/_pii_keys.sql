@@ -9,7 +9,7 @@ BEGIN
     -- cluster runs. The first line is the key in force; the others are older keys that rows may
     -- still be encrypted with until the rotation has re-encrypted them.
     BEGIN
-        v_text := pg_catalog.pg_read_file('finshard_pii.key');
+        v_text := pg_catalog.pg_read_file(finshard._key_path('pii'));
     EXCEPTION WHEN OTHERS THEN
         PERFORM finshard.fail('FS090', format('key pii is unavailable on this node (%s)', SQLERRM));
     END;

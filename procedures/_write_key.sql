@@ -13,7 +13,7 @@ BEGIN
     END IF;
     -- COPY writes one line per row (a newline inside a value would be escaped) and takes an
     -- absolute path only: each node's own data directory, read where it runs.
-    v_copy := format($f$DO $d$ DECLARE c text := %L; BEGIN EXECUTE 'COPY (SELECT l FROM unnest(string_to_array(' || quote_literal(c) || ', chr(10))) WITH ORDINALITY u (l, n) WHERE l <> '''' ORDER BY n) TO ' || quote_literal(current_setting('data_directory') || '/finshard_%s.key'); END $d$$f$,
+    v_copy := format($f$DO $d$ DECLARE c text := %L; BEGIN EXECUTE 'COPY (SELECT l FROM unnest(string_to_array(' || quote_literal(c) || ', chr(10))) WITH ORDINALITY u (l, n) WHERE l <> '''' ORDER BY n) TO ' || quote_literal(finshard._key_path(%L)); END $d$$f$,
                      p_content, p_name);
     EXECUTE v_copy;
     IF EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus') THEN

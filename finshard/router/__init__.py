@@ -38,21 +38,43 @@ log = logging.getLogger("finshard.router")
 class Router:
     """Routes finshard calls to the right node. Create with ``Router.connect(dsn)``; close() or use ``with``."""
 
-    def __init__(self, dsn: str, *, pool_size: int = 4, retries: int = 5, backoff: float = 0.05,
-                 node_dsns: dict[str, str] | None = None, connect_timeout: int = 5,
-                 prepare: bool | None = None) -> None:
-        """dsn: the coordinator (or single node). node_dsns maps "host:port" of a node, as Citus
-        names it, to the DSN to reach it by (e.g. its pgbouncer). prepare=False disables server-side
-        prepared statements (needed behind pgbouncer in transaction pooling)."""
+    def __init__(self, dsn: str, *, pool_size: int = 4, retries: int = 200, backoff: float = 0.05,
+                 retry_budget: float = 60.0, node_dsns: dict[str, str] | None = None, connect_timeout: int = 5,
+                 prepare: bool | None = None, reads: str = "primary", max_lag: float = 5.0) -> None:
+        """dsn: the coordinator (or single node); with --ha, every member of its group and
+        target_session_attrs=read-write (``finshard cluster dsn`` prints it). node_dsns maps
+        "host:port" of a node, as Citus names it, to the DSN to reach it by (e.g. its pgbouncer).
+        prepare=False disables server-side prepared statements (needed behind pgbouncer in
+        transaction pooling).
+
+        A call that is safe to retry (a read, or a write with an idempotency key) is retried on a
+        lost connection or a failing-over node, with backoff, for up to ``retry_budget`` seconds
+        (and ``retries`` attempts): an outage shorter than that is a pause, not an error.
+        reads="replica" sends read-only calls to a standby of the node that would serve them,
+        when its replay lag is at most ``max_lag`` seconds; otherwise to the primary. A call
+        takes ``reads=`` too."""
+        if reads not in ("primary", "replica"):
+            raise ValueError(f"reads must be 'primary' or 'replica', not {reads!r}")
         self.dsn = dsn
         self.pool_size = pool_size
         self.retries = retries
         self.backoff = backoff
+        self.retry_budget = retry_budget
+        self.reads = reads
+        self.max_lag = max_lag
+        # The node that served the last call (diagnostics: which replica or primary answered).
+        self.last_node: NodeAddr | None = None
+        self._lag_cache: dict[NodeAddr, tuple[float, float]] = {}
         self.node_dsns = dict(node_dsns or {})
         self.connect_timeout = connect_timeout
         self.prepare = prepare
         info = conninfo_to_dict(dsn)
-        self._coordinator = NodeAddr(str(info.get("host") or "localhost"), int(info.get("port") or 5432))
+        # A DSN may list several hosts (every member of an --ha coordinator group, with
+        # target_session_attrs=read-write): the first names the coordinator's pool, and libpq
+        # connects it to whichever member is the primary.
+        host = str(info.get("host") or "localhost").split(",")[0]
+        port = str(info.get("port") or "5432").split(",")[0] or "5432"
+        self._coordinator = NodeAddr(host, int(port))
         self._pools: dict[NodeAddr, ConnectionPool] = {}
         self._down: dict[NodeAddr, float] = {}
         self.topology = self._read_topology()
@@ -78,7 +100,18 @@ class Router:
     def _read_topology(self) -> Topology:
         try:
             with psycopg.connect(self.dsn, autocommit=True, connect_timeout=self.connect_timeout) as conn:
-                return Topology.read(conn, self._coordinator)
+                topo = Topology.read(conn, self._coordinator)
+                if not topo.citus:
+                    # One node with standbys (--ha without Citus): the DSN's other hosts.
+                    info = conninfo_to_dict(self.dsn)
+                    hosts = str(info.get("host") or "").split(",")
+                    ports = str(info.get("port") or "").split(",")
+                    if len(hosts) > 1:
+                        ports = ports if len(ports) == len(hosts) else [ports[0]] * len(hosts)
+                        current = (str(conn.info.host), int(conn.info.port))
+                        topo.secondaries[self._coordinator] = [NodeAddr(h, int(p)) for h, p in zip(hosts, ports)
+                                                               if (h, int(p)) != current]
+                return topo
         except psycopg.Error as exc:
             raise TopologyError(f"cannot read the topology from {self._coordinator}: {translate(exc)}") from None
 
@@ -98,7 +131,33 @@ class Router:
             return override
         if node == self._coordinator:
             return self.dsn
+        if self._is_secondary(node):
+            return make_conninfo(self.dsn, host=node.host, port=str(node.port), target_session_attrs="any")
         return make_conninfo(self.dsn, host=node.host, port=str(node.port))
+
+    def _is_secondary(self, node: NodeAddr) -> bool:
+        return any(node in nodes for nodes in self.topology.secondaries.values()) if hasattr(self, "topology") else False
+
+    def _replica_for(self, node: NodeAddr) -> NodeAddr | None:
+        """A standby of ``node`` whose replay lag is within max_lag (checked at most once a second)."""
+        for replica in self.topology.secondaries.get(node, []):
+            if replica in self._down and time.monotonic() - self._down[replica] < 5.0:
+                continue
+            now = time.monotonic()
+            cached = self._lag_cache.get(replica)
+            if cached is None or now - cached[0] > 1.0:
+                try:
+                    with self._pool(replica).connection() as conn:
+                        lag = conn.execute("SELECT finshard.replica_lag()").fetchone()[0]
+                    cached = (now, float("inf") if lag is None else float(lag))
+                except Exception as exc:  # noqa: BLE001 - an unreachable standby: the primary serves
+                    log.info("finshard router: standby %s not usable (%s)", replica, exc)
+                    self._down[replica] = now
+                    continue
+                self._lag_cache[replica] = cached
+            if cached[1] <= self.max_lag:
+                return replica
+        return None
 
     def _pool(self, node: NodeAddr) -> ConnectionPool:
         pool = self._pools.get(node)
@@ -128,14 +187,18 @@ class Router:
         return node
 
     # -- calls -----------------------------------------------------------------------------------
-    def call(self, proc_name: str, /, **kwargs: Any) -> Any:
+    def call(self, proc_name: str, /, reads: str | None = None, **kwargs: Any) -> Any:
         """Call finshard.<name> with keyword arguments (names without p_; from_ for p_from).
 
         Money and quantities are Decimal (a float is refused). Raises finshard.errors classes.
+        reads="replica" (or the router's default) lets a read-only call go to a standby.
         """
         proc = _BY_NAME.get(proc_name)
         if proc is None:
             raise FinshardError(f"finshard has no public function {proc_name}")
+        if reads not in (None, "primary", "replica"):
+            raise ValueError(f"reads must be 'primary' or 'replica', not {reads!r}")
+        to_replica = (reads or self.reads) == "replica" and not proc.writes
         # Python keywords as parameter names: pass from_=..., the SQL parameter is p_from.
         kwargs = {k.rstrip("_"): v for k, v in kwargs.items()}
         allowed = {p for p, _t in proc.params}
@@ -160,16 +223,31 @@ class Router:
                                                sqlstate="FS005") from None
         safe_to_retry = not proc.writes or proc.idempotent_key is not None
         attempt = 0
+        started = time.monotonic()
         while True:
             node = self._node_for(proc, args)
+            if to_replica:
+                replica = self._replica_for(node)
+                if replica is not None:
+                    try:
+                        result = self._execute_proc(replica, proc, sql, params)
+                        self.last_node = replica
+                        return result
+                    except TransientError as exc:
+                        # A standby that failed, was promoted or cannot run the call: the primary serves it.
+                        log.info("finshard router: %s on standby %s; reading from the primary", exc, replica)
+                        self._down[replica] = time.monotonic()
             try:
-                return self._execute_proc(node, proc, sql, params)
+                result = self._execute_proc(node, proc, sql, params)
+                self.last_node = node
+                return result
             except TransientError as exc:
                 attempt += 1
                 self._note_failure(node, exc)
-                if attempt > self.retries or not safe_to_retry:
+                if not safe_to_retry or attempt > self.retries or time.monotonic() - started > self.retry_budget:
                     raise
-                time.sleep(self.backoff * (2 ** (attempt - 1)) * (0.5 + random.random()))
+                # Exponential backoff with jitter, at most a second apart, so a failover is noticed soon.
+                time.sleep(min(1.0, self.backoff * (2 ** min(attempt - 1, 10))) * (0.5 + random.random()))
 
     def _execute_proc(self, node: NodeAddr, proc: Proc, sql: str, params: list[Any]) -> Any:
         pool = self._pool(node)

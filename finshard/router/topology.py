@@ -49,6 +49,8 @@ class Topology:
     tables: dict[str, TableInfo] = field(default_factory=dict)
     shard_maps: dict[str, ShardMap[NodeAddr]] = field(default_factory=dict)
     nodes: list[NodeAddr] = field(default_factory=list)
+    # Each group's primary -> its streaming standbys (Citus secondaries, which Patroni registers).
+    secondaries: dict[NodeAddr, list[NodeAddr]] = field(default_factory=dict)
 
     @property
     def citus(self) -> bool:
@@ -83,6 +85,12 @@ class Topology:
             # The coordinator's own entry may name another address than the one we reached it at.
             groups[int(groupid)] = coordinator if int(groupid) == 0 else addr
         topo.nodes = sorted(set(groups.values()))
+        for groupid, host, port in conn.execute(
+                "SELECT groupid, nodename, nodeport FROM pg_dist_node "
+                "WHERE noderole = 'secondary' AND isactive ORDER BY groupid, nodeid").fetchall():
+            primary = groups.get(int(groupid))
+            if primary is not None:
+                topo.secondaries.setdefault(primary, []).append(NodeAddr(host, int(port)))
         for name, method, repmodel, column, colocation in conn.execute(
                 "SELECT format('%I.%I', n.nspname, c.relname), p.partmethod, p.repmodel, "
                 "       column_to_column_name(p.logicalrelid, p.partkey), p.colocationid "
