@@ -75,8 +75,10 @@ class Router:
         host = str(info.get("host") or "localhost").split(",")[0]
         port = str(info.get("port") or "5432").split(",")[0] or "5432"
         self._coordinator = NodeAddr(host, int(port))
-        self._pools: dict[NodeAddr, ConnectionPool] = {}
+        # (node, standby): a standby's pool is its own, even where its address was the primary's.
+        self._pools: dict[tuple[NodeAddr, bool], ConnectionPool] = {}
         self._down: dict[NodeAddr, float] = {}
+        self._standby_down: dict[NodeAddr, float] = {}
         self.topology = self._read_topology()
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -125,42 +127,40 @@ class Router:
         _check_id("account_id", account_id)
         return self.topology.locate(account_id)
 
-    def node_dsn(self, node: NodeAddr) -> str:
+    def node_dsn(self, node: NodeAddr, *, standby: bool = False) -> str:
+        """The DSN of a node's primary, or with standby=True of the standby at that address."""
+        if standby:
+            return make_conninfo(self.dsn, host=node.host, port=str(node.port), target_session_attrs="standby")
         override = self.node_dsns.get(str(node))
         if override:
             return override
         if node == self._coordinator:
             return self.dsn
-        if self._is_secondary(node):
-            return make_conninfo(self.dsn, host=node.host, port=str(node.port), target_session_attrs="any")
         return make_conninfo(self.dsn, host=node.host, port=str(node.port))
-
-    def _is_secondary(self, node: NodeAddr) -> bool:
-        return any(node in nodes for nodes in self.topology.secondaries.values()) if hasattr(self, "topology") else False
 
     def _replica_for(self, node: NodeAddr) -> NodeAddr | None:
         """A standby of ``node`` whose replay lag is within max_lag (checked at most once a second)."""
         for replica in self.topology.secondaries.get(node, []):
-            if replica in self._down and time.monotonic() - self._down[replica] < 5.0:
+            if replica in self._standby_down and time.monotonic() - self._standby_down[replica] < 5.0:
                 continue
             now = time.monotonic()
             cached = self._lag_cache.get(replica)
             if cached is None or now - cached[0] > 1.0:
                 try:
-                    with self._pool(replica).connection() as conn:
+                    with self._pool(replica, standby=True).connection() as conn:
                         lag = conn.execute("SELECT finshard.replica_lag()").fetchone()[0]
                     cached = (now, float("inf") if lag is None else float(lag))
                 except Exception as exc:  # noqa: BLE001 - an unreachable standby: the primary serves
                     log.info("finshard router: standby %s not usable (%s)", replica, exc)
-                    self._down[replica] = now
+                    self._standby_down[replica] = now
                     continue
                 self._lag_cache[replica] = cached
             if cached[1] <= self.max_lag:
                 return replica
         return None
 
-    def _pool(self, node: NodeAddr) -> ConnectionPool:
-        pool = self._pools.get(node)
+    def _pool(self, node: NodeAddr, *, standby: bool = False) -> ConnectionPool:
+        pool = self._pools.get((node, standby))
         if pool is None:
             kwargs: dict[str, Any] = {"autocommit": True, "connect_timeout": self.connect_timeout}
             if self.prepare is False:
@@ -168,13 +168,13 @@ class Router:
             # One direct connection first: a node that refuses connections fails now, not after the
             # pool's wait, so the call falls back to the coordinator at once.
             try:
-                psycopg.connect(self.node_dsn(node), **kwargs).close()
+                psycopg.connect(self.node_dsn(node, standby=standby), **kwargs).close()
             except psycopg.Error as exc:
                 raise TransientError(f"{node} unreachable: {str(exc).strip().splitlines()[0]}") from None
-            pool = ConnectionPool(self.node_dsn(node), min_size=1, max_size=self.pool_size, kwargs=kwargs,
+            pool = ConnectionPool(self.node_dsn(node, standby=standby), min_size=1, max_size=self.pool_size, kwargs=kwargs,
                                   open=True, timeout=10, name=f"finshard-{node}",
                                   check=_check_idle)
-            self._pools[node] = pool
+            self._pools[(node, standby)] = pool
         return pool
 
     def _node_for(self, proc: Proc, args: dict[str, Any]) -> NodeAddr:
@@ -230,13 +230,16 @@ class Router:
                 replica = self._replica_for(node)
                 if replica is not None:
                     try:
-                        result = self._execute_proc(replica, proc, sql, params)
+                        result = self._execute_proc(replica, proc, sql, params, standby=True)
                         self.last_node = replica
                         return result
                     except TransientError as exc:
                         # A standby that failed, was promoted or cannot run the call: the primary serves it.
                         log.info("finshard router: %s on standby %s; reading from the primary", exc, replica)
-                        self._down[replica] = time.monotonic()
+                        self._standby_down[replica] = time.monotonic()
+                        pool = self._pools.pop((replica, True), None)
+                        if pool is not None:
+                            pool.close(timeout=0)
             try:
                 result = self._execute_proc(node, proc, sql, params)
                 self.last_node = node
@@ -249,8 +252,8 @@ class Router:
                 # Exponential backoff with jitter, at most a second apart, so a failover is noticed soon.
                 time.sleep(min(1.0, self.backoff * (2 ** min(attempt - 1, 10))) * (0.5 + random.random()))
 
-    def _execute_proc(self, node: NodeAddr, proc: Proc, sql: str, params: list[Any]) -> Any:
-        pool = self._pool(node)
+    def _execute_proc(self, node: NodeAddr, proc: Proc, sql: str, params: list[Any], *, standby: bool = False) -> Any:
+        pool = self._pool(node, standby=standby)
         try:
             with pool.connection() as conn:
                 if proc.returns == "rows" or proc.returns == "row":
@@ -271,9 +274,10 @@ class Router:
         log.warning("finshard router: %s on %s; retrying", exc, node)
         if exc.sqlstate is None or exc.sqlstate.startswith("08") or exc.sqlstate.startswith("57"):
             self._down[node] = time.monotonic()
-            pool = self._pools.pop(node, None)
-            if pool is not None:
-                pool.close(timeout=0)
+            for standby in (False, True):
+                pool = self._pools.pop((node, standby), None)
+                if pool is not None:
+                    pool.close(timeout=0)
             try:
                 self.refresh()
             except TopologyError:
