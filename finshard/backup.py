@@ -59,12 +59,14 @@ def check_path(path: Path, what: str) -> Path:
     return path
 
 
-def archive_settings(cluster: Cluster, node: Node) -> dict[str, str]:
-    """postgresql.conf settings that push the node's WAL to its stanza."""
+def archive_settings(cluster: Cluster, node: Node, datadir: str | None = None) -> dict[str, str]:
+    """postgresql.conf settings that push the node's WAL to its stanza. ``datadir``: an --ha
+    member's, where its WAL is (the stanza lists every member; the asynchronous push would read the first's)."""
     conf = config_path(cluster)
+    pg_path = f" --pg1-path={datadir}" if datadir else ""
     return {
         "archive_mode": "on",
-        "archive_command": f"'pgbackrest --config={conf} --stanza={stanza(cluster, node)} archive-push %p'",
+        "archive_command": f"'pgbackrest --config={conf} --stanza={stanza(cluster, node)}{pg_path} archive-push %p'",
         # An idle node still ships its last WAL (and a restore point in it) within a minute.
         "archive_timeout": "60",
     }
@@ -418,6 +420,7 @@ def _restore_one(source: Cluster, new: Node, label: str, target: dict[str, Any] 
         raise ClusterError(f"pgbackrest restore of {node.name} failed: {_failed(res)}")
     if cluster is not None and cluster.tls:
         cluster.install_node_tls(new)
+    _leave_patroni(datadir)
     write_settings(datadir, {**node_settings(new, citus=False, preload=[]), "archive_mode": "off", "hot_standby": "on"})
     pg_bin = find_pg_bin()
     log = datadir / "server.log"
@@ -426,6 +429,33 @@ def _restore_one(source: Cluster, new: Node, label: str, target: dict[str, Any] 
         raise ClusterError(f"the restored {node.name} did not start: {_reason(log) or res.stderr.strip()}")
     _wait_promoted(new, log)
     return new
+
+
+def _leave_patroni(datadir: Path) -> None:
+    """A backup of an --ha member: the restored node runs without Patroni. Patroni's postgresql.conf
+    names the member's files (pg_hba.conf, certificate, socket) and its synchronous standby, which
+    would hold every commit: the original, which Patroni kept as postgresql.base.conf, comes back.
+    Its key files live in the group's directory, outside the data directory and so outside the
+    backup (finshard._key_path): the restored node gets copies of them and stops pointing there."""
+    base = datadir / "postgresql.base.conf"
+    if base.exists():
+        base.replace(datadir / "postgresql.conf")
+        for name in ("patroni.dynamic.json", "postgresql.conf.backup", "pg_hba.conf.backup", "pg_ident.conf.backup"):
+            (datadir / name).unlink(missing_ok=True)
+    pointer = datadir / "finshard_key_dir"
+    if not pointer.exists():
+        return
+    source = Path(pointer.read_text().strip())
+    names = ("audit", "pan", "pii")
+    missing = [n for n in names if not (source / f"finshard_{n}.key").exists()]
+    if missing:
+        raise ClusterError(f"the backup's key files are not in {source} ({', '.join(missing)} missing); "
+                           "restore them from where the cluster's keys are kept, then restore again")
+    for name in names:
+        target = datadir / f"finshard_{name}.key"
+        tls_mod.write_private(target, (source / f"finshard_{name}.key").read_bytes())
+        _chown_to_postgres(target)
+    pointer.unlink()
 
 
 def _wait_promoted(node: Node, log: Path, timeout: float = 600) -> None:

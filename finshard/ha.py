@@ -124,10 +124,7 @@ def _config(cluster: "Cluster", member: Member) -> dict[str, Any]:
     shared["wal_log_hints"] = "on"
     # A standby answers read-only calls; a long report must not be cancelled by replayed vacuum.
     shared["hot_standby_feedback"] = "on"
-    # Key files (audit, pan, pii) in one directory per group that every member reads: a standby
-    # then holds the keys the primary wrote (finshard._key_path).
-    local: dict[str, Any] = {"unix_socket_directories": member.socket_dir,
-                             "finshard.key_dir": str(key_dir(cluster, member.group_name))}
+    local: dict[str, Any] = {"unix_socket_directories": member.socket_dir}
     auth: dict[str, Any] = {}
     hba = ["local all postgres trust", "local replication postgres trust",
            "host all all 127.0.0.1/32 trust", "host replication all 127.0.0.1/32 trust"]
@@ -151,7 +148,7 @@ def _config(cluster: "Cluster", member: Member) -> dict[str, Any]:
                 "rewind": {"username": SUPERUSER}}
     if cluster.backup_repo:
         group_node = next(n for n in cluster.nodes if n.group == member.group)
-        local.update({k: v.strip("'") for k, v in backup.archive_settings(cluster, group_node).items()})
+        local.update({k: v.strip("'") for k, v in backup.archive_settings(cluster, group_node, member.datadir).items()})
     config: dict[str, Any] = {
         "scope": f"finshard-{cluster.cluster_id}",
         "namespace": "/finshard/",
@@ -335,6 +332,7 @@ def create(cluster: "Cluster", progress: Progress = lambda _m: None) -> None:
         start_member(cluster, member)
     _wait(cluster, lambda st: all(st.get(m.name, {}).get("role") == "leader" and st[m.name].get("state") == "running"
                                   for m in firsts), "every group's first member to become its primary", 120, firsts)
+    point_at_keys(cluster)
     for member in cluster.members:
         if member not in firsts:
             progress(f"patroni {member.name} (group {member.group}, port {member.port}): a standby")
@@ -342,8 +340,23 @@ def create(cluster: "Cluster", progress: Progress = lambda _m: None) -> None:
     wait_healthy(cluster, 180)
 
 
+def point_at_keys(cluster: "Cluster") -> None:
+    """Key files (audit, pan, pii) live in one directory per group that all its members read, named
+    by the file finshard_key_dir in each data directory (finshard._key_path): a promoted standby
+    then holds the keys its primary wrote, and standbys cloned later copy the file."""
+    from finshard.cluster import _chown_to_postgres
+
+    for member in cluster.members:
+        datadir = Path(member.datadir)
+        pointer = datadir / "finshard_key_dir"
+        if (datadir / "PG_VERSION").exists() and not pointer.exists():
+            tls_mod.write_private(pointer, f"{key_dir(cluster, member.group_name)}\n".encode())
+            _chown_to_postgres(pointer)
+
+
 def start(cluster: "Cluster", progress: Progress = lambda _m: None) -> None:
     """Start etcd and the members of a stopped cluster: the last primaries first, so that they lead again."""
+    point_at_keys(cluster)
     start_etcd(cluster, progress)
     primaries = {n.datadir for n in cluster.nodes}
     order = sorted(cluster.members, key=lambda m: m.datadir not in primaries)

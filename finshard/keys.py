@@ -1,4 +1,4 @@
-"""finshard's keys: files in each node's data directory (or the directory finshard.key_dir names),
+"""finshard's keys: files in each node's data directory (or in the directory its file finshard_key_dir names),
 never in a table.
 
 Three keys, one file each (``finshard_<name>.key``, lines of ``<version> <hex>``, the key in force

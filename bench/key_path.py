@@ -1,0 +1,56 @@
+"""Issue 18: what reading the key directory's pointer file (finshard._key_path, one pg_read_file of
+finshard_key_dir per key read) costs a transfer, on plain PostgreSQL. One server; rounds alternate
+the shipped _key_path with one that names the data directory without reading the file; pgbench
+runs the same transfer script with the simple and the prepared protocol. Prints tps and ratios;
+asserts nothing.
+
+    .venv/bin/python bench/key_path.py --no-citus [--seconds 10 --clients 8 --rounds 3]
+"""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+
+import psycopg
+from _common import cluster_from_args, show
+
+from finshard import bench
+
+WITHOUT_FILE = """CREATE OR REPLACE FUNCTION finshard._key_path(p_name text) RETURNS text LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT current_setting('data_directory') || '/finshard_' || p_name || '.key' $$"""
+
+
+def main() -> None:
+    args, _cluster, dsn = cluster_from_args(__doc__, extra=[("--rounds", {"type": int, "default": 3})])
+    shipped = (Path(__file__).resolve().parent.parent / "procedures" / "_key_path.sql").read_text()
+    ids = bench.make_accounts(dsn, 1000)
+    base, span = ids[0], len(ids)
+    script = ("\\set f random(0, :n - 1)\n\\set d random(1, :n - 1)\n\\set src :base + :f\n\\set dst :base + ((:f + :d) % :n)\n"
+              "SELECT finshard.transfer(:src::bigint, :dst::bigint, 0.01);\n")
+    results: dict[str, dict[str, list[float]]] = {p: {"file": [], "no_file": []} for p in ("simple", "prepared")}
+    try:
+        for i in range(args.rounds):
+            # Alternate which variant runs first: the ledger grows through the run.
+            order = [("file", shipped), ("no_file", WITHOUT_FILE)]
+            for variant, sql in (order if i % 2 == 0 else order[::-1]):
+                with psycopg.connect(dsn, autocommit=True) as conn:
+                    conn.execute(sql)
+                for protocol in ("simple", "prepared"):
+                    results[protocol][variant].append(bench.pgbench(dsn, [script], clients=args.clients, seconds=args.seconds,
+                                                                    variables={"n": span, "base": base}, protocol=protocol))
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(shipped)
+    out = {"benchmark": "transfer with _key_path reading finshard_key_dir vs naming the data directory",
+           "clients": args.clients, "seconds_each": args.seconds, "rounds": args.rounds}
+    for protocol, r in results.items():
+        f, n = statistics.mean(r["file"]), statistics.mean(r["no_file"])
+        out[protocol] = {"with_pointer_file_tps": round(f, 1), "without_tps": round(n, 1), "ratio": round(f / n, 3),
+                         "per_round": [round(a / b, 3) for a, b in zip(r["file"], r["no_file"])]}
+    show(out)
+
+
+if __name__ == "__main__":
+    main()
