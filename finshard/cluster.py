@@ -256,6 +256,8 @@ class Cluster:
             cluster = cls.load(directory)
             if ha and not cluster.ha:
                 raise ClusterError(f"the cluster in {directory} was created without --ha; create a new one with --ha")
+            if pgbouncer and cluster.ha:
+                raise ClusterError("--pgbouncer does not follow a Patroni failover; this cluster runs with --ha (docs/ha.md)")
             if backup_repo is not None and cluster.backup_repo and Path(backup_repo).resolve() != Path(cluster.backup_repo):
                 raise ClusterError(f"this cluster archives to {cluster.backup_repo}; it cannot move to another repository")
             if not cluster.complete:
@@ -586,7 +588,8 @@ def _run_pg(cmd: list[str], timeout: float | None = None) -> subprocess.Complete
 def _chown_to_postgres(path: Path) -> None:
     if os.geteuid() == 0:
         entry = pwd.getpwnam("postgres")
-        os.chown(path, entry.pw_uid, entry.pw_gid)
+        # Not through a symlink: a path the postgres user could replace must not hand it another file.
+        os.chown(path, entry.pw_uid, entry.pw_gid, follow_symlinks=False)
 
 
 def _group_postgres(path: Path) -> None:

@@ -14,6 +14,7 @@ import os
 import secrets
 import shutil
 import signal
+import ssl
 import subprocess
 import time
 import urllib.error
@@ -59,15 +60,17 @@ class Member:
         """Outside the data directory: pg_rewind copies every file of the primary's, and fails on a socket."""
         return str(Path(self.datadir).parent / "patroni" / self.name)
 
-    @property
-    def rest_url(self) -> str:
-        return f"http://127.0.0.1:{self.rest_port}"
+
+def rest_url(cluster: "Cluster", member: Member) -> str:
+    """The member's Patroni REST API: HTTPS with the cluster's certificates unless --no-tls."""
+    return f"{'https' if cluster.tls else 'http'}://127.0.0.1:{member.rest_port}"
 
 
 def patroni_bin() -> str:
-    """Patroni 4 from PyPI, in a virtualenv of Debian's python3 (scripts/setup.sh makes it), so that
-    the postgres OS user can run it. $FINSHARD_PATRONI overrides."""
-    path = os.environ.get("FINSHARD_PATRONI") or "/opt/finshard/patroni/bin/patroni"
+    """Patroni 4 from PyPI, in a virtualenv of Debian's python3 (scripts/setup.sh makes it, in
+    $FINSHARD_PATRONI_VENV), so that the postgres OS user can run it. $FINSHARD_PATRONI overrides."""
+    venv = os.environ.get("FINSHARD_PATRONI_VENV") or "/opt/finshard/patroni"
+    path = os.environ.get("FINSHARD_PATRONI") or f"{venv}/bin/patroni"
     if not Path(path).exists():
         raise ClusterError(f"Patroni is not installed ({path} is missing); run scripts/setup.sh, which installs it")
     return path
@@ -167,6 +170,9 @@ def _config(cluster: "Cluster", member: Member) -> dict[str, Any]:
                 # every standby gone the primary goes on alone rather than stop the ledger (docs/ha.md).
                 "synchronous_mode": "quorum",
                 "synchronous_node_count": 1,
+                # With etcd unreachable, a primary that still reaches its group's members keeps
+                # its role instead of demoting itself: the one local etcd is not a write outage.
+                "failsafe_mode": True,
                 "postgresql": {"use_pg_rewind": True, "use_slots": True, "parameters": shared, "pg_hba": hba},
             },
             "initdb": [{"encoding": "UTF8"}, {"locale": "C.UTF-8"}, "data-checksums"]
@@ -187,6 +193,14 @@ def _config(cluster: "Cluster", member: Member) -> dict[str, Any]:
         },
         "tags": {"nofailover": False, "noloadbalance": False, "clonefrom": False, "nosync": False},
     }
+    if cluster.tls:
+        # etcd takes only clients with a certificate of the cluster's CA: the leader keys decide who
+        # is primary, so no other local user may write them. The REST API is HTTPS (basic auth inside).
+        home = _home(cluster, member)
+        crt, key, ca = str(home / "server.crt"), str(home / "server.key"), str(cluster.tls_dir / "ca.crt")
+        config["etcd3"].update({"protocol": "https", "cacert": ca, "cert": crt, "key": key})
+        config["restapi"].update({"certfile": crt, "keyfile": key})
+        config["ctl"].update({"insecure": False, "cacert": ca})
     if cluster.citus:
         config["citus"] = {"group": member.group, "database": DATABASE}
     return config
@@ -206,13 +220,16 @@ def write_configs(cluster: "Cluster") -> None:
         _chown_to_postgres(key_dir(cluster, name))
     if not (base / "rest.password").exists():
         tls_mod.write_private(base / "rest.password", secrets.token_urlsafe(24).encode())
+    if cluster.tls and not (cluster.tls_dir / "etcd.crt").exists():
+        tls_mod.make_server_cert(cluster.tls_dir, "etcd", ["127.0.0.1", "localhost"], client=True)
     for member in cluster.members:
         home = _home(cluster, member)
         home.mkdir(mode=0o700, exist_ok=True)
         _chown_to_postgres(home)
         if cluster.tls:
             if not (cluster.tls_dir / f"{member.name}.crt").exists():
-                tls_mod.make_server_cert(cluster.tls_dir, member.name, ["127.0.0.1", "localhost"])
+                # Also a client certificate: Patroni shows it to etcd.
+                tls_mod.make_server_cert(cluster.tls_dir, member.name, ["127.0.0.1", "localhost"], client=True)
             for suffix in ("crt", "key"):
                 target = home / f"server.{suffix}"
                 tls_mod.write_private(target, (cluster.tls_dir / f"{member.name}.{suffix}").read_bytes())
@@ -268,40 +285,72 @@ def _children(pid: int) -> list[int]:
         return []
 
 
-def start_etcd(cluster: "Cluster", progress: Progress = lambda _m: None) -> None:
-    from finshard.cluster import _chown_to_postgres
+def _etcd_pidfile(cluster: "Cluster") -> Path:
+    return _dir(cluster) / "etcd.pid"
 
-    base = cluster.directory / "etcd"
-    pidfile = base / "etcd.pid"
+
+def start_etcd(cluster: "Cluster", progress: Progress = lambda _m: None) -> None:
+    from finshard.cluster import _chown_to_postgres, _group_postgres
+
+    pidfile = _etcd_pidfile(cluster)
     if _pid_alive(pidfile):
         return
-    base.mkdir(exist_ok=True)
-    _chown_to_postgres(base)
+    # etcd runs as postgres: its data directory is postgres', the directory holding it root's.
+    base = cluster.directory / "etcd"
+    base.mkdir(mode=0o750, exist_ok=True)
+    _group_postgres(base)
     (base / "data").mkdir(mode=0o700, exist_ok=True)
     _chown_to_postgres(base / "data")
+    scheme = "https" if cluster.tls else "http"
+    client, peer = f"{scheme}://127.0.0.1:{cluster.etcd_port}", f"{scheme}://127.0.0.1:{cluster.etcd_peer_port}"
+    tls_args: list[str] = []
+    if cluster.tls:
+        for suffix in ("crt", "key"):
+            tls_mod.write_private(base / f"etcd.{suffix}", (cluster.tls_dir / f"etcd.{suffix}").read_bytes())
+            _chown_to_postgres(base / f"etcd.{suffix}")
+        ca, crt, key = str(cluster.tls_dir / "ca.crt"), str(base / "etcd.crt"), str(base / "etcd.key")
+        tls_args = ["--cert-file", crt, "--key-file", key, "--trusted-ca-file", ca, "--client-cert-auth",
+                    "--peer-cert-file", crt, "--peer-key-file", key, "--peer-trusted-ca-file", ca,
+                    "--peer-client-cert-auth"]
     progress(f"starting etcd on port {cluster.etcd_port}")
-    client, peer = f"http://127.0.0.1:{cluster.etcd_port}", f"http://127.0.0.1:{cluster.etcd_peer_port}"
     _spawn([etcd_bin(), "--name", "finshard", "--data-dir", str(base / "data"),
             "--listen-client-urls", client, "--advertise-client-urls", client,
             "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
             "--initial-cluster", f"finshard={peer}", "--initial-cluster-state", "new",
             "--initial-cluster-token", f"finshard-{cluster.cluster_id}",
-            "--auto-compaction-retention", "1", "--log-level", "warn"],
-           base / "etcd.log", pidfile)
+            "--auto-compaction-retention", "1", "--log-level", "warn", *tls_args],
+           _dir(cluster) / "etcd.out", pidfile)
+    context = _context(cluster, client_cert="etcd")
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(f"{client}/health", timeout=1) as resp:
+            with urllib.request.urlopen(f"{client}/health", timeout=1, context=context) as resp:
                 if json.loads(resp.read()).get("health") == "true":
                     return
         except (OSError, ValueError):
             pass
         time.sleep(0.2)
-    raise ClusterError(f"etcd did not become healthy within 30s; see {base / 'etcd.log'}")
+    raise ClusterError(f"etcd did not become healthy within 30s; see {_dir(cluster) / 'etcd.out'}")
+
+
+def _context(cluster: "Cluster", client_cert: str | None = None) -> ssl.SSLContext | None:
+    """Verifies the server against the cluster's CA; with client_cert, shows that certificate."""
+    if not cluster.tls:
+        return None
+    context = ssl.create_default_context(cafile=str(cluster.tls_dir / "ca.crt"))
+    if client_cert:
+        context.load_cert_chain(str(cluster.tls_dir / f"{client_cert}.crt"), str(cluster.tls_dir / f"{client_cert}.key"))
+    return context
 
 
 def _pidfile(cluster: "Cluster", member: Member) -> Path:
     return _dir(cluster) / f"{member.name}.pid"
+
+
+def _outfile(cluster: "Cluster", member: Member) -> Path:
+    """Patroni's standard output, beside its pid file in the directory root owns: root writes it,
+    so it must not be where the postgres user could put a symlink."""
+    return _dir(cluster) / f"{member.name}.out"
 
 
 def member_running(cluster: "Cluster", member: Member) -> bool:
@@ -318,8 +367,7 @@ def start_member(cluster: "Cluster", member: Member) -> None:
         datadir.mkdir(mode=0o700)
         _chown_to_postgres(datadir)
     base = _dir(cluster)
-    _spawn([patroni_bin(), str(base / f"{member.name}.yml")], _home(cluster, member) / "patroni.out",
-           _pidfile(cluster, member))
+    _spawn([patroni_bin(), str(base / f"{member.name}.yml")], _outfile(cluster, member), _pidfile(cluster, member))
 
 
 def create(cluster: "Cluster", progress: Progress = lambda _m: None) -> None:
@@ -378,7 +426,7 @@ def stop(cluster: "Cluster", progress: Progress = lambda _m: None) -> None:
             continue
         progress(f"stopping patroni {member.name}")
         _terminate(pid, 90)
-    pid = _pid_alive(cluster.directory / "etcd" / "etcd.pid")
+    pid = _pid_alive(_etcd_pidfile(cluster))
     if pid is not None:
         progress("stopping etcd")
         _terminate(pid, 30)
@@ -431,18 +479,19 @@ def _signal(pid: int, sig: int) -> None:
 
 
 # -- state ------------------------------------------------------------------------------------------
-def _get(url: str, timeout: float = 2.0) -> Any:
-    with urllib.request.urlopen(url, timeout=timeout) as resp:
+def _get(cluster: "Cluster", url: str, timeout: float = 2.0) -> Any:
+    with urllib.request.urlopen(url, timeout=timeout, context=_context(cluster)) as resp:
         return json.loads(resp.read())
 
 
 def _states(cluster: "Cluster") -> dict[str, dict[str, Any]]:
-    """Member name -> Patroni's view of it (role, state, lag, timeline), from each group's REST API."""
+    """Member name -> Patroni's view of it (role, state, lag, timeline), from each group's REST API.
+    Only running members are asked: a frozen one would hold every caller for the timeout."""
     out: dict[str, dict[str, Any]] = {}
     for group in sorted({m.group for m in cluster.members}):
-        for member in [m for m in cluster.members if m.group == group]:
+        for member in [m for m in cluster.members if m.group == group and member_running(cluster, m)]:
             try:
-                data = _get(f"{member.rest_url}/cluster")
+                data = _get(cluster, f"{rest_url(cluster, member)}/cluster")
             except (OSError, ValueError):
                 continue
             for entry in data.get("members", []):
@@ -492,10 +541,11 @@ def _wait(cluster: "Cluster", ok: Callable[[dict[str, dict[str, Any]]], bool], w
             return
         for member in started or []:
             if not member_running(cluster, member):
-                out = _home(cluster, member) / "patroni.out"
+                out = _outfile(cluster, member)
                 raise ClusterError(f"patroni {member.name} exited: {_last_line(out)} (see {out})")
         time.sleep(0.3)
-    raise ClusterError(f"timed out after {int(timeout)}s waiting for {what}; see the Patroni logs in {_dir(cluster)}/MEMBER/")
+    raise ClusterError(f"timed out after {int(timeout)}s waiting for {what}; see the Patroni logs in {_dir(cluster)}/MEMBER/ "
+                       f"and its output in {_dir(cluster)}/MEMBER.out")
 
 
 def _last_line(path: Path) -> str:
@@ -557,12 +607,13 @@ def member_dsn(cluster: "Cluster", member: Member, dbname: str = "finshard") -> 
 
 
 # -- planned and forced role changes -------------------------------------------------------------------
-def _post(member: Member, path: str, body: dict[str, Any], password: str, timeout: float = 60) -> tuple[int, str]:
-    req = urllib.request.Request(f"{member.rest_url}{path}", data=json.dumps(body).encode(), method="POST",
+def _post(cluster: "Cluster", member: Member, path: str, body: dict[str, Any], timeout: float = 60) -> tuple[int, str]:
+    password = rest_password(cluster)
+    req = urllib.request.Request(f"{rest_url(cluster, member)}{path}", data=json.dumps(body).encode(), method="POST",
                                  headers={"Content-Type": "application/json",
                                           "Authorization": "Basic " + b64encode(f"{REST_USER}:{password}".encode()).decode()})
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
+        with urllib.request.urlopen(req, timeout=timeout, context=_context(cluster)) as resp:
             return resp.status, resp.read().decode(errors="replace")
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode(errors="replace")
@@ -603,7 +654,7 @@ def switchover(cluster: "Cluster", group: int, to: str | None = None) -> dict[st
         raise ClusterError(f"group {group} has no running primary; use finshard failover --group {group}")
     candidate = _candidate(cluster, group, to, leader)
     t0 = time.monotonic()
-    code, text = _post(leader, "/switchover", {"leader": leader.name, "candidate": candidate.name}, rest_password(cluster))
+    code, text = _post(cluster, leader, "/switchover", {"leader": leader.name, "candidate": candidate.name})
     if code != 200:
         raise ClusterError(f"switchover of group {group} refused by Patroni: {text.strip()}")
     _wait_new_primary(cluster, group, candidate)
@@ -617,7 +668,10 @@ def failover(cluster: "Cluster", group: int, to: str | None = None) -> dict[str,
     candidate = _candidate(cluster, group, to, leader) if leader else None
     if candidate is None:
         states = _states(cluster)
-        alive = [m for m in members if states.get(m.name, {}).get("state") in ("running", "streaming")]
+        # Right after a primary dies its standbys report states such as "streaming" or "running"
+        # (or a reconnecting receiver's); any member whose PostgreSQL is up may be promoted.
+        alive = [m for m in members if m.name in states
+                 and states[m.name].get("state") not in ("stopped", "crashed", "start failed", "stopping")]
         if to is not None:
             candidate = next((m for m in alive if m.name == to), None)
         elif alive:
@@ -626,7 +680,7 @@ def failover(cluster: "Cluster", group: int, to: str | None = None) -> dict[str,
             raise ClusterError(f"group {group} has no running member to promote")
     via = next((m for m in members if m is not leader and member_running(cluster, m)), candidate)
     t0 = time.monotonic()
-    code, text = _post(via, "/failover", {"candidate": candidate.name}, rest_password(cluster))
+    code, text = _post(cluster, via, "/failover", {"candidate": candidate.name})
     if code != 200:
         raise ClusterError(f"failover of group {group} refused by Patroni: {text.strip()}")
     _wait_new_primary(cluster, group, candidate)

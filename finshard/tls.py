@@ -59,8 +59,9 @@ def make_ca(directory: Path, name: str) -> Path:
     return directory / CA_FILE
 
 
-def make_server_cert(directory: Path, name: str, hosts: list[str]) -> tuple[Path, Path]:
-    """A server certificate for ``hosts`` (IP addresses or DNS names) signed by directory's CA."""
+def make_server_cert(directory: Path, name: str, hosts: list[str], *, client: bool = False) -> tuple[Path, Path]:
+    """A server certificate for ``hosts`` (IP addresses or DNS names) signed by directory's CA;
+    client=True lets it also authenticate its holder as a client (etcd's members and Patroni)."""
     ca_key = serialization.load_pem_private_key((directory / CA_KEY).read_bytes(), password=None)
     ca_cert = x509.load_pem_x509_certificate((directory / CA_FILE).read_bytes())
     key = ec.generate_private_key(ec.SECP256R1())
@@ -78,7 +79,8 @@ def make_server_cert(directory: Path, name: str, hosts: list[str]) -> tuple[Path
             .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + timedelta(days=_DAYS))
             .add_extension(x509.SubjectAlternativeName(names), critical=False)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]
+                                                 + ([ExtendedKeyUsageOID.CLIENT_AUTH] if client else [])), critical=False)
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)  # type: ignore[arg-type]
             .sign(ca_key, hashes.SHA256()))  # type: ignore[arg-type]
     crt, key_path = directory / f"{name}.crt", directory / f"{name}.key"

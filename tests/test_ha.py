@@ -14,6 +14,7 @@ import signal
 import shutil
 import threading
 import time
+import urllib.error
 import uuid
 from decimal import Decimal
 from typing import Iterator
@@ -272,6 +273,37 @@ def test_a_stopped_ha_cluster_starts_again_with_its_data(ha_plain: Cluster) -> N
     assert all(row["up"] for row in cluster.status())
     with Router.connect(cluster.dsn()) as r:
         assert r.balance(account_id=acc) == Decimal("100.00")
+
+
+def test_etcd_and_patronis_api_take_only_tls_clients_of_the_clusters_ca(ha_plain: Cluster) -> None:
+    import ssl
+    import urllib.request
+
+    tls_dir = ha_plain.tls_dir
+    trusted = ssl.create_default_context(cafile=str(tls_dir / "ca.crt"))
+    etcd = f"https://127.0.0.1:{ha_plain.etcd_port}/health"
+    # etcd: plain HTTP and a client without a certificate of the cluster's CA are refused.
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"http://127.0.0.1:{ha_plain.etcd_port}/health", timeout=3).read()
+    with pytest.raises(OSError):
+        urllib.request.urlopen(etcd, timeout=3, context=trusted).read()
+    with pytest.raises(OSError):
+        urllib.request.urlopen(etcd, timeout=3, context=ssl.create_default_context()).read()
+    with_cert = ssl.create_default_context(cafile=str(tls_dir / "ca.crt"))
+    with_cert.load_cert_chain(str(tls_dir / "etcd.crt"), str(tls_dir / "etcd.key"))
+    with urllib.request.urlopen(etcd, timeout=3, context=with_cert) as resp:
+        assert json.loads(resp.read())["health"] == "true"
+    # Patroni's REST API: HTTPS only, verified against the cluster's CA; changes need the password.
+    member = ha_plain.members[0]
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"http://127.0.0.1:{member.rest_port}/cluster", timeout=3).read()
+    with urllib.request.urlopen(f"https://127.0.0.1:{member.rest_port}/cluster", timeout=3, context=trusted) as resp:
+        assert {m["name"] for m in json.loads(resp.read())["members"]} == {m.name for m in ha_plain.members}
+    req = urllib.request.Request(f"https://127.0.0.1:{member.rest_port}/switchover", method="POST",
+                                 data=json.dumps({"leader": member.name}).encode())
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(req, timeout=3, context=trusted)
+    assert refused.value.code == 401
 
 
 def test_a_lost_connection_relayed_by_citus_is_transient() -> None:
