@@ -146,9 +146,18 @@ class Router:
             now = time.monotonic()
             cached = self._lag_cache.get(replica)
             if cached is None or now - cached[0] > 1.0:
+                # The primary's LSN first: a standby that stopped receiving is not caught up just
+                # because it replayed what it had. Without it (the primary is unreachable), the
+                # standby's own view, which is Infinity once its WAL receiver has lost the primary.
+                lsn = None
+                try:
+                    with self._pool(node).connection() as conn:
+                        lsn = conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()[0]
+                except Exception:  # noqa: BLE001
+                    pass
                 try:
                     with self._pool(replica, standby=True).connection() as conn:
-                        lag = conn.execute("SELECT finshard.replica_lag()").fetchone()[0]
+                        lag = conn.execute("SELECT finshard.replica_lag(%s::pg_lsn)", (lsn,)).fetchone()[0]
                     cached = (now, float("inf") if lag is None else float(lag))
                 except Exception as exc:  # noqa: BLE001 - an unreachable standby: the primary serves
                     log.info("finshard router: standby %s not usable (%s)", replica, exc)
@@ -162,7 +171,11 @@ class Router:
     def _pool(self, node: NodeAddr, *, standby: bool = False) -> ConnectionPool:
         pool = self._pools.get((node, standby))
         if pool is None:
-            kwargs: dict[str, Any] = {"autocommit": True, "connect_timeout": self.connect_timeout}
+            # Keepalives and a TCP user timeout: a node whose machine vanished (no RST, no FIN) is
+            # noticed within about 15 s, not the kernel's 15 minutes, and the call is retried.
+            kwargs: dict[str, Any] = {"autocommit": True, "connect_timeout": self.connect_timeout,
+                                      "keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2,
+                                      "keepalives_count": 3, "tcp_user_timeout": 15000}
             if self.prepare is False:
                 kwargs["prepare_threshold"] = None
             # One direct connection first: a node that refuses connections fails now, not after the
@@ -247,10 +260,12 @@ class Router:
             except TransientError as exc:
                 attempt += 1
                 self._note_failure(node, exc)
-                if not safe_to_retry or attempt > self.retries or time.monotonic() - started > self.retry_budget:
-                    raise
                 # Exponential backoff with jitter, at most a second apart, so a failover is noticed soon.
-                time.sleep(min(1.0, self.backoff * (2 ** min(attempt - 1, 10))) * (0.5 + random.random()))
+                pause = min(1.0, self.backoff * (2 ** min(attempt - 1, 10))) * (0.5 + random.random())
+                if not safe_to_retry or attempt > self.retries \
+                        or time.monotonic() - started + pause > self.retry_budget:
+                    raise
+                time.sleep(pause)
 
     def _execute_proc(self, node: NodeAddr, proc: Proc, sql: str, params: list[Any], *, standby: bool = False) -> Any:
         pool = self._pool(node, standby=standby)
@@ -272,16 +287,24 @@ class Router:
 
     def _note_failure(self, node: NodeAddr, exc: FinshardError) -> None:
         log.warning("finshard router: %s on %s; retrying", exc, node)
-        if exc.sqlstate is None or exc.sqlstate.startswith("08") or exc.sqlstate.startswith("57"):
+        # 25006: a write reached a node that is now a standby (its group failed over).
+        if exc.sqlstate is None or exc.sqlstate[:2] in ("08", "57") or exc.sqlstate == "25006":
             self._down[node] = time.monotonic()
             for standby in (False, True):
                 pool = self._pools.pop((node, standby), None)
                 if pool is not None:
                     pool.close(timeout=0)
-            try:
-                self.refresh()
-            except TopologyError:
-                pass
+            self._try_refresh()
+        elif exc.sqlstate == "XX000":
+            # Citus relayed a lost connection to another node: this node is fine, the other may
+            # have failed over, and Citus' metadata (read by refresh) names its new primary.
+            self._try_refresh()
+
+    def _try_refresh(self) -> None:
+        try:
+            self.refresh()
+        except TopologyError:
+            pass
 
     # -- sessions ------------------------------------------------------------------------------------
     def session(self, token: str) -> "SessionRouter":

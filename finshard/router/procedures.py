@@ -102,7 +102,7 @@ PROCEDURES: tuple[Proc, ...] = (
                           "close:numeric", "volume:numeric"), "void"),
     Proc("candles", _p("instrument_id:bigint", "interval:interval", "from:timestamptz", "to:timestamptz"), "rows", writes=False),
     Proc("commission", _p("notional:numeric", "currency:text"), "scalar", writes=False),
-    Proc("replica_lag", _p(), "scalar", writes=False),
+    Proc("replica_lag", _p("primary_lsn:pg_lsn"), "scalar", writes=False),
     Proc("place_order", _p("account_id:bigint", "instrument_id:bigint", "order_type:text", "side:text", "quantity:numeric",
                            "price:numeric", "stop_price:numeric", "time_in_force:text", "idempotency_key:text", "session:text"), "scalar",
          route_by="account_id", idempotent_key="idempotency_key"),
