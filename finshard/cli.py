@@ -650,6 +650,8 @@ def failover_drill(directory: Path, group: int | None, coordinator: bool, node: 
 
         if coordinator and group not in (None, 0):
             raise CliError("--coordinator is group 0; give one of --group and --coordinator")
+        if node is not None:
+            raise CliError("--node is for clusters without --ha; on an --ha cluster give --group N or --coordinator")
         report = ha_drill(directory, group=0 if coordinator else group, clients=clients, progress=_progress)
     else:
         if group is not None or coordinator:
@@ -658,6 +660,25 @@ def failover_drill(directory: Path, group: int | None, coordinator: bool, node: 
 
         report = drill(directory, node_name=node, progress=_progress)
     _dump(report) if as_json else click.echo("\n".join(f"{k}: {v}" for k, v in report.items()))
+    if report.get("ok") is False:
+        raise CliError(f"failover drill failed: {_drill_failure(report)}")
+
+
+def _drill_failure(report: dict[str, Any]) -> str:
+    """The first reason a drill report is not ok, in words."""
+    checks = [("lost", "acknowledged writes lost"), ("duplicated", "writes applied twice"),
+              ("application_errors", "errors reached the application"), ("ledger_problems", "ledger problems"),
+              ("prepared_transactions_left", "prepared transactions left")]
+    for key, words in checks:
+        if report.get(key):
+            return f"{report[key]} {words}"
+    if report.get("totals_hold") is False:
+        return "a currency's balances do not sum to its deposits"
+    if report.get("seconds_to_first_write_on_group", 0) is None:
+        return "no write reached the failed group again"
+    if report.get("old_primary_rejoined_as_standby") is False:
+        return "the old primary did not rejoin as a standby"
+    return "see the report above"
 
 
 @main.group()
