@@ -11,12 +11,12 @@ __version__ = "0.1.0"
 from finshard import errors  # noqa: E402
 from finshard.errors import FinshardError  # noqa: E402
 
-__all__ = ["__version__", "errors", "FinshardError", "Router"]
+__all__ = ["__version__", "errors", "FinshardError", "Router", "AsyncRouter"]
 
 
 def __getattr__(name: str):  # pragma: no cover - lazy import keeps `finshard --help` fast
-    if name == "Router":
-        from finshard.router import Router
+    if name in ("Router", "AsyncRouter"):
+        from finshard import router
 
-        return Router
+        return getattr(router, name)
     raise AttributeError(name)

@@ -17,6 +17,7 @@ import random
 import select
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import psycopg
@@ -30,29 +31,30 @@ from finshard.router.procedures import PROCEDURES, Proc
 from finshard.router.routing import Route, route
 from finshard.router.topology import NodeAddr, ShardLocation, Topology
 
-__all__ = ["Router", "SessionRouter", "Route", "ShardLocation", "NodeAddr", "Topology", "PROCEDURES"]
+__all__ = ["Router", "AsyncRouter", "SessionRouter", "AsyncSessionRouter", "Route", "ShardLocation", "NodeAddr",
+           "Topology", "PROCEDURES"]
 
 log = logging.getLogger("finshard.router")
 
 
-class Router:
-    """Routes finshard calls to the right node. Create with ``Router.connect(dsn)``; close() or use ``with``."""
+@dataclass
+class _Call:
+    """One prepared call: what runs where, whether a retry is safe, whether a standby may serve it."""
+
+    proc: Proc
+    args: dict[str, Any]
+    sql: str
+    params: list[Any]
+    safe_to_retry: bool
+    to_replica: bool
+
+
+class _RouterCore:
+    """What Router and AsyncRouter share: arguments, routing, retry policy. No I/O here."""
 
     def __init__(self, dsn: str, *, pool_size: int = 4, retries: int = 200, backoff: float = 0.05,
                  retry_budget: float = 60.0, node_dsns: dict[str, str] | None = None, connect_timeout: int = 5,
                  prepare: bool | None = None, reads: str = "primary", max_lag: float = 5.0) -> None:
-        """dsn: the coordinator (or single node); with --ha, every member of its group and
-        target_session_attrs=read-write (``finshard cluster dsn`` prints it). node_dsns maps
-        "host:port" of a node, as Citus names it, to the DSN to reach it by (e.g. its pgbouncer).
-        prepare=False disables server-side prepared statements (needed behind pgbouncer in
-        transaction pooling).
-
-        A call that is safe to retry (a read, or a write with an idempotency key) is retried on a
-        lost connection or a failing-over node, with backoff, for up to ``retry_budget`` seconds
-        (and ``retries`` attempts): an outage shorter than that is a pause, not an error.
-        reads="replica" sends read-only calls to a standby of the node that would serve them,
-        when its replay lag is at most ``max_lag`` seconds; otherwise to the primary. A call
-        takes ``reads=`` too."""
         if reads not in ("primary", "replica"):
             raise ValueError(f"reads must be 'primary' or 'replica', not {reads!r}")
         self.dsn = dsn
@@ -75,52 +77,9 @@ class Router:
         host = str(info.get("host") or "localhost").split(",")[0]
         port = str(info.get("port") or "5432").split(",")[0] or "5432"
         self._coordinator = NodeAddr(host, int(port))
-        # (node, standby): a standby's pool is its own, even where its address was the primary's.
-        self._pools: dict[tuple[NodeAddr, bool], ConnectionPool] = {}
         self._down: dict[NodeAddr, float] = {}
         self._standby_down: dict[NodeAddr, float] = {}
-        self.topology = self._read_topology()
-
-    # -- lifecycle -----------------------------------------------------------------------------
-    @classmethod
-    def connect(cls, dsn: str, **kwargs: Any) -> "Router":
-        """Connect to the coordinator, read the topology (Citus or a single node) and return a Router."""
-        return cls(dsn, **kwargs)
-
-    def close(self) -> None:
-        for pool in self._pools.values():
-            pool.close()
-        self._pools.clear()
-
-    def __enter__(self) -> "Router":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    # -- topology ------------------------------------------------------------------------------
-    def _read_topology(self) -> Topology:
-        try:
-            with psycopg.connect(self.dsn, autocommit=True, connect_timeout=self.connect_timeout) as conn:
-                topo = Topology.read(conn, self._coordinator)
-                if not topo.citus:
-                    # One node with standbys (--ha without Citus): the DSN's other hosts.
-                    info = conninfo_to_dict(self.dsn)
-                    hosts = str(info.get("host") or "").split(",")
-                    ports = str(info.get("port") or "").split(",")
-                    if len(hosts) > 1:
-                        ports = ports if len(ports) == len(hosts) else [ports[0]] * len(hosts)
-                        current = (str(conn.info.host), int(conn.info.port))
-                        topo.secondaries[self._coordinator] = [NodeAddr(h, int(p)) for h, p in zip(hosts, ports)
-                                                               if (h, int(p)) != current]
-                return topo
-        except psycopg.Error as exc:
-            raise TopologyError(f"cannot read the topology from {self._coordinator}: {translate(exc)}") from None
-
-    def refresh(self) -> Topology:
-        """Read the topology again (after a shard move, a split, a node change)."""
-        self.topology = self._read_topology()
-        return self.topology
+        self.topology: Topology
 
     def shard_for(self, account_id: int) -> ShardLocation:
         """Which shard and node hold ``account_id`` (hash, shard id and range, node)."""
@@ -138,74 +97,21 @@ class Router:
             return self.dsn
         return make_conninfo(self.dsn, host=node.host, port=str(node.port))
 
-    def _replica_for(self, node: NodeAddr) -> NodeAddr | None:
-        """A standby of ``node`` whose replay lag is within max_lag (checked at most once a second)."""
-        for replica in self.topology.secondaries.get(node, []):
-            if replica in self._standby_down and time.monotonic() - self._standby_down[replica] < 5.0:
-                continue
-            now = time.monotonic()
-            cached = self._lag_cache.get(replica)
-            if cached is None or now - cached[0] > 1.0:
-                # The primary's LSN first: a standby that stopped receiving is not caught up just
-                # because it replayed what it had. Without it (the primary is unreachable), the
-                # standby's own view, which is Infinity once its WAL receiver has lost the primary.
-                lsn = None
-                try:
-                    with self._pool(node).connection() as conn:
-                        lsn = conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()[0]
-                except Exception:  # noqa: BLE001
-                    pass
-                try:
-                    with self._pool(replica, standby=True).connection() as conn:
-                        lag = conn.execute("SELECT finshard.replica_lag(%s::pg_lsn)", (lsn,)).fetchone()[0]
-                    cached = (now, float("inf") if lag is None else float(lag))
-                except Exception as exc:  # noqa: BLE001 - an unreachable standby: the primary serves
-                    log.info("finshard router: standby %s not usable (%s)", replica, exc)
-                    self._standby_down[replica] = now
-                    continue
-                self._lag_cache[replica] = cached
-            if cached[1] <= self.max_lag:
-                return replica
-        return None
+    def explain_route(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> Route:
+        """Where ``execute`` would run ``sql``, and why. Raises UnparsableSQL when it cannot tell."""
+        return route(sql, params, self.topology)
 
-    def _pool(self, node: NodeAddr, *, standby: bool = False) -> ConnectionPool:
-        pool = self._pools.get((node, standby))
-        if pool is None:
-            # Keepalives and a TCP user timeout: a node whose machine vanished (no RST, no FIN) is
-            # noticed within about 15 s, not the kernel's 15 minutes, and the call is retried.
-            kwargs: dict[str, Any] = {"autocommit": True, "connect_timeout": self.connect_timeout,
-                                      "keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2,
-                                      "keepalives_count": 3, "tcp_user_timeout": 15000}
-            if self.prepare is False:
-                kwargs["prepare_threshold"] = None
-            # One direct connection first: a node that refuses connections fails now, not after the
-            # pool's wait, so the call falls back to the coordinator at once.
-            try:
-                psycopg.connect(self.node_dsn(node, standby=standby), **kwargs).close()
-            except psycopg.Error as exc:
-                raise TransientError(f"{node} unreachable: {str(exc).strip().splitlines()[0]}") from None
-            pool = ConnectionPool(self.node_dsn(node, standby=standby), min_size=1, max_size=self.pool_size, kwargs=kwargs,
-                                  open=True, timeout=10, name=f"finshard-{node}",
-                                  check=_check_idle)
-            self._pools[(node, standby)] = pool
-        return pool
+    def _connect_kwargs(self) -> dict[str, Any]:
+        # Keepalives and a TCP user timeout: a node whose machine vanished (no RST, no FIN) is
+        # noticed within about 15 s, not the kernel's 15 minutes, and the call is retried.
+        kwargs: dict[str, Any] = {"autocommit": True, "connect_timeout": self.connect_timeout,
+                                  "keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2,
+                                  "keepalives_count": 3, "tcp_user_timeout": 15000}
+        if self.prepare is False:
+            kwargs["prepare_threshold"] = None
+        return kwargs
 
-    def _node_for(self, proc: Proc, args: dict[str, Any]) -> NodeAddr:
-        if proc.route_by is None or args.get(proc.route_by) is None:
-            return self.topology.coordinator
-        node = self.topology.node_for_account(args[proc.route_by])
-        # A node that failed recently: use the coordinator, which can reach every shard.
-        if node in self._down and time.monotonic() - self._down[node] < 5.0:
-            return self.topology.coordinator
-        return node
-
-    # -- calls -----------------------------------------------------------------------------------
-    def call(self, proc_name: str, /, reads: str | None = None, **kwargs: Any) -> Any:
-        """Call finshard.<name> with keyword arguments (names without p_; from_ for p_from).
-
-        Money and quantities are Decimal (a float is refused). Raises finshard.errors classes.
-        reads="replica" (or the router's default) lets a read-only call go to a standby.
-        """
+    def _prepare(self, proc_name: str, reads: str | None, kwargs: dict[str, Any]) -> _Call:
         proc = _BY_NAME.get(proc_name)
         if proc is None:
             raise FinshardError(f"finshard has no public function {proc_name}")
@@ -225,7 +131,6 @@ class Router:
         # A retry must not apply a write twice: give idempotent calls a key when the caller did not.
         if proc.idempotent_key and args.get(proc.idempotent_key) is None:
             args[proc.idempotent_key] = f"router-{uuid.uuid4()}"
-        sql = _sql(proc, args)
         params = [_adapt(args[p]) for p, _t in proc.params if p in args]
         for value in params:
             if isinstance(value, str):
@@ -234,50 +139,192 @@ class Router:
                 except UnicodeEncodeError:
                     raise by_sqlstate["FS005"](f"{proc_name}: a text argument is not valid Unicode ({value!r:.40})",
                                                sqlstate="FS005") from None
-        safe_to_retry = not proc.writes or proc.idempotent_key is not None
+        safe = not proc.writes or proc.idempotent_key is not None
+        return _Call(proc, args, _sql(proc, args), params, safe, to_replica)
+
+    def _node_for(self, proc: Proc, args: dict[str, Any]) -> NodeAddr:
+        if proc.route_by is None or args.get(proc.route_by) is None:
+            return self.topology.coordinator
+        node = self.topology.node_for_account(args[proc.route_by])
+        # A node that failed recently: use the coordinator, which can reach every shard.
+        if node in self._down and time.monotonic() - self._down[node] < 5.0:
+            return self.topology.coordinator
+        return node
+
+    def _replicas_to_try(self, node: NodeAddr) -> list[NodeAddr]:
+        return [r for r in self.topology.secondaries.get(node, [])
+                if not (r in self._standby_down and time.monotonic() - self._standby_down[r] < 5.0)]
+
+    def _lag_known(self, replica: NodeAddr) -> float | None:
+        """A standby's lag read within the last second, or None when it must be read again."""
+        cached = self._lag_cache.get(replica)
+        return cached[1] if cached is not None and time.monotonic() - cached[0] <= 1.0 else None
+
+    def _retry_pause(self, call: _Call, attempt: int, started: float) -> float | None:
+        """How long to wait before the next attempt, or None when the call must not be retried."""
+        # Exponential backoff with jitter, at most a second apart, so a failover is noticed soon.
+        pause = min(1.0, self.backoff * (2 ** min(attempt - 1, 10))) * (0.5 + random.random())
+        if not call.safe_to_retry or attempt > self.retries or time.monotonic() - started + pause > self.retry_budget:
+            return None
+        return pause
+
+    def _failure(self, node: NodeAddr, exc: FinshardError) -> str | None:
+        """What a failed call says of its node: "down" (drop its pools, re-read the topology),
+        "refresh" (re-read the topology only) or None."""
+        log.warning("finshard router: %s on %s; retrying", exc, node)
+        # 25006: a write reached a node that is now a standby (its group failed over).
+        if exc.sqlstate is None or exc.sqlstate[:2] in ("08", "57") or exc.sqlstate == "25006":
+            self._down[node] = time.monotonic()
+            return "down"
+        if exc.sqlstate == "XX000":
+            # Citus relayed a lost connection to another node: this node is fine, the other may
+            # have failed over, and Citus' metadata (read by refresh) names its new primary.
+            return "refresh"
+        return None
+
+
+class Router(_RouterCore):
+    """Routes finshard calls to the right node. Create with ``Router.connect(dsn)``; close() or use ``with``."""
+
+    def __init__(self, dsn: str, *, pool_size: int = 4, retries: int = 200, backoff: float = 0.05,
+                 retry_budget: float = 60.0, node_dsns: dict[str, str] | None = None, connect_timeout: int = 5,
+                 prepare: bool | None = None, reads: str = "primary", max_lag: float = 5.0) -> None:
+        """dsn: the coordinator (or single node); with --ha, every member of its group and
+        target_session_attrs=read-write (``finshard cluster dsn`` prints it). node_dsns maps
+        "host:port" of a node, as Citus names it, to the DSN to reach it by (e.g. its pgbouncer).
+        prepare=False disables server-side prepared statements (needed behind pgbouncer in
+        transaction pooling).
+
+        A call that is safe to retry (a read, or a write with an idempotency key) is retried on a
+        lost connection or a failing-over node, with backoff, for up to ``retry_budget`` seconds
+        (and ``retries`` attempts): an outage shorter than that is a pause, not an error.
+        reads="replica" sends read-only calls to a standby of the node that would serve them,
+        when its replay lag is at most ``max_lag`` seconds; otherwise to the primary. A call
+        takes ``reads=`` too."""
+        super().__init__(dsn, pool_size=pool_size, retries=retries, backoff=backoff, retry_budget=retry_budget,
+                         node_dsns=node_dsns, connect_timeout=connect_timeout, prepare=prepare, reads=reads,
+                         max_lag=max_lag)
+        # (node, standby): a standby's pool is its own, even where its address was the primary's.
+        self._pools: dict[tuple[NodeAddr, bool], ConnectionPool] = {}
+        self.topology = _read_topology(self.dsn, self._coordinator, self.connect_timeout)
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    @classmethod
+    def connect(cls, dsn: str, **kwargs: Any) -> "Router":
+        """Connect to the coordinator, read the topology (Citus or a single node) and return a Router."""
+        return cls(dsn, **kwargs)
+
+    def close(self) -> None:
+        for pool in self._pools.values():
+            pool.close()
+        self._pools.clear()
+
+    def __enter__(self) -> "Router":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def refresh(self) -> Topology:
+        """Read the topology again (after a shard move, a split, a node change)."""
+        self.topology = _read_topology(self.dsn, self._coordinator, self.connect_timeout)
+        return self.topology
+
+    # -- pools -----------------------------------------------------------------------------------
+    def _replica_for(self, node: NodeAddr) -> NodeAddr | None:
+        """A standby of ``node`` whose replay lag is within max_lag (checked at most once a second)."""
+        for replica in self._replicas_to_try(node):
+            lag = self._lag_known(replica)
+            if lag is None:
+                # The primary's LSN first: a standby that stopped receiving is not caught up just
+                # because it replayed what it had. Without it (the primary is unreachable), the
+                # standby's own view, which is Infinity once its WAL receiver has lost the primary.
+                lsn = None
+                try:
+                    with self._pool(node).connection() as conn:
+                        lsn = conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()[0]  # type: ignore[index]
+                except Exception:  # noqa: BLE001
+                    pass
+                try:
+                    with self._pool(replica, standby=True).connection() as conn:
+                        row = conn.execute("SELECT finshard.replica_lag(%s::pg_lsn)", (lsn,)).fetchone()
+                except Exception as exc:  # noqa: BLE001 - an unreachable standby: the primary serves
+                    log.info("finshard router: standby %s not usable (%s)", replica, exc)
+                    self._standby_down[replica] = time.monotonic()
+                    continue
+                lag = float("inf") if row is None or row[0] is None else float(row[0])
+                self._lag_cache[replica] = (time.monotonic(), lag)
+            if lag <= self.max_lag:
+                return replica
+        return None
+
+    def _pool(self, node: NodeAddr, *, standby: bool = False) -> ConnectionPool:
+        pool = self._pools.get((node, standby))
+        if pool is None:
+            kwargs = self._connect_kwargs()
+            # One direct connection first: a node that refuses connections fails now, not after the
+            # pool's wait, so the call falls back to the coordinator at once.
+            try:
+                psycopg.connect(self.node_dsn(node, standby=standby), **kwargs).close()
+            except psycopg.Error as exc:
+                raise TransientError(f"{node} unreachable: {str(exc).strip().splitlines()[0]}") from None
+            pool = ConnectionPool(self.node_dsn(node, standby=standby), min_size=1, max_size=self.pool_size, kwargs=kwargs,
+                                  open=True, timeout=10, name=f"finshard-{node}",
+                                  check=_check_idle)
+            self._pools[(node, standby)] = pool
+        return pool
+
+    def _drop_pools(self, node: NodeAddr, standbys: tuple[bool, ...] = (False, True)) -> None:
+        for standby in standbys:
+            pool = self._pools.pop((node, standby), None)
+            if pool is not None:
+                pool.close(timeout=0)
+
+    # -- calls -----------------------------------------------------------------------------------
+    def call(self, proc_name: str, /, reads: str | None = None, **kwargs: Any) -> Any:
+        """Call finshard.<name> with keyword arguments (names without p_; from_ for p_from).
+
+        Money and quantities are Decimal (a float is refused). Raises finshard.errors classes.
+        reads="replica" (or the router's default) lets a read-only call go to a standby.
+        """
+        call = self._prepare(proc_name, reads, kwargs)
         attempt = 0
         started = time.monotonic()
         while True:
-            node = self._node_for(proc, args)
-            if to_replica:
+            node = self._node_for(call.proc, call.args)
+            if call.to_replica:
                 replica = self._replica_for(node)
                 if replica is not None:
                     try:
-                        result = self._execute_proc(replica, proc, sql, params, standby=True)
+                        result = self._execute_proc(replica, call, standby=True)
                         self.last_node = replica
                         return result
                     except TransientError as exc:
                         # A standby that failed, was promoted or cannot run the call: the primary serves it.
                         log.info("finshard router: %s on standby %s; reading from the primary", exc, replica)
                         self._standby_down[replica] = time.monotonic()
-                        pool = self._pools.pop((replica, True), None)
-                        if pool is not None:
-                            pool.close(timeout=0)
+                        self._drop_pools(replica, (True,))
             try:
-                result = self._execute_proc(node, proc, sql, params)
+                result = self._execute_proc(node, call)
                 self.last_node = node
                 return result
             except TransientError as exc:
                 attempt += 1
                 self._note_failure(node, exc)
-                # Exponential backoff with jitter, at most a second apart, so a failover is noticed soon.
-                pause = min(1.0, self.backoff * (2 ** min(attempt - 1, 10))) * (0.5 + random.random())
-                if not safe_to_retry or attempt > self.retries \
-                        or time.monotonic() - started + pause > self.retry_budget:
+                pause = self._retry_pause(call, attempt, started)
+                if pause is None:
                     raise
                 time.sleep(pause)
 
-    def _execute_proc(self, node: NodeAddr, proc: Proc, sql: str, params: list[Any], *, standby: bool = False) -> Any:
+    def _execute_proc(self, node: NodeAddr, call: _Call, *, standby: bool = False) -> Any:
         pool = self._pool(node, standby=standby)
         try:
             with pool.connection() as conn:
-                if proc.returns == "rows" or proc.returns == "row":
+                if call.proc.returns in ("rows", "row"):
                     with conn.cursor(row_factory=dict_row) as cur:
-                        cur.execute(sql, params)
-                        rows = cur.fetchall()
-                    return rows if proc.returns == "rows" else (rows[0] if rows else None)
-                row = conn.execute(sql, params).fetchone()
-                return None if proc.returns == "void" or row is None else row[0]
+                        cur.execute(call.sql, call.params)
+                        return _result(call.proc, cur.fetchall())
+                return _result(call.proc, conn.execute(call.sql, call.params).fetchone())
         except psycopg.Error as exc:
             raise translate(exc) from None
         except Exception as exc:  # pool timeouts, OS errors: the node is unreachable
@@ -286,50 +333,30 @@ class Router:
             raise
 
     def _note_failure(self, node: NodeAddr, exc: FinshardError) -> None:
-        log.warning("finshard router: %s on %s; retrying", exc, node)
-        # 25006: a write reached a node that is now a standby (its group failed over).
-        if exc.sqlstate is None or exc.sqlstate[:2] in ("08", "57") or exc.sqlstate == "25006":
-            self._down[node] = time.monotonic()
-            for standby in (False, True):
-                pool = self._pools.pop((node, standby), None)
-                if pool is not None:
-                    pool.close(timeout=0)
-            self._try_refresh()
-        elif exc.sqlstate == "XX000":
-            # Citus relayed a lost connection to another node: this node is fine, the other may
-            # have failed over, and Citus' metadata (read by refresh) names its new primary.
-            self._try_refresh()
-
-    def _try_refresh(self) -> None:
-        try:
-            self.refresh()
-        except TopologyError:
-            pass
+        kind = self._failure(node, exc)
+        if kind == "down":
+            self._drop_pools(node)
+        if kind is not None:
+            try:
+                self.refresh()
+            except TopologyError:
+                pass
 
     # -- sessions ------------------------------------------------------------------------------------
     def session(self, token: str) -> "SessionRouter":
         """This router acting for the end user of ``token`` (from ``login``): every call that takes a
         session carries it, and the database checks it on the node that runs the call."""
-        if not isinstance(token, str) or not token:
-            raise TypeError("a session token is a non-empty str (the token finshard.login returned)")
+        _check_token(token)
         return SessionRouter(self, token)
 
     # -- SQL routing -------------------------------------------------------------------------------
-    def explain_route(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> Route:
-        """Where ``execute`` would run ``sql``, and why. Raises UnparsableSQL when it cannot tell."""
-        return route(sql, params, self.topology)
-
     def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """Run one statement on the node its route names (autocommit); returns rows as dicts."""
         decision = self.explain_route(sql, params)
-        # Not prepared on Citus: Citus 13.2 keeps one more local plan per execution of a prepared
-        # single-shard statement on the node holding the shard (Citus pull request 8824); measured
-        # 27 kB per execution, for as long as the pooled connection lives.
-        prepare = False if self.topology.citus else None
         try:
             with self._pool(decision.node).connection() as conn:
                 with conn.cursor(row_factory=dict_row) as cur:
-                    cur.execute(sql, params, prepare=prepare)
+                    cur.execute(sql, params, prepare=_execute_prepare(self.topology))
                     return cur.fetchall() if cur.description else []
         except psycopg.Error as exc:
             raise translate(exc) from None
@@ -357,6 +384,47 @@ class SessionRouter:
         if name in _BY_NAME:
             return lambda **kwargs: self.call(name, **kwargs)
         return getattr(self.router, name)
+
+
+def _read_topology(dsn: str, coordinator: NodeAddr, connect_timeout: int) -> Topology:
+    """The topology, read from the coordinator (both routers use this; the async one in a thread)."""
+    try:
+        with psycopg.connect(dsn, autocommit=True, connect_timeout=connect_timeout) as conn:
+            topo = Topology.read(conn, coordinator)
+            if not topo.citus:
+                # One node with standbys (--ha without Citus): the DSN's other hosts.
+                info = conninfo_to_dict(dsn)
+                hosts = str(info.get("host") or "").split(",")
+                ports = str(info.get("port") or "").split(",")
+                if len(hosts) > 1:
+                    ports = ports if len(ports) == len(hosts) else [ports[0]] * len(hosts)
+                    current = (str(conn.info.host), int(conn.info.port))
+                    topo.secondaries[coordinator] = [NodeAddr(h, int(p)) for h, p in zip(hosts, ports)
+                                                     if (h, int(p)) != current]
+            return topo
+    except psycopg.Error as exc:
+        raise TopologyError(f"cannot read the topology from {coordinator}: {translate(exc)}") from None
+
+
+def _result(proc: Proc, fetched: Any) -> Any:
+    """A call's result from what its statement fetched: rows, one row, a scalar or nothing."""
+    if proc.returns == "rows":
+        return fetched
+    if proc.returns == "row":
+        return fetched[0] if fetched else None
+    return None if proc.returns == "void" or fetched is None else fetched[0]
+
+
+def _execute_prepare(topology: Topology) -> bool | None:
+    # Not prepared on Citus: Citus 13.2 keeps one more local plan per execution of a prepared
+    # single-shard statement on the node holding the shard (Citus pull request 8824); measured
+    # 27 kB per execution, for as long as the pooled connection lives.
+    return False if topology.citus else None
+
+
+def _check_token(token: Any) -> None:
+    if not isinstance(token, str) or not token:
+        raise TypeError("a session token is a non-empty str (the token finshard.login returned)")
 
 
 def _check_id(name: str, value: Any) -> None:
@@ -421,3 +489,6 @@ def _make_method(proc: Proc) -> Callable[..., Any]:
 for _proc in PROCEDURES:
     setattr(Router, _proc.name, _make_method(_proc))
 
+
+
+from finshard.router.aio import AsyncRouter, AsyncSessionRouter  # noqa: E402  (it builds on this module)
