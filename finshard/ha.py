@@ -452,6 +452,7 @@ def kill_member(cluster: "Cluster", member: Member) -> None:
     machine would. All are stopped (SIGSTOP) first: a backend that outlived its postmaster by a
     moment would end its wait for the synchronous standby and go on committing (docs/ha.md)."""
     patroni = _pid_alive(_pidfile(cluster, member))
+    runuser = _parent(patroni) if patroni and _parent_is_runuser(patroni) else None
     postmaster = None
     try:
         postmaster = int(Path(member.datadir, "postmaster.pid").read_text().splitlines()[0])
@@ -469,6 +470,25 @@ def kill_member(cluster: "Cluster", member: Member) -> None:
             stopped.append(child)
     for pid in stopped:
         _signal(pid, signal.SIGKILL)
+    # runuser, which started Patroni as postgres, stops itself when its child stops (as su does)
+    # and would stay stopped for good: it goes too.
+    if runuser:
+        _signal(runuser, signal.SIGKILL)
+
+
+def _parent(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _parent_is_runuser(pid: int) -> bool:
+    parent = _parent(pid)
+    try:
+        return parent > 1 and Path(f"/proc/{parent}/comm").read_text().strip() == "runuser"
+    except OSError:
+        return False
 
 
 def _signal(pid: int, sig: int) -> None:
