@@ -34,7 +34,7 @@ def baseline(dsn: str, sql_dir: str) -> str:
 def main() -> None:
     args, _cluster, dsn = cluster_from_args(__doc__, extra=[
         ("--rounds", {"type": int, "default": 3, "help": "alternating rounds of each side"}),
-        ("--baseline-sql", {"default": None, "help": "a checkout of an earlier finshard to measure beside this one"})])
+        ("--baseline-sql", {"default": None, "help": "the folder holding an earlier finshard's install.sql, to measure beside this one"})])
     base = baseline(dsn, args.baseline_sql) if args.baseline_sql else None
     show(bench.session_cost(dsn, clients=args.clients, seconds=args.seconds, rounds=args.rounds, baseline_dsn=base))
 

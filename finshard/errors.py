@@ -57,6 +57,8 @@ CODES: dict[str, tuple[str, str]] = {
     "FS004": ("AmountOutOfRange", "an amount is beyond what a balance column can hold"),
     "FS005": ("InvalidArgument", "an argument has a value outside its allowed set"),
     "FS006": ("TextTooLong", "a text argument is longer than allowed"),
+    "FS007": ("ConcurrentChange", "a row changed between the call's checks and its update; nothing was done"),
+    "FS009": ("InvariantViolated", "finshard's own checks disagree with each other; nothing was done"),
     "FS010": ("AccountNotFound", "no account has this id"),
     "FS011": ("AccountClosed", "the account is closed"),
     "FS012": ("AccountFrozen", "the account is frozen"),
@@ -121,9 +123,12 @@ CODES: dict[str, tuple[str, str]] = {
     "FS094": ("RestorePointFailed", "a node could not be paused or reached while writing the restore point"),
 }
 
+TRANSIENT_CODES = frozenset({"FS007"})
 by_sqlstate: dict[str, type[FinshardError]] = {}
 for _code, (_name, _meaning) in CODES.items():
-    _cls = type(_name, (FinshardError,), {"sqlstate": _code, "__doc__": f"{_code}: {_meaning}."})
+    # A code whose call may succeed when retried with the same idempotency key is a TransientError.
+    _base = TransientError if _code in TRANSIENT_CODES else FinshardError
+    _cls = type(_name, (_base,), {"sqlstate": _code, "__doc__": f"{_code}: {_meaning}."})
     globals()[_name] = _cls
     __all__.append(_name)
     by_sqlstate[_code] = _cls

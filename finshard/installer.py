@@ -15,6 +15,7 @@ import os
 import re
 import time
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Callable
 
@@ -29,11 +30,13 @@ _INCLUDE = re.compile(r"^\\ir\s+(\S+)\s*$")
 
 
 def sql_root() -> Path:
-    """The folder holding install.sql: $FINSHARD_SQL_DIR, else the checkout this package runs from."""
+    """The folder holding install.sql: $FINSHARD_SQL_DIR, else the SQL shipped inside this package
+    (finshard/sql, package data: a wheel installs a database without a checkout)."""
     env = os.environ.get("FINSHARD_SQL_DIR")
-    root = Path(env) if env else Path(__file__).resolve().parent.parent
+    root = Path(env) if env else Path(str(resources.files("finshard") / "sql"))
     if not (root / "install.sql").exists():
-        raise FinshardError(f"install.sql not found in {root}; set FINSHARD_SQL_DIR to the finshard checkout")
+        where = "$FINSHARD_SQL_DIR" if env else "this finshard package"
+        raise FinshardError(f"install.sql not found in {root} ({where}); reinstall finshard or unset FINSHARD_SQL_DIR")
     return root
 
 
@@ -55,7 +58,8 @@ def install_steps(root: Path | None = None) -> list[tuple[str, str]]:
             continue
         else:
             pending.append(line)
-            if stripped.endswith(";"):
+            # A statement ends at a line ending in ';' outside a dollar-quoted body (a DO block's).
+            if stripped.endswith(";") and "\n".join(pending).count("$$") % 2 == 0:
                 steps.append(("install.sql", "\n".join(pending)))
                 pending = []
     if pending:

@@ -25,7 +25,7 @@ def test_python_error_classes_match_the_sql_error_table(plain):
 
 
 def test_every_code_raised_in_sql_is_in_the_table():
-    table = set(re.findall(r"\('(FS\d{3})'", (ROOT / "schema" / "error_codes.sql").read_text()))
+    table = set(re.findall(r"\('(FS\d{3})'", (ROOT / "finshard" / "sql" / "schema" / "error_codes.sql").read_text()))
     raised = set()
     for path in [p for folder in ("procedures", "partitions", "maintenance") for p in (ROOT / folder).glob("*.sql")]:
         text = path.read_text()
@@ -185,3 +185,25 @@ def test_amount_exactly_at_the_currency_precision_is_accepted(db):
     with db.connect() as conn:
         a = new_account(conn, "USD")
         assert conn.execute("SELECT balance FROM finshard.deposit(%s::bigint, 0.01)", (a,)).fetchone()[0] == Decimal("0.01")
+
+
+def test_a_concurrent_change_is_transient_so_the_router_retries_it() -> None:
+    import psycopg
+
+    from finshard import errors
+
+    class Diag:
+        sqlstate = "FS007"
+        message_primary = "account 1 changed while transfer 2 was applied; nothing was moved"
+        message_detail = None
+        message_hint = "Retry the transfer (with the same idempotency key)."
+
+    class Raised(psycopg.Error):
+        sqlstate = "FS007"
+        diag = Diag()
+
+    translated = errors.translate(Raised("x"))
+    assert isinstance(translated, errors.ConcurrentChange) and isinstance(translated, errors.TransientError)
+    # The rest stay final: the router does not retry a rejection.
+    assert not issubclass(errors.AccountTypeNotAllowed, errors.TransientError)
+    assert not issubclass(errors.InvariantViolated, errors.TransientError)

@@ -13,6 +13,7 @@ from finshard.installer import install, install_steps, sql_root
 from tests.helpers import scratch_database
 
 ROOT = Path(__file__).resolve().parent.parent
+SQL = ROOT / "finshard" / "sql"
 
 REFERENCE = {"finshard.error_codes", "finshard.currencies", "finshard.fx_rates", "finshard.banks", "finshard.users",
              "finshard.instruments"}
@@ -27,14 +28,14 @@ PARTITIONED = ["transactions", "orders", "trades", "quotes", "market_data", "not
 
 
 def test_install_sql_lists_every_sql_file_once():
-    listed = re.findall(r"^\\ir (\S+)$", (ROOT / "install.sql").read_text(), re.M)
-    on_disk = sorted(str(p.relative_to(ROOT)) for d in ("schema", "procedures", "partitions", "maintenance") for p in (ROOT / d).glob("*.sql"))
+    listed = re.findall(r"^\\ir (\S+)$", (SQL / "install.sql").read_text(), re.M)
+    on_disk = sorted(str(p.relative_to(SQL)) for d in ("schema", "procedures", "partitions", "maintenance") for p in (SQL / d).glob("*.sql"))
     assert sorted(listed) == on_disk
     assert len(listed) == len(set(listed))
 
 
 def test_every_procedure_file_holds_the_function_named_after_it():
-    for path in (ROOT / "procedures").glob("*.sql"):
+    for path in (SQL / "procedures").glob("*.sql"):
         text = path.read_text()
         names = re.findall(r"CREATE OR REPLACE FUNCTION finshard\.(\w+)\(", text)
         assert names == [path.stem], path
@@ -120,10 +121,10 @@ def test_install_steps_follow_install_sql():
 def test_dba_can_install_with_psql_alone(plain):
     """The same files install with psql -f install.sql into a fresh database (DBA path)."""
     with scratch_database(plain, "finshard_psql") as dsn:
-        res = subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", dsn, "-f", str(ROOT / "install.sql")],
+        res = subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", dsn, "-f", str(SQL / "install.sql")],
                              capture_output=True, text=True, cwd=ROOT)
         assert res.returncode == 0, res.stderr
-        res = subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", dsn, "-f", str(ROOT / "install.sql")],
+        res = subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", dsn, "-f", str(SQL / "install.sql")],
                              capture_output=True, text=True, cwd=ROOT)
         assert res.returncode == 0, res.stderr
         import psycopg
@@ -158,3 +159,38 @@ def test_install_over_tables_of_another_schema_is_refused_with_the_reason(plain)
             conn.execute("ALTER TABLE finshard.accounts DROP COLUMN audit_prev_hash CASCADE")
         with pytest.raises(SchemaMismatch, match=r"schema/accounts\.sql.*tables of an earlier schema"):
             install(dsn)
+
+
+@pytest.mark.slow
+def test_a_wheel_installed_in_a_fresh_venv_installs_a_database(plain, tmp_path):
+    """The SQL is package data: pip install finshard, then finshard install, with no checkout around."""
+    import os
+    import sys
+    import zipfile
+
+    import psycopg
+
+    dist = tmp_path / "dist"
+    res = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(dist), str(ROOT)],
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    (wheel,) = dist.glob("finshard-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "finshard/sql/install.sql" in names and "finshard/sql/procedures/transfer.sql" in names
+    assert not any(n.startswith(("tests/", "bench/")) for n in names)
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    res = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", f"{wheel}[binary]"],
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    env = {k: v for k, v in os.environ.items() if k not in ("FINSHARD_SQL_DIR", "PYTHONPATH")}
+    with scratch_database(plain, "finshard_wheel") as dsn:
+        res = subprocess.run([str(venv / "bin" / "finshard"), "install", "--dsn", dsn], capture_output=True, text=True,
+                             cwd=tmp_path, env=env)
+        assert res.returncode == 0, res.stderr
+        where = subprocess.run([str(venv / "bin" / "python"), "-c", "import finshard; print(finshard.__file__)"],
+                               capture_output=True, text=True, cwd=tmp_path, env=env).stdout
+        assert where.startswith(str(venv)), where  # the wheel's package, not this checkout
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            assert conn.execute("SELECT count(*) FROM finshard.schema_version").fetchone()[0] == 1
+            assert conn.execute("SELECT to_regprocedure('finshard.transfer(bigint,bigint,numeric,text,text,text)')").fetchone()[0]

@@ -17,6 +17,8 @@ INSERT INTO finshard.error_codes (sqlstate, name, meaning, hint) VALUES
     ('FS004', 'amount_out_of_range',      'an amount is beyond what a balance column can hold',    'Split the amount; a balance holds at most 18 integer digits.'),
     ('FS005', 'invalid_argument',         'an argument has a value outside its allowed set',       'See the function''s COMMENT for the allowed values.'),
     ('FS006', 'text_too_long',            'a text argument is longer than allowed',                'Shorten the text; see the function''s COMMENT for the limit.'),
+    ('FS007', 'concurrent_change',        'a row changed between the call''s checks and its update; nothing was done', 'Retry the call with the same idempotency key: it is safe and will see the change.'),
+    ('FS009', 'invariant_violated',       'finshard''s own checks disagree with each other; nothing was done', 'This is a finshard defect, not bad input: report it with the message.'),
     ('FS010', 'account_not_found',        'no account has this id',                                'Check the account id; finshard.open_account returns it.'),
     ('FS011', 'account_closed',           'the account is closed',                                 'Closed accounts take no movements; open a new account.'),
     ('FS012', 'account_frozen',           'the account is frozen',                                 'Ask an admin to run finshard.unfreeze_account.'),

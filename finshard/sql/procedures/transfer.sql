@@ -190,11 +190,11 @@ BEGIN
             -- committed in between (a debit that took the funds, a freeze). The UPDATE locked that row's
             -- newest version before re-checking it and keeps the lock, so the row read here is the one
             -- that failed, and its reason is raised; the error rolls the half-applied statement back.
-            -- FS019 only guards against the checks and the row guards ever disagreeing.
+            -- FS007 (transient: the router retries it) only if the checks and the row guards disagree.
             v_failed := CASE WHEN from_balance IS NULL THEN p_from_account_id ELSE p_to_account_id END;
             PERFORM finshard._account_problem(v_failed, CASE WHEN v_failed = p_from_account_id THEN -p_amount ELSE p_amount END,
                                               p_lock => false);
-            PERFORM finshard.fail('FS019', format('account %s changed while transfer %s was applied; nothing was moved',
+            PERFORM finshard.fail('FS007', format('account %s changed while transfer %s was applied; nothing was moved',
                                                   v_failed, transfer_id),
                                   'Retry the transfer (with the same idempotency key).');
         END IF;
@@ -231,6 +231,6 @@ BEGIN
     END IF;
 END
 $$;
-COMMENT ON FUNCTION finshard.transfer(bigint, bigint, numeric, text, text, text) IS 'Moves p_amount (source currency) to another account atomically, converting at the fx rate in force when currencies differ; returns transfer_id, both new balances, the credited amount and the rate. Idempotent with p_idempotency_key (scoped to the source account). Acts for p_session''s end user, the source''s owner (docs/roles.md). Raises FS001-FS006, FS010-FS014, FS017-FS019, FS021, FS030, FS081-FS085, FS088';
+COMMENT ON FUNCTION finshard.transfer(bigint, bigint, numeric, text, text, text) IS 'Moves p_amount (source currency) to another account atomically, converting at the fx rate in force when currencies differ; returns transfer_id, both new balances, the credited amount and the rate. Idempotent with p_idempotency_key (scoped to the source account). Acts for p_session''s end user, the source''s owner (docs/roles.md). Raises FS001-FS007, FS010-FS014, FS017-FS019, FS021, FS030, FS081-FS085, FS088';
 REVOKE ALL ON FUNCTION finshard.transfer(bigint, bigint, numeric, text, text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION finshard.transfer(bigint, bigint, numeric, text, text, text) TO finshard_app, finshard_admin;

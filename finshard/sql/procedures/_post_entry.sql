@@ -66,7 +66,9 @@ BEGIN
              INTO user_id, currency, balance_after, entry_seq, v_at, v_seq, v_prev, v_hash;
         EXIT WHEN FOUND;
         IF v_pass = 2 THEN
-            PERFORM finshard.fail('FS019', format('account %s cannot take a %s entry', p_account_id, p_type));
+            -- The guard refused the row twice, yet _account_problem finds nothing wrong with it.
+            PERFORM finshard.fail('FS009', format('account %s cannot take a %s entry, for no reason finshard checks',
+                                                  p_account_id, p_type));
         END IF;
         v_other := finshard._account_problem(p_account_id, p_amount, p_release, p_house, p_currency);
         IF v_other IS NOT NULL THEN

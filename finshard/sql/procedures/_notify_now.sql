@@ -1,5 +1,3 @@
--- The signature gained p_mode: drop the one without it (a private helper, nothing depends on it).
-DROP FUNCTION IF EXISTS finshard._notify_now();
 CREATE OR REPLACE FUNCTION finshard._notify_now(p_mode text DEFAULT NULL)
 RETURNS boolean
 LANGUAGE plpgsql VOLATILE

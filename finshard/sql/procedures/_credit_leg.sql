@@ -1,6 +1,3 @@
--- It no longer notifies (so no p_send) and returns user_id: drop the old signature.
-DROP FUNCTION IF EXISTS finshard._credit_leg(bigint, numeric, text, text, bigint, bigint, text, boolean, boolean);
-DROP FUNCTION IF EXISTS finshard._credit_leg(bigint, numeric, text, text, bigint, bigint, text, boolean, boolean, boolean);
 CREATE OR REPLACE FUNCTION finshard._credit_leg(p_account_id bigint,
                                                 p_amount numeric,
                                                 p_currency text,

@@ -1,5 +1,3 @@
--- The signature gained p_lock: drop the one without it.
-DROP FUNCTION IF EXISTS finshard._account_problem(bigint, numeric, numeric, boolean, text);
 CREATE OR REPLACE FUNCTION finshard._account_problem(p_account_id bigint, p_amount numeric DEFAULT 0, p_release numeric DEFAULT 0,
                                                      p_house boolean DEFAULT false, p_currency text DEFAULT NULL,
                                                      p_lock boolean DEFAULT true)

@@ -1,5 +1,3 @@
--- The signature gained p_notify_delivery: drop the one without it.
-DROP FUNCTION IF EXISTS finshard._move(bigint, bigint, numeric, bigint, text, numeric, text, text, jsonb);
 CREATE OR REPLACE FUNCTION finshard._move(p_from_account_id bigint,
                                           p_to_account_id bigint,
                                           p_amount numeric,

@@ -56,7 +56,16 @@ SET client_min_messages = warning;
 
 -- Helper signatures change between versions; CREATE OR REPLACE would add an overload beside the old
 -- one and make calls ambiguous. Helpers are late-bound PL/pgSQL: drop them and create them again.
-DO $$ DECLARE f regprocedure; BEGIN FOR f IN SELECT p.oid::regprocedure FROM pg_proc p WHERE p.pronamespace = 'finshard'::regnamespace AND p.proname LIKE '\_%' LOOP EXECUTE format('DROP FUNCTION %s', f); END LOOP; END $$;
+DO $$
+DECLARE
+    f regprocedure;
+BEGIN
+    FOR f IN SELECT p.oid::regprocedure FROM pg_proc p
+              WHERE p.pronamespace = 'finshard'::regnamespace AND p.proname LIKE '\_%'
+    LOOP
+        EXECUTE format('DROP FUNCTION %s', f);
+    END LOOP;
+END $$;
 
 -- 3. procedures, one function per file (helpers named _x sort first; SQL-language bodies need them).
 --    Public functions are SECURITY DEFINER with a pinned search_path; the _x helpers are not SECURITY
