@@ -640,7 +640,8 @@ def drill(directory: str | Path, *, to: str | Path | None = None, clients: int =
             errors.append(exc)
 
     threads = [threading.Thread(target=run, args=(n,)) for n in range(clients)]
-    [t.start() for t in threads]
+    for t in threads:
+        t.start()
     time.sleep(1.5)
     name = f"drill-{tag}"
     point["begin"] = time.monotonic()
@@ -648,7 +649,8 @@ def drill(directory: str | Path, *, to: str | Path | None = None, clients: int =
     point["end"] = time.monotonic()
     time.sleep(1.5)
     stop.set()
-    [t.join() for t in threads]
+    for t in threads:
+        t.join()
     _retire_drill_users(dsn, users, accounts, tag)
     if errors:
         raise ClusterError(f"a drill transfer failed: {errors[0]}")

@@ -322,7 +322,7 @@ def orders_vs_transfers(dsn: str, *, clients: int = 8, seconds: float = 10, acco
     base, span = ids[0], len(ids)
     with psycopg.connect(dsn, autocommit=True) as conn:
         sym = "B" + uuid.uuid4().hex[:8].upper()
-        iid = conn.execute("SELECT finshard.create_instrument(%s, 'Bench Corp')", (sym,)).fetchone()[0]
+        iid = conn.execute("SELECT finshard.create_instrument(%s, 'Bench Corp')", (sym,)).fetchone()[0]  # type: ignore[index]
         conn.execute("SELECT finshard.update_quote(%s::bigint, 99.99, 1e9, 100.01, 1e9)", (iid,))
     order = ("\\set f random(0, :n - 1)\n\\set acc :base + :f\n"
              f"SELECT finshard.place_order(:acc::bigint, {iid}::bigint, 'market', 'buy', 1);\n")
@@ -343,7 +343,7 @@ def quote_fill_cost(dsn: str, *, sizes: tuple[int, ...] = (10, 100, 1000)) -> di
         ids = make_accounts(dsn, n, deposit="100000.00")
         with psycopg.connect(dsn, autocommit=True) as conn:
             sym = "R" + uuid.uuid4().hex[:8].upper()
-            iid = conn.execute("SELECT finshard.create_instrument(%s, 'Resting Corp')", (sym,)).fetchone()[0]
+            iid = conn.execute("SELECT finshard.create_instrument(%s, 'Resting Corp')", (sym,)).fetchone()[0]  # type: ignore[index]
             conn.execute("SELECT finshard.update_quote(%s::bigint, 99.00, 1e6, 101.00, 1e6)", (iid,))
             for acc in ids:
                 conn.execute("SELECT finshard.place_order(%s::bigint, %s::bigint, 'limit', 'buy', 1, 100.00)", (acc, iid))
@@ -352,7 +352,7 @@ def quote_fill_cost(dsn: str, *, sizes: tuple[int, ...] = (10, 100, 1000)) -> di
                 conn.execute("SELECT finshard.update_quote(%s::bigint, 99.00, 1e6, 101.00, 1e6)", (iid,))
                 baseline_ms = (time.perf_counter() - start) * 1000
             start = time.perf_counter()
-            filled = conn.execute("SELECT finshard.update_quote(%s::bigint, 99.50, 1e6, 99.90, 1e6)", (iid,)).fetchone()[0]
+            filled = conn.execute("SELECT finshard.update_quote(%s::bigint, 99.50, 1e6, 99.90, 1e6)", (iid,)).fetchone()[0]  # type: ignore[index]
             ms = (time.perf_counter() - start) * 1000
         out["results"].append({"n": n, "filled": filled, "ms": round(ms, 1), "ms_per_order": round(ms / max(filled, 1), 2)})
     out["no_fill_update_quote_ms"] = round(baseline_ms or 0, 1)

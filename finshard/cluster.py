@@ -16,10 +16,13 @@ import subprocess
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from finshard import tls as tls_mod
 from finshard.errors import ClusterError
+
+if TYPE_CHECKING:
+    from finshard.ha import Member
 
 __all__ = ["Node", "Cluster", "find_pg_bin", "citus_installed", "free_port"]
 
@@ -157,7 +160,7 @@ class Cluster:
     ha: bool = False
     etcd_port: int | None = None
     etcd_peer_port: int | None = None
-    members: list[Any] = field(default_factory=list)
+    members: list["Member"] = field(default_factory=list)
 
     # -- state -------------------------------------------------------------------------------
     @property

@@ -35,7 +35,7 @@ def drill(directory: str | Path, *, node_name: str | None = None, writes: int = 
     from finshard.router import Router
 
     with psycopg.connect(dsn, autocommit=True) as conn:
-        if not conn.execute("SELECT to_regclass('finshard.accounts')").fetchone()[0]:
+        if not conn.execute("SELECT to_regclass('finshard.accounts')").fetchone()[0]:  # type: ignore[index]
             raise ClusterError("finshard is not installed on this cluster; run: finshard install --dsn " + dsn)
 
     progress(f"building a synchronous standby of {node.name}")
@@ -62,14 +62,14 @@ def drill(directory: str | Path, *, node_name: str | None = None, writes: int = 
         primary.execute("ALTER SYSTEM SET synchronous_standby_names = 'finshard_drill'")
         primary.execute("SELECT pg_reload_conf()")
         deadline = time.monotonic() + 30
-        while primary.execute("SELECT count(*) FROM pg_stat_replication WHERE application_name = 'finshard_drill' "
+        while primary.execute("SELECT count(*) FROM pg_stat_replication WHERE application_name = 'finshard_drill' "  # type: ignore[index]
                               "AND sync_state = 'sync' AND state = 'streaming'").fetchone()[0] == 0:
             if time.monotonic() > deadline:
                 raise ClusterError("the standby did not become synchronous within 30s")
             time.sleep(0.2)
 
     progress(f"writing through the router to accounts on {node.name}")
-    acknowledged: dict[str, tuple[int, Decimal]] = {}
+    acknowledged: dict[str, tuple[int, Decimal | None]] = {}
     with Router.connect(dsn) as r:
         user = r.create_user(username=f"drill{uuid.uuid4().hex[:10]}", email=f"drill{uuid.uuid4().hex[:10]}@example.com",
                              password="failover-drill")
@@ -100,7 +100,7 @@ def drill(directory: str | Path, *, node_name: str | None = None, writes: int = 
         promoted.execute("SELECT pg_reload_conf()")
     if cluster.citus:
         with psycopg.connect(dsn, autocommit=True) as coord:
-            node_id = coord.execute("SELECT nodeid FROM pg_dist_node WHERE nodeport = %s", (node.port,)).fetchone()[0]
+            node_id = coord.execute("SELECT nodeid FROM pg_dist_node WHERE nodeport = %s", (node.port,)).fetchone()[0]  # type: ignore[index]
             coord.execute("SELECT citus_update_node(%s, '127.0.0.1', %s)", (node_id, standby_port))
     t_back = time.monotonic()
 
@@ -129,7 +129,7 @@ def drill(directory: str | Path, *, node_name: str | None = None, writes: int = 
         for key, (acc, balance) in acknowledged.items():
             if not conn.execute("SELECT 1 FROM finshard.idempotency_keys WHERE account_id = %s AND idempotency_key = %s", (acc, key)).fetchone():
                 lost.append(key)
-        last = conn.execute("SELECT max(entry_seq) FROM finshard.transactions WHERE account_id = ANY(%s)", (mine,)).fetchone()[0]
+        last = conn.execute("SELECT max(entry_seq) FROM finshard.transactions WHERE account_id = ANY(%s)", (mine,)).fetchone()[0]  # type: ignore[index]
     with Router.connect(cluster.dsn()) as r:
         after = r.deposit(account_id=mine[0], amount=Decimal("1.00"))
     if lost:

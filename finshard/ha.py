@@ -114,7 +114,7 @@ def _config(cluster: "Cluster", member: Member) -> dict[str, Any]:
     base = _dir(cluster)
     # Settings every member of every group shares go to Patroni's dynamic configuration (in etcd);
     # what names this member's port, files or stanza stays in its own file.
-    shared = {k: v.strip("'") for k, v in BASE_SETTINGS.items() if k not in ("listen_addresses",)}
+    shared: dict[str, Any] = {k: v.strip("'") for k, v in BASE_SETTINGS.items() if k not in ("listen_addresses",)}
     shared["max_connections"] = int(shared["max_connections"])
     libs = preload_libraries(cluster.citus)
     if cluster.citus:
@@ -547,8 +547,8 @@ def _lag(value: Any) -> int | None:
 def primary_of(cluster: "Cluster", group: int) -> Member | None:
     states = _states(cluster)
     for m in cluster.members:
-        if m.group == group and states.get(m.name, {}).get("role") == "leader" \
-                and states[m.name].get("state") == "running":
+        state = states.get(m.name, {})
+        if m.group == group and state.get("role") == "leader" and state.get("state") == "running":
             return m
     return None
 

@@ -58,7 +58,7 @@ def drill(directory: str | Path, *, group: int | None = None, clients: int = 8, 
     ha.wait_healthy(cluster, 60)
     dsn = cluster.dsn()
     with psycopg.connect(dsn, autocommit=True) as conn:
-        if not conn.execute("SELECT to_regclass('finshard.accounts')").fetchone()[0]:
+        if not conn.execute("SELECT to_regclass('finshard.accounts')").fetchone()[0]:  # type: ignore[index]
             raise ClusterError("finshard is not installed on this cluster; run: finshard install --dsn '" + dsn + "'")
     from finshard.router import Router
 
@@ -236,24 +236,24 @@ def _verify(cluster: Cluster, by_currency: dict[str, list[int]], acks: list[_Ack
             "AND transaction_type = 'deposit'", (all_ids,)).fetchone()
         deposit_keys = sum(1 for op in keys.values() if op == "deposit")
         # Applied twice: more ledger movements than requests that were applied once each.
-        duplicated = max(0, int(transfers[1]) - transfer_keys) + max(0, int(deposits[0]) - deposit_keys)
+        duplicated = max(0, int(transfers[1]) - transfer_keys) + max(0, int(deposits[0]) - deposit_keys)  # type: ignore[index]
         totals = {}
         for currency, ids in by_currency.items():
-            total = conn.execute("SELECT coalesce(sum(balance), 0) FROM finshard.accounts WHERE account_id = ANY(%s)",
+            total = conn.execute("SELECT coalesce(sum(balance), 0) FROM finshard.accounts WHERE account_id = ANY(%s)",  # type: ignore[index]
                                  (ids,)).fetchone()[0]
-            deposited = conn.execute("SELECT coalesce(sum(amount), 0) FROM finshard.transactions WHERE account_id = ANY(%s) "
+            deposited = conn.execute("SELECT coalesce(sum(amount), 0) FROM finshard.transactions WHERE account_id = ANY(%s) "  # type: ignore[index]
                                      "AND transaction_type = 'deposit'", (ids,)).fetchone()[0]
             totals[currency] = {"balances": str(total), "deposited": str(deposited), "holds": total == deposited}
         problems = conn.execute("SELECT check_name, detail FROM finshard.ledger_verify()").fetchall()
     return {
         "acknowledged_transfers": len(acks), "acknowledged_coordinator_deposits": len(coordinator_acks),
         "lost": len(lost), "lost_keys": lost[:5], "duplicated": duplicated,
-        "transfers_applied": transfer_keys, "transfer_legs": [int(transfers[1]), int(transfers[2])],
+        "transfers_applied": transfer_keys, "transfer_legs": [int(transfers[1]), int(transfers[2])],  # type: ignore[index]
         "per_currency": totals, "totals_hold": all(t["holds"] for t in totals.values()),
         "ledger_problems": len(problems), "ledger_problem_samples": [f"{c}: {d}" for c, d in problems[:3]],
         "prepared_transactions_left": prepared,
         "ok": not lost and duplicated == 0 and all(t["holds"] for t in totals.values()) and not problems and prepared == 0
-        and int(transfers[1]) == int(transfers[2]) == transfer_keys,
+        and int(transfers[1]) == int(transfers[2]) == transfer_keys,  # type: ignore[index]
     }
 
 
@@ -261,7 +261,7 @@ def _prepared_left(conn: psycopg.Connection[Any], cluster: Cluster, timeout: flo
     """Prepared transactions still open on any primary once Citus has recovered them: each node
     recovers the two-phase commits it started (recover_prepared_transactions)."""
     if not cluster.citus:
-        return int(conn.execute("SELECT count(*) FROM pg_prepared_xacts").fetchone()[0])
+        return int(conn.execute("SELECT count(*) FROM pg_prepared_xacts").fetchone()[0])  # type: ignore[index]
     nodes = [(h, int(p)) for h, p in conn.execute(
         "SELECT nodename, nodeport FROM pg_dist_node WHERE noderole = 'primary' AND isactive").fetchall()]
     deadline = time.monotonic() + timeout
@@ -272,7 +272,7 @@ def _prepared_left(conn: psycopg.Connection[Any], cluster: Cluster, timeout: flo
             node_dsn = psycopg.conninfo.make_conninfo(cluster.dsn(), host=host, port=str(port), target_session_attrs="any")
             with psycopg.connect(node_dsn, autocommit=True) as node:
                 node.execute("SELECT recover_prepared_transactions()")
-                left += int(node.execute("SELECT count(*) FROM pg_prepared_xacts WHERE database = current_database()").fetchone()[0])
+                left += int(node.execute("SELECT count(*) FROM pg_prepared_xacts WHERE database = current_database()").fetchone()[0])  # type: ignore[index]
         if left == 0 or time.monotonic() > deadline:
             return left
         time.sleep(2)

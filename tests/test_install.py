@@ -178,12 +178,13 @@ def test_a_wheel_installed_in_a_fresh_venv_installs_a_database(plain, tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     assert "finshard/sql/install.sql" in names and "finshard/sql/procedures/transfer.sql" in names
     assert not any(n.startswith(("tests/", "bench/")) for n in names)
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    res = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", f"{wheel}[binary]"],
-                         capture_output=True, text=True)
-    assert res.returncode == 0, res.stderr
+    # Nothing of this checkout may leak into the fresh venv: no PYTHONPATH, no SQL directory.
     env = {k: v for k, v in os.environ.items() if k not in ("FINSHARD_SQL_DIR", "PYTHONPATH")}
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, env=env)
+    res = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", f"{wheel}[binary]"],
+                         capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
     with scratch_database(plain, "finshard_wheel") as dsn:
         res = subprocess.run([str(venv / "bin" / "finshard"), "install", "--dsn", dsn], capture_output=True, text=True,
                              cwd=tmp_path, env=env)

@@ -20,23 +20,23 @@ from finshard.sharding_logic import uniform_ranges
 from tests.helpers import new_account
 
 ROOT = Path(__file__).resolve().parent.parent
-ADMIN_ONLY = {"fail", "create_partitions", "list_partitions", "retire_partitions", "compress_partitions",
-              "partitioned_tables", "partition_name", "set_notify_delivery", "partition_missing",
-              # Maintenance and retention: the CLI's (finshard maintenance, partitions check|restore-archive).
-              "check_partitions", "restore_archive", "set_archive_dir", "maintenance_jobs", "maintenance_status",
-              "schedule_maintenance", "check_archiving", "purge_job_history",
-              "create_restore_point",  # an operator's: finshard backup restore-point
-              "register_dispatcher"}  # session-bound: the dispatcher process calls it on its own connection
 
 
-def test_router_has_one_method_per_public_sql_function(plain):
-    with plain.connect() as conn:
-        rows = conn.execute("SELECT p.proname, array_to_string(p.proargnames[1:p.pronargs], ',') FROM pg_proc p "
-                            "WHERE p.pronamespace = 'finshard'::regnamespace AND p.proname NOT LIKE '\\_%'").fetchall()
-    sql = {name: [a.removeprefix("p_") for a in args.split(",")] if args else [] for name, args in rows if name not in ADMIN_ONLY}
-    py = {p.name: [n for n, _t in p.params] for p in PROCEDURES}
-    assert py == sql
-    assert all(callable(getattr(Router, name)) for name in py)
+def test_the_generated_interface_matches_a_fresh_install(plain):
+    """tools/generate_api.py writes the routing specs, the typed methods of both routers and the
+    error classes from the catalog; regenerated from this install, nothing may differ."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        import generate_api
+    finally:
+        sys.path.remove(str(ROOT / "tools"))
+    stale = [str(path.relative_to(ROOT)) for path, content in generate_api.generate(plain.dsn).items()
+             if path.read_text() != content]
+    assert not stale, f"stale: {stale}; run: python tools/generate_api.py --dsn DSN"
+    # Keyword-only and typed: a positional call is refused by Python itself, with the name.
+    with pytest.raises(TypeError, match="positional"):
+        Router.transfer(object(), 1, 2)  # type: ignore[arg-type, misc]
+    assert all(callable(getattr(Router, p.name)) for p in PROCEDURES)
 
 
 def test_router_calls_money_functions_with_decimals_and_raises_finshard_errors(db):

@@ -18,7 +18,7 @@ import select
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -27,6 +27,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from finshard.errors import FinshardError, TopologyError, TransientError, by_sqlstate, translate
+from finshard.router._methods import RouterMethods
 from finshard.router.procedures import PROCEDURES, Proc
 from finshard.router.routing import Route, route
 from finshard.router.topology import NodeAddr, ShardLocation, Topology
@@ -163,7 +164,7 @@ class _RouterCore:
     def _retry_pause(self, call: _Call, attempt: int, started: float) -> float | None:
         """How long to wait before the next attempt, or None when the call must not be retried."""
         # Exponential backoff with jitter, at most a second apart, so a failover is noticed soon.
-        pause = min(1.0, self.backoff * (2 ** min(attempt - 1, 10))) * (0.5 + random.random())
+        pause = min(1.0, self.backoff * float(2 ** min(attempt - 1, 10))) * (0.5 + random.random())
         if not call.safe_to_retry or attempt > self.retries or time.monotonic() - started + pause > self.retry_budget:
             return None
         return pause
@@ -183,7 +184,7 @@ class _RouterCore:
         return None
 
 
-class Router(_RouterCore):
+class Router(RouterMethods, _RouterCore):
     """Routes finshard calls to the right node. Create with ``Router.connect(dsn)``; close() or use ``with``."""
 
     def __init__(self, dsn: str, *, pool_size: int = 4, retries: int = 200, backoff: float = 0.05,
@@ -472,23 +473,6 @@ def _adapt(value: Any) -> Any:
 
 
 _BY_NAME: dict[str, Proc] = {p.name: p for p in PROCEDURES}
-
-
-def _make_method(proc: Proc) -> Callable[..., Any]:
-    def method(self: Router, **kwargs: Any) -> Any:
-        return self.call(proc.name, **kwargs)
-
-    method.__name__ = proc.name
-    params = ", ".join(f"{p}: {t}" for p, t in proc.params)
-    method.__doc__ = (f"finshard.{proc.name}({params}) -> {proc.returns}"
-                      + (f"; runs on the node holding {proc.route_by}" if proc.route_by else "; runs on the coordinator")
-                      + ". Raises finshard.errors classes.")
-    return method
-
-
-for _proc in PROCEDURES:
-    setattr(Router, _proc.name, _make_method(_proc))
-
 
 
 from finshard.router.aio import AsyncRouter, AsyncSessionRouter  # noqa: E402  (it builds on this module)

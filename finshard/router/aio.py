@@ -15,21 +15,22 @@ from __future__ import annotations
 import asyncio
 import select
 import time
-from typing import Any, Callable, Coroutine, Sequence
+from typing import Any, Sequence
 
 import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from finshard.errors import FinshardError, TopologyError, TransientError, translate
-from finshard.router import (_BY_NAME, PROCEDURES, Proc, _Call, _check_token, _execute_prepare, _read_topology, _result,
+from finshard.router._methods import AsyncRouterMethods
+from finshard.router import (_BY_NAME, _Call, _check_token, _execute_prepare, _read_topology, _result,
                              _RouterCore, log)
 from finshard.router.topology import NodeAddr, Topology
 
 __all__ = ["AsyncRouter", "AsyncSessionRouter"]
 
 
-class AsyncRouter(_RouterCore):
+class AsyncRouter(AsyncRouterMethods, _RouterCore):
     """Routes finshard calls to the right node, on asyncio. Create with ``await AsyncRouter.connect(dsn)``;
     ``await close()`` or use ``async with``. Takes the same arguments as ``Router``."""
 
@@ -233,19 +234,3 @@ async def _check_idle(conn: psycopg.AsyncConnection[Any]) -> None:
     poller.register(conn.fileno(), select.POLLIN | select.POLLPRI)
     if poller.poll(0):
         await AsyncConnectionPool.check_connection(conn)
-
-
-def _make_method(proc: Proc) -> Callable[..., Coroutine[Any, Any, Any]]:
-    async def method(self: AsyncRouter, **kwargs: Any) -> Any:
-        return await self.call(proc.name, **kwargs)
-
-    method.__name__ = proc.name
-    params = ", ".join(f"{p}: {t}" for p, t in proc.params)
-    method.__doc__ = (f"await finshard.{proc.name}({params}) -> {proc.returns}"
-                      + (f"; runs on the node holding {proc.route_by}" if proc.route_by else "; runs on the coordinator")
-                      + ". Raises finshard.errors classes.")
-    return method
-
-
-for _proc in PROCEDURES:
-    setattr(AsyncRouter, _proc.name, _make_method(_proc))

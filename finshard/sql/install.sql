@@ -214,6 +214,7 @@ END $$;
 
 -- 4. distribution (Citus only), then partitions (Citus gives a partition created after its parent is
 --    distributed the parent's constraints), then what depends on distributed tables
+\ir schema/api.sql
 \ir schema/distribution.sql
 SELECT count(*) AS partitions_created FROM finshard.create_partitions(12, 3) WHERE created;
 SELECT finshard._bootstrap();

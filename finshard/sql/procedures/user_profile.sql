@@ -3,7 +3,7 @@ CREATE OR REPLACE FUNCTION finshard.user_profile(p_user_id bigint, p_session tex
                                                  OUT first_name text, OUT last_name text, OUT phone text,
                                                  OUT address text, OUT pan_last4 text, OUT is_active boolean,
                                                  OUT created_at timestamptz)
-LANGUAGE plpgsql
+LANGUAGE plpgsql STABLE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$

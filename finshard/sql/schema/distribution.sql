@@ -8,8 +8,7 @@ DECLARE
     v_colocate text;
     v_fn      regprocedure;
     v_arg     text;
-    -- Functions whose first argument is p_account_id but that also touch another shard.
-    v_crossing text[] := ARRAY['finshard.close_account(%'];
+    v_force   boolean;
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus') THEN
         RAISE NOTICE 'finshard: citus is not installed here; single node, distribution skipped';
@@ -68,26 +67,21 @@ BEGIN
             FOREIGN KEY (account_id) REFERENCES finshard.accounts (account_id);
     END IF;
 
-    -- Account-scoped functions run on the worker holding the account (delegation). Those whose
-    -- first argument is p_account_id touch only that account's shard, so they are delegated even
-    -- inside a transaction block (force_delegation). transfer-like functions (p_from_account_id)
-    -- may touch a second shard, which force_delegation forbids, so they are delegated only when
-    -- called outside a transaction block (autocommit), where the worker runs the 2PC.
-    FOR v_fn, v_arg IN
-        SELECT p.oid::regprocedure, p.proargnames[1]
-          FROM pg_catalog.pg_proc p
-         WHERE p.pronamespace = 'finshard'::regnamespace
-           AND p.proargnames[1] IN ('p_account_id', 'p_from_account_id')
-           AND p.proargtypes[0] = 'bigint'::regtype
-           AND p.prokind = 'f'
-           AND p.proname NOT LIKE '\_%'
+    -- Account-scoped functions run on the worker holding the account (delegation), as finshard.api
+    -- names them. Those that touch only that account's shard are delegated even inside a
+    -- transaction block (force_delegation). transfer-like functions (p_from_account_id) may touch
+    -- a second shard, which force_delegation forbids, so they are delegated only when called
+    -- outside a transaction block (autocommit), where the worker runs the 2PC.
+    FOR v_fn, v_arg, v_force IN
+        SELECT a.signature, 'p_' || a.route_by, a.force_delegation
+          FROM finshard.api a
+         WHERE a.route_by IS NOT NULL
     LOOP
         IF NOT EXISTS (SELECT 1 FROM pg_dist_object
                         WHERE classid = 'pg_proc'::regclass AND objid = v_fn::oid
                           AND distribution_argument_index IS NOT NULL) THEN
-            PERFORM create_distributed_function(v_fn, v_arg,
-                                                colocate_with => 'finshard.accounts',
-                                                force_delegation => (v_arg = 'p_account_id' AND v_fn::text NOT LIKE ANY (v_crossing)));
+            PERFORM create_distributed_function(v_fn, v_arg, colocate_with => 'finshard.accounts',
+                                                force_delegation => v_force);
         END IF;
     END LOOP;
 
