@@ -14,14 +14,19 @@ from finshard import errors  # noqa: E402
 from finshard.errors import FinshardError  # noqa: E402
 
 if TYPE_CHECKING:  # the lazy import below hides them from type checkers otherwise
-    from finshard.router import AsyncRouter, Router
+    from finshard.router import Router
+    from finshard.router.aio import AsyncRouter
 
 __all__ = ["__version__", "errors", "FinshardError", "Router", "AsyncRouter"]
 
 
 def __getattr__(name: str) -> Any:  # pragma: no cover - lazy import keeps `finshard --help` fast
-    if name in ("Router", "AsyncRouter"):
-        from finshard import router
+    if name == "Router":
+        from finshard.router import Router
 
-        return getattr(router, name)
+        return Router
+    if name == "AsyncRouter":
+        from finshard.router.aio import AsyncRouter
+
+        return AsyncRouter
     raise AttributeError(name)

@@ -32,8 +32,7 @@ from finshard.router.procedures import PROCEDURES, Proc
 from finshard.router.routing import Route, route
 from finshard.router.topology import NodeAddr, ShardLocation, Topology
 
-__all__ = ["Router", "AsyncRouter", "SessionRouter", "AsyncSessionRouter", "Route", "ShardLocation", "NodeAddr",
-           "Topology", "PROCEDURES"]
+__all__ = ["Router", "SessionRouter", "Route", "ShardLocation", "NodeAddr", "Topology", "PROCEDURES"]
 
 log = logging.getLogger("finshard.router")
 
@@ -473,6 +472,3 @@ def _adapt(value: Any) -> Any:
 
 
 _BY_NAME: dict[str, Proc] = {p.name: p for p in PROCEDURES}
-
-
-from finshard.router.aio import AsyncRouter, AsyncSessionRouter  # noqa: E402  (it builds on this module)
