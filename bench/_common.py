@@ -11,9 +11,9 @@ from typing import Any, Iterator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from finshard import pgbouncer  # noqa: E402
-from finshard.cluster import Cluster  # noqa: E402
-from finshard.installer import install  # noqa: E402
+from finshard.local import pgbouncer  # noqa: E402
+from finshard.local.cluster import Cluster  # noqa: E402
+from finshard.ops.installer import install  # noqa: E402
 
 
 def cluster_from_args(description: str, *, extra: list[tuple[str, dict[str, Any]]] = ()) -> tuple[argparse.Namespace, Cluster | None, str]:

@@ -19,8 +19,8 @@ import _common  # noqa: F401 - puts the checkout on sys.path
 import psycopg
 
 from finshard import bench
-from finshard.cluster import Cluster
-from finshard.installer import install
+from finshard.local.cluster import Cluster
+from finshard.ops.installer import install
 
 
 def node(directory: Path, archiving: bool) -> str:

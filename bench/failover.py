@@ -14,9 +14,9 @@ import statistics
 
 import _common  # noqa: F401 - puts the checkout on sys.path
 
-from finshard.cluster import Cluster
-from finshard.ha_drill import drill
-from finshard.installer import install
+from finshard.local.cluster import Cluster
+from finshard.local.ha_drill import drill
+from finshard.ops.installer import install
 
 KEYS = ("seconds_to_promotion", "seconds_to_first_write_on_group", "seconds_to_first_write_anywhere",
         "seconds_to_first_coordinator_write", "seconds_to_rejoin")

@@ -24,8 +24,8 @@ from typing import Any
 import _common  # noqa: F401 - puts the checkout on sys.path
 
 from finshard import bench
-from finshard.cluster import Cluster
-from finshard.installer import install
+from finshard.local.cluster import Cluster
+from finshard.ops.installer import install
 
 
 def _cross_worker(args: tuple[str, list[int], list[int], float, object]) -> int:

@@ -22,7 +22,7 @@ from typing import Any, Callable
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from finshard.cluster import find_pg_bin
+from finshard.local.cluster import find_pg_bin
 
 __all__ = ["run", "format_result", "pgbench", "make_accounts", "transfer_vs_pgbench", "same_vs_cross_node",
            "router_overhead", "direct_vs_coordinator", "orders_vs_transfers", "quote_fill_cost"]
@@ -139,13 +139,13 @@ def transfer_vs_pgbench(dsn: str, *, clients: int = 8, seconds: float = 10, acco
 
 
 class _dispatcher:
-    """The product's dispatcher (finshard.dispatcher.follow, as ``finshard notifications dispatch
+    """The product's dispatcher (finshard.ops.dispatcher.follow, as ``finshard notifications dispatch
     --follow`` runs it, with its default interval) in a thread while the block runs."""
 
     def __init__(self, dsn: str) -> None:
         import threading
 
-        from finshard import dispatcher
+        from finshard.ops import dispatcher
 
         self.stop = threading.Event()
         self.states: list[str] = []
@@ -278,7 +278,7 @@ def same_vs_cross_node(dsn: str, *, clients: int = 8, seconds: float = 10, accou
     via coordinator: every session on the coordinator, which delegates the call to that worker.
     Citus does not cache connections in a backend serving another node's connection, so there a
     cross-node transfer opens a new worker-to-worker connection (and a new backend) every time,
-    unless the nodes reach each other through pgbouncer (pg_dist_poolinfo; see finshard.pgbouncer).
+    unless the nodes reach each other through pgbouncer (pg_dist_poolinfo; see finshard.local.pgbouncer).
     """
     import random
 

@@ -105,7 +105,7 @@ def cluster() -> None:
 def cluster_up(directory: Path, workers: int, citus: bool | None, pgbouncer: bool, backup_repo: Path | None,
                no_tls: bool, ha: bool, replicas: int) -> None:
     """Create and start a cluster (harmless when it is already running); prints the coordinator DSN."""
-    from finshard.cluster import Cluster
+    from finshard.local.cluster import Cluster
 
     c = Cluster.up(directory, workers=workers, use_citus=citus, pgbouncer=pgbouncer, backup_repo=backup_repo,
                    tls=not no_tls, ha=ha, replicas=replicas, progress=_progress)
@@ -121,7 +121,7 @@ def cluster_up(directory: Path, workers: int, citus: bool | None, pgbouncer: boo
 @_guard
 def cluster_down(directory: Path) -> None:
     """Stop every node of the cluster (harmless when stopped)."""
-    from finshard.cluster import Cluster
+    from finshard.local.cluster import Cluster
 
     Cluster.load(directory).down(progress=_progress)
     click.echo(f"stopped {directory}")
@@ -133,7 +133,7 @@ def cluster_down(directory: Path) -> None:
 @_guard
 def cluster_status(directory: Path, as_json: bool) -> None:
     """Every node: role, port, data dir, up/down, Citus version."""
-    from finshard.cluster import Cluster
+    from finshard.local.cluster import Cluster
 
     c = Cluster.load(directory)
     rows = c.status()
@@ -163,7 +163,7 @@ def cluster_status(directory: Path, as_json: bool) -> None:
 @_guard
 def cluster_dsn(directory: Path, pgbouncer: bool) -> None:
     """Print the coordinator DSN."""
-    from finshard.cluster import Cluster
+    from finshard.local.cluster import Cluster
 
     c = Cluster.load(directory)
     if pgbouncer and not c.coordinator.pgbouncer_port:
@@ -178,7 +178,7 @@ def cluster_dsn(directory: Path, pgbouncer: bool) -> None:
 @_guard
 def install(dsn: str, shard_count: int | None) -> None:
     """Install schema, partitions, procedures (and the Citus distribution plan); re-runnable."""
-    from finshard.installer import install as do_install
+    from finshard.ops.installer import install as do_install
 
     report = do_install(dsn, shard_count=shard_count)
     click.echo(f"finshard {report.version} installed ({'citus' if report.citus else 'single node'}) "
@@ -193,7 +193,7 @@ def install(dsn: str, shard_count: int | None) -> None:
 @_guard
 def seed(dsn: str, users: int, rng_seed: int, as_json: bool) -> None:
     """Create demo users, accounts, deposits, instruments and quotes (through the router)."""
-    from finshard.seed import seed as do_seed
+    from finshard.local.seed import seed as do_seed
 
     summary = do_seed(dsn, users=users, rng_seed=rng_seed)
     _dump(summary) if as_json else click.echo(", ".join(f"{k}: {v}" for k, v in summary.items() if not isinstance(v, list)))
@@ -205,7 +205,7 @@ def seed(dsn: str, users: int, rng_seed: int, as_json: bool) -> None:
 @_guard
 def demo(directory: Path, workers: int) -> None:
     """The main job, end to end: a local cluster, the schema, demo data, transfers and orders, status."""
-    from finshard.demo import run_demo
+    from finshard.local.demo import run_demo
 
     run_demo(directory, workers=workers, echo=click.echo)
 
@@ -309,7 +309,7 @@ def partitions_retire(dsn: str, apply: bool, archive_dir: str | None, as_json: b
     """Retire partitions past their table's retention: each is written to a compressed file with a
     manifest in the server's archive directory, verified against the table, then dropped (dry run
     unless --apply)."""
-    from finshard import maintenance
+    from finshard.ops import maintenance
 
     rows = maintenance.retire(dsn, apply=apply, archive_dir=archive_dir)
     if as_json:
@@ -331,7 +331,7 @@ def partitions_retire(dsn: str, apply: bool, archive_dir: str | None, as_json: b
 def partitions_restore_archive(dsn: str, file: str, as_json: bool) -> None:
     """Load an archived partition (FILE: <partition>.csv.gz in the server's archive directory) into
     schema finshard_archive for an audit, after checking it against its manifest; never overwrites."""
-    from finshard import maintenance
+    from finshard.ops import maintenance
 
     result = maintenance.restore_archive(dsn, file)
     if as_json:
@@ -348,7 +348,7 @@ def partitions_restore_archive(dsn: str, file: str, as_json: bool) -> None:
 @_guard
 def partitions_check(dsn: str, months_ahead: int | None, as_json: bool) -> None:
     """For monitoring: exit 1 when a partitioned table has fewer months ahead than required."""
-    from finshard import maintenance
+    from finshard.ops import maintenance
 
     rows = maintenance.check_partitions(dsn, months_ahead)
     if as_json:
@@ -390,7 +390,7 @@ def maintenance() -> None:
 @_guard
 def maintenance_status(dsn: str, as_json: bool) -> None:
     """Every job: schedule, last run and outcome (cron.job_run_details), or why it is not scheduled."""
-    from finshard import maintenance as ops
+    from finshard.ops import maintenance as ops
 
     rows = ops.status(dsn)
     if as_json:
@@ -410,7 +410,7 @@ def maintenance_status(dsn: str, as_json: bool) -> None:
 @_guard
 def maintenance_run(dsn: str, job: str | None, as_json: bool) -> None:
     """Run the jobs' commands once (for schedulers outside the database); exit 1 if one fails."""
-    from finshard import maintenance as ops
+    from finshard.ops import maintenance as ops
 
     try:
         results = ops.run(dsn, job, progress=_progress)
@@ -432,7 +432,7 @@ def maintenance_run(dsn: str, job: str | None, as_json: bool) -> None:
 @_guard
 def maintenance_schedule(dsn: str, day_orders_cutoff: str | None, months_ahead: int | None) -> None:
     """(Re)schedule every job with pg_cron, after changing the settings given; exit 1 when pg_cron cannot run them here."""
-    from finshard import maintenance as ops
+    from finshard.ops import maintenance as ops
 
     rows = ops.schedule(dsn, day_orders_cutoff=day_orders_cutoff, months_ahead=months_ahead)
     if not all(r["scheduled"] for r in rows):
@@ -452,7 +452,7 @@ def backup(ctx: click.Context, directory: Path, backup_type: str, as_json: bool)
     """Back up every node with pgBackRest (finshard backup --dir DIR [--type full|diff|incr])."""
     if ctx.invoked_subcommand is not None:
         return
-    from finshard import backup as ops
+    from finshard.local import backup as ops
 
     result = ops.backup(directory, backup_type=backup_type, progress=_progress)
     if as_json:
@@ -478,7 +478,7 @@ def _size(n: int) -> str:
 @_guard
 def backup_list(directory: Path, as_json: bool) -> None:
     """Every node's backups: label, type, times, sizes and the WAL range each covers."""
-    from finshard import backup as ops
+    from finshard.local import backup as ops
 
     nodes = ops.list_backups(directory)
     if as_json:
@@ -501,8 +501,8 @@ def backup_list(directory: Path, as_json: bool) -> None:
 @_guard
 def backup_config(dsn: str | None, directory: Path | None, repo: str) -> None:
     """pgbackrest.conf and postgresql.conf settings for each node (for clusters finshard did not start)."""
-    from finshard import backup as ops
-    from finshard.cluster import Cluster
+    from finshard.local import backup as ops
+    from finshard.local.cluster import Cluster
 
     if dsn is None:
         if directory is None:
@@ -518,7 +518,7 @@ def backup_config(dsn: str | None, directory: Path | None, repo: str) -> None:
 @_guard
 def backup_restore_point(name: str, dsn: str, as_json: bool) -> None:
     """A named restore point consistent across every node; prints each node's LSN."""
-    from finshard import backup as ops
+    from finshard.local import backup as ops
 
     rows = ops.create_restore_point(dsn, name)
     if as_json:
@@ -538,7 +538,7 @@ def backup_restore_point(name: str, dsn: str, as_json: bool) -> None:
 @_guard
 def backup_drill(directory: Path, to: Path | None, keep: bool, as_json: bool) -> None:
     """Back up, transfer, restore to a restore point taken mid-stream, and prove the result."""
-    from finshard import backup as ops
+    from finshard.local import backup as ops
 
     report = ops.drill(directory, to=to, keep=keep, progress=_progress)
     if as_json:
@@ -569,7 +569,7 @@ def restore(directory: Path, to: Path, target_name: str | None, target_time: str
     """Restore every node into a new cluster, replayed to a restore point or a time, and start it."""
     from datetime import datetime
 
-    from finshard import backup as ops
+    from finshard.local import backup as ops
 
     when = None
     if target_time is not None:
@@ -595,8 +595,8 @@ def restore(directory: Path, to: Path, target_name: str | None, target_time: str
 @_guard
 def switchover(directory: Path, group: int, to: str | None, as_json: bool) -> None:
     """Planned change of a group's primary (--ha; Patroni's switchover): no acknowledged write is lost."""
-    from finshard import ha
-    from finshard.cluster import Cluster
+    from finshard.local import ha
+    from finshard.local.cluster import Cluster
 
     result = ha.switchover(_ha_cluster(directory), group, to)
     Cluster.load(directory)  # records the new primary
@@ -616,8 +616,8 @@ def failover(ctx: click.Context, directory: Path, group: int | None, to: str | N
         return
     if group is None:
         raise CliError("name the group: finshard failover --group N (or run finshard failover drill)")
-    from finshard import ha
-    from finshard.cluster import Cluster
+    from finshard.local import ha
+    from finshard.local.cluster import Cluster
 
     result = ha.failover(_ha_cluster(directory), group, to)
     Cluster.load(directory)
@@ -625,7 +625,7 @@ def failover(ctx: click.Context, directory: Path, group: int | None, to: str | N
 
 
 def _ha_cluster(directory: Path) -> Any:
-    from finshard.cluster import Cluster
+    from finshard.local.cluster import Cluster
 
     c = Cluster.load(directory)
     if not c.ha:
@@ -643,10 +643,10 @@ def _ha_cluster(directory: Path) -> Any:
 @_guard
 def failover_drill(directory: Path, group: int | None, coordinator: bool, node: str | None, clients: int, as_json: bool) -> None:
     """Kill a primary under load and measure recovery; prove no acknowledged write was lost or doubled."""
-    from finshard.cluster import Cluster
+    from finshard.local.cluster import Cluster
 
     if Cluster.load(directory).ha:
-        from finshard.ha_drill import drill as ha_drill
+        from finshard.local.ha_drill import drill as ha_drill
 
         if coordinator and group not in (None, 0):
             raise CliError("--coordinator is group 0; give one of --group and --coordinator")
@@ -656,7 +656,7 @@ def failover_drill(directory: Path, group: int | None, coordinator: bool, node: 
     else:
         if group is not None or coordinator:
             raise CliError("--group and --coordinator need an --ha cluster; without it the drill takes --node")
-        from finshard.failover import drill
+        from finshard.local.failover import drill
 
         report = drill(directory, node_name=node, progress=_progress)
     _dump(report) if as_json else click.echo("\n".join(f"{k}: {v}" for k, v in report.items()))
@@ -692,8 +692,8 @@ def pgbouncer() -> None:
 @_guard
 def pgbouncer_config(directory: Path, out: Path | None) -> None:
     """Write pgbouncer.ini and userlist.txt for every node of the cluster."""
-    from finshard import pgbouncer as pgb
-    from finshard.cluster import Cluster
+    from finshard.local import pgbouncer as pgb
+    from finshard.local.cluster import Cluster
 
     written = pgb.write_configs(Cluster.load(directory), out)
     for path in written:
@@ -711,8 +711,8 @@ def pgbouncer_nodes(state: str, directory: Path) -> None:
     one. While on, shard moves need shard_transfer_mode => 'block_writes' (pgbouncer 1.18 cannot
     carry the replication connections of a logical move).
     """
-    from finshard import pgbouncer as pgb
-    from finshard.cluster import Cluster
+    from finshard.local import pgbouncer as pgb
+    from finshard.local.cluster import Cluster
 
     cluster = Cluster.load(directory)
     pgb.set_node_pooling(cluster, state == "on")
@@ -738,7 +738,7 @@ def notifications_dispatch(dsn: str, follow: bool, interval: float) -> None:
     """
     import signal
 
-    from finshard import dispatcher
+    from finshard.ops import dispatcher
 
     if not follow:
         click.echo(f"sent {dispatcher.once(dsn)} notifications")
@@ -783,7 +783,7 @@ def audit() -> None:
 @_guard
 def audit_verify(dsn: str, account_id: int | None, checkpoint_path: Path | None, as_json: bool) -> None:
     """Recompute the keyed audit chains and check the ledger; exit 1 naming every problem found."""
-    from finshard import audit as audit_ops
+    from finshard.ops import audit as audit_ops
 
     result = audit_ops.verify(dsn, account_id=account_id, checkpoint_path=checkpoint_path)
     problems = result["problems"]
@@ -807,7 +807,7 @@ def audit_verify(dsn: str, account_id: int | None, checkpoint_path: Path | None,
 @_guard
 def audit_checkpoint(dsn: str, path: Path | None, as_json: bool) -> None:
     """Write every audit chain's head, signed with the audit key, outside the database (a superuser's DSN)."""
-    from finshard import audit as audit_ops
+    from finshard.ops import audit as audit_ops
 
     result = audit_ops.checkpoint(dsn, path)
     if path is None:
@@ -831,7 +831,8 @@ def keys() -> None:
 @_guard
 def keys_rotate(dsn: str, as_json: bool) -> None:
     """A new personal-data key on every node, every user re-encrypted with it, the old key removed."""
-    from finshard import db, keys as key_ops
+    from finshard import db
+    from finshard.ops import keys as key_ops
 
     with db.connect(dsn) as conn:
         result = key_ops.rotate_pii_key(conn)
@@ -857,7 +858,7 @@ def roles() -> None:
 @_guard
 def roles_create_login(dsn: str, name: str, group: str, password: str | None, as_json: bool) -> None:
     """Create a LOGIN role with a SCRAM-SHA-256 password in finshard_<role> (on every Citus node)."""
-    from finshard import roles as role_ops
+    from finshard.ops import roles as role_ops
 
     result = role_ops.create_login(dsn, name, group, password)
     if as_json:

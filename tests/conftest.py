@@ -16,8 +16,8 @@ from typing import Callable, Iterator
 import psycopg
 import pytest
 
-from finshard.cluster import Cluster, citus_installed
-from finshard.installer import install
+from finshard.local.cluster import Cluster, citus_installed
+from finshard.ops.installer import install
 
 CITUS = citus_installed()
 CITUS_REASON = "the citus extension is not installed for PostgreSQL 15 on this machine (pg_available_extensions has no citus)"

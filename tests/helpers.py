@@ -77,7 +77,7 @@ def create_test_login(conn: psycopg.Connection, server: Any, name: str, *groups:
     """CREATE ROLE name LOGIN in ``groups`` that can log in over TLS with SCRAM like an application:
     a password, listed in the cluster's password file (so DSNs naming the user connect), and on
     Citus the password Citus' node-to-node connections use for it."""
-    from finshard.roles import _set_authinfo
+    from finshard.ops.roles import _set_authinfo
 
     in_role = f" IN ROLE {', '.join(groups)}" if groups else ""
     conn.execute(f"CREATE ROLE {name} LOGIN PASSWORD '{TEST_LOGIN_PASSWORD}'{in_role}")

@@ -19,10 +19,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from finshard import backup
-from finshard.cluster import Cluster
+from finshard.local import backup
+from finshard.local.cluster import Cluster
 from finshard.errors import ClusterError
-from finshard.installer import install
+from finshard.ops.installer import install
 from finshard.router import Router
 from tests.helpers import new_account
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from finshard.cluster import Cluster
-from finshard.installer import install
+from finshard.local.cluster import Cluster
+from finshard.ops.installer import install
 from tests.helpers import new_account
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,7 +42,7 @@ def test_failover_drill_loses_no_acknowledged_write(citus, scratch):
         after = Cluster.load(directory)
         assert all(row["up"] for row in after.status())
         # The promoted node keeps archiving its WAL to the node's pgBackRest stanza.
-        from finshard import backup
+        from finshard.local import backup
 
         promoted = next(n for n in after.nodes if n.port == report["new_port"])
         check = backup._pgbackrest(after, promoted, "check", timeout=120)

@@ -23,11 +23,12 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 
-from finshard import errors, ha
+from finshard import errors
+from finshard.local import ha
 from finshard.cli import main
-from finshard.cluster import Cluster
-from finshard.ha_drill import drill
-from finshard.installer import install
+from finshard.local.cluster import Cluster
+from finshard.local.ha_drill import drill
+from finshard.ops.installer import install
 from finshard.router import Router
 from tests.conftest import CITUS, CITUS_REASON, _tmpdir
 
@@ -336,7 +337,7 @@ def test_ha_with_pgbouncer_is_refused(scratch) -> None:  # type: ignore[no-untyp
 
 
 def test_an_ha_group_is_backed_up_from_its_primary_and_restores_with_its_keys(ha_plain: Cluster, scratch) -> None:  # type: ignore[no-untyped-def]
-    from finshard import backup
+    from finshard.local import backup
 
     with Router.connect(ha_plain.dsn()) as r:
         acc = _account(r)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from finshard.installer import install, install_steps, sql_root
+from finshard.ops.installer import install, install_steps, sql_root
 from tests.helpers import scratch_database
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -139,7 +139,7 @@ def test_install_over_tables_of_another_schema_is_refused_with_the_reason(plain)
 
     import psycopg
 
-    from finshard.installer import SchemaMismatch
+    from finshard.ops.installer import SchemaMismatch
 
     with scratch_database(plain, "finshard_upgrade") as dsn:
         install(dsn)

@@ -20,8 +20,8 @@ from click.testing import CliRunner
 
 from finshard import errors
 from finshard.cli import main
-from finshard.cluster import Cluster
-from finshard.installer import install
+from finshard.local.cluster import Cluster
+from finshard.ops.installer import install
 from finshard.router import Router
 from tests.helpers import new_account, scratch_database, snapshot
 

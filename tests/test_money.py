@@ -477,9 +477,9 @@ def test_the_dispatch_command_batches_while_it_runs_and_not_after(plain):
 
 
 def _follow_until_empty(dsn, conn, accounts, **kwargs):
-    """Runs the dispatcher (finshard.dispatcher.follow) until the queue holds nothing for
+    """Runs the dispatcher (finshard.ops.dispatcher.follow) until the queue holds nothing for
     ``accounts``; returns what it reported."""
-    from finshard import dispatcher
+    from finshard.ops import dispatcher
 
     stop, said = threading.Event(), []
     thread = threading.Thread(target=dispatcher.follow, args=(dsn,),
@@ -719,7 +719,7 @@ def test_one_statement_transfer_locks_through_the_index_even_on_a_tiny_accounts_
     # tempted to scan the heap (in heap order; it already does for the rules' sub-select there);
     # the function turns sequential and bitmap scans off. The plans are checked on such a database,
     # custom and generic.
-    from finshard.installer import install
+    from finshard.ops.installer import install
 
     with scratch_database(plain, "finshard_tiny") as dsn:
         install(dsn)

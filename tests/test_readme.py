@@ -8,7 +8,7 @@ from pathlib import Path
 
 import psycopg
 
-from finshard.installer import install
+from finshard.ops.installer import install
 from tests.helpers import create_test_login, scratch_database
 
 ROOT = Path(__file__).resolve().parent.parent

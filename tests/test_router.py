@@ -240,7 +240,7 @@ def test_unreachable_worker_falls_back_to_the_coordinator(citus):
 @pytest.fixture(scope="module")
 def bounced(request):
     """The session's cluster with a real pgbouncer (transaction pooling) in front of every node."""
-    from finshard import pgbouncer
+    from finshard.local import pgbouncer
     from tests.conftest import CITUS
     db = request.getfixturevalue("citus" if CITUS else "plain")
     pgbouncer.start_all(db.cluster)
@@ -293,7 +293,7 @@ def test_nodes_reach_each_other_through_pgbouncer_and_keep_their_backends(bounce
     # where Citus caches no connection: each transfer connects to the other worker again. With
     # pg_dist_poolinfo those connections go to that worker's pgbouncer (session pooling), which
     # hands out a backend that is already warm instead of starting a new one.
-    from finshard import pgbouncer
+    from finshard.local import pgbouncer
 
     cluster = bounced.cluster
     if not cluster.citus:

@@ -14,8 +14,8 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from finshard.cluster import Cluster
-from finshard.roles import create_login
+from finshard.local.cluster import Cluster
+from finshard.ops.roles import create_login
 from finshard.router import Router
 from tests.helpers import new_account
 

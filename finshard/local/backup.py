@@ -27,8 +27,8 @@ from typing import Any, Callable
 
 import psycopg
 
-from finshard import tls as tls_mod
-from finshard.cluster import (SUPERUSER, Cluster, Node, _chown_to_postgres, _run_pg, _tail, find_pg_bin,
+from finshard.local import tls as tls_mod
+from finshard.local.cluster import (SUPERUSER, Cluster, Node, _chown_to_postgres, _run_pg, _tail, find_pg_bin,
                               free_port, node_settings, write_settings)
 from finshard.errors import ClusterError
 
@@ -585,7 +585,7 @@ def drill(directory: str | Path, *, to: str | Path | None = None, clients: int =
           progress: Progress = lambda _m: None) -> dict[str, Any]:
     """Back up, transfer under load, take a restore point mid-stream, transfer more, restore into a
     new cluster and prove that exactly the transfers acknowledged before the point are there."""
-    from finshard import audit
+    from finshard.ops import audit
     from finshard.router import Router
 
     cluster = Cluster.load(directory)

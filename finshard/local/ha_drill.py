@@ -22,8 +22,8 @@ from typing import Any, Callable
 
 import psycopg
 
-from finshard import ha
-from finshard.cluster import Cluster
+from finshard.local import ha
+from finshard.local.cluster import Cluster
 from finshard.errors import ClusterError
 
 __all__ = ["drill"]

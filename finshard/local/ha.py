@@ -24,11 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from finshard import tls as tls_mod
+from finshard.local import tls as tls_mod
 from finshard.errors import ClusterError
 
 if TYPE_CHECKING:
-    from finshard.cluster import Cluster
+    from finshard.local.cluster import Cluster
 
 __all__ = ["Member", "patroni_bin", "etcd_bin", "create", "start", "stop", "groups", "switchover", "failover",
            "primary_of", "wait_healthy", "kill_member", "start_member"]
@@ -107,9 +107,9 @@ def _yaml(value: Any) -> str:
 
 
 def _config(cluster: "Cluster", member: Member) -> dict[str, Any]:
-    from finshard.cluster import (BASE_SETTINGS, CITUS_SETTINGS, CRON_SETTINGS, DATABASE, PG_HBA_TLS, SUPERUSER,
+    from finshard.local.cluster import (BASE_SETTINGS, CITUS_SETTINGS, CRON_SETTINGS, DATABASE, PG_HBA_TLS, SUPERUSER,
                                   find_pg_bin, preload_libraries)
-    from finshard import backup
+    from finshard.local import backup
 
     base = _dir(cluster)
     # Settings every member of every group shares go to Patroni's dynamic configuration (in etcd);
@@ -207,7 +207,7 @@ def _config(cluster: "Cluster", member: Member) -> dict[str, Any]:
 
 
 def write_configs(cluster: "Cluster") -> None:
-    from finshard.cluster import _chown_to_postgres, _group_postgres
+    from finshard.local.cluster import _chown_to_postgres, _group_postgres
 
     base = _dir(cluster)
     base.mkdir(exist_ok=True)
@@ -256,7 +256,7 @@ def _pid_alive(path: Path) -> int | None:
 
 
 def _spawn(cmd: list[str], log: Path, pidfile: Path) -> int:
-    from finshard.cluster import _as_postgres, _chown_to_postgres
+    from finshard.local.cluster import _as_postgres, _chown_to_postgres
 
     log.touch()
     _chown_to_postgres(log)
@@ -290,7 +290,7 @@ def _etcd_pidfile(cluster: "Cluster") -> Path:
 
 
 def start_etcd(cluster: "Cluster", progress: Progress = lambda _m: None) -> None:
-    from finshard.cluster import _chown_to_postgres, _group_postgres
+    from finshard.local.cluster import _chown_to_postgres, _group_postgres
 
     pidfile = _etcd_pidfile(cluster)
     if _pid_alive(pidfile):
@@ -358,7 +358,7 @@ def member_running(cluster: "Cluster", member: Member) -> bool:
 
 
 def start_member(cluster: "Cluster", member: Member) -> None:
-    from finshard.cluster import _chown_to_postgres
+    from finshard.local.cluster import _chown_to_postgres
 
     if member_running(cluster, member):
         return
@@ -392,7 +392,7 @@ def point_at_keys(cluster: "Cluster") -> None:
     """Key files (audit, pan, pii) live in one directory per group that all its members read, named
     by the file finshard_key_dir in each data directory (finshard._key_path): a promoted standby
     then holds the keys its primary wrote, and standbys cloned later copy the file."""
-    from finshard.cluster import _chown_to_postgres
+    from finshard.local.cluster import _chown_to_postgres
 
     for member in cluster.members:
         datadir = Path(member.datadir)
@@ -618,7 +618,7 @@ def _wait_registered(cluster: "Cluster", timeout: float) -> None:
 
 
 def member_dsn(cluster: "Cluster", member: Member, dbname: str = "finshard") -> str:
-    from finshard.cluster import SUPERUSER
+    from finshard.local.cluster import SUPERUSER
 
     dsn = f"postgresql://{SUPERUSER}@127.0.0.1:{member.port}/{dbname}"
     if cluster.tls:

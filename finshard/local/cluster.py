@@ -18,11 +18,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from finshard import tls as tls_mod
+from finshard.local import tls as tls_mod
 from finshard.errors import ClusterError
 
 if TYPE_CHECKING:
-    from finshard.ha import Member
+    from finshard.local.ha import Member
 
 __all__ = ["Node", "Cluster", "find_pg_bin", "citus_installed", "free_port"]
 
@@ -71,7 +71,7 @@ class Node:
     datadir: str
     pgbouncer_port: int | None = None
     group: int | None = None  # Citus node group (0: coordinator); restore points are kept per group
-    tls_dir: str | None = None  # the cluster's CA and password file (finshard.tls); None: --no-tls
+    tls_dir: str | None = None  # the cluster's CA and password file (finshard.local.tls); None: --no-tls
 
     def dsn(self, dbname: str = DATABASE, *, via_pgbouncer: bool = False) -> str:
         """The superuser's DSN; with TLS it verifies the server against the cluster's CA and takes
@@ -150,12 +150,12 @@ class Cluster:
     pgbouncer: bool = False
     # Citus nodes reach each other through their pgbouncers (finshard pgbouncer nodes on).
     node_pooling: bool = False
-    # pgBackRest repository every node archives its WAL to (finshard.backup); None: no backups.
+    # pgBackRest repository every node archives its WAL to (finshard.local.backup); None: no backups.
     backup_repo: str | None = None
     cluster_id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
-    # TLS on every TCP connection and SCRAM passwords (finshard.tls); --no-tls turns both off.
+    # TLS on every TCP connection and SCRAM passwords (finshard.local.tls); --no-tls turns both off.
     tls: bool = False
-    # --ha: every group is Patroni members (finshard.ha) and etcd; ``nodes`` then names each group's
+    # --ha: every group is Patroni members (finshard.local.ha) and etcd; ``nodes`` then names each group's
     # primary, as Patroni last reported it.
     ha: bool = False
     etcd_port: int | None = None
@@ -176,7 +176,7 @@ class Cluster:
         try:
             data = json.loads(path.read_text())
             nodes = [Node(**n) for n in data["nodes"]]
-            from finshard.ha import Member
+            from finshard.local.ha import Member
 
             members = [Member(**m) for m in data.get("members") or []]
         except (ValueError, KeyError, TypeError) as exc:
@@ -194,7 +194,7 @@ class Cluster:
     def follow_primaries(self) -> bool:
         """--ha: point each group's node at the member Patroni reports as its primary now (the
         last known one stays when Patroni does not answer). True when one changed."""
-        from finshard import ha
+        from finshard.local import ha
 
         changed = False
         for node in self.nodes:
@@ -271,7 +271,7 @@ class Cluster:
                 cluster.pgbouncer = True
                 cluster.save()
             if cluster.pgbouncer:
-                from finshard import pgbouncer as pgb
+                from finshard.local import pgbouncer as pgb
                 pgb.start_all(cluster, progress)
             return cluster
         if directory.exists() and any(directory.iterdir()):
@@ -291,7 +291,7 @@ class Cluster:
         nodes = [Node("coordinator" if citus else "single", "coordinator" if citus else "single", 0, str(directory / "coordinator"))]
         if citus:
             nodes += [Node(f"worker{i}", "worker", 0, str(directory / f"worker{i}")) for i in range(1, workers + 1)]
-        from finshard import backup
+        from finshard.local import backup
 
         repo = backup.check_path(Path(backup_repo) if backup_repo else directory / "backup", "the backup repository")
         backup.check_path(directory, "the cluster directory")
@@ -311,7 +311,7 @@ class Cluster:
         for group, node in enumerate(nodes):
             node.port = port()
             if ha:
-                from finshard.ha import Member
+                from finshard.local.ha import Member
 
                 node.group = group
                 for i in range(replicas + 1):
@@ -320,7 +320,7 @@ class Cluster:
                     cluster.members.append(member)
                 node.datadir = cluster.members[-1 - replicas].datadir
         if ha:
-            from finshard import ha as ha_mod
+            from finshard.local import ha as ha_mod
 
             ha_mod.patroni_bin()
             ha_mod.etcd_bin()
@@ -332,7 +332,7 @@ class Cluster:
             cluster.make_tls()
         backup.write_config(cluster)
         if ha:
-            from finshard import ha as ha_mod
+            from finshard.local import ha as ha_mod
 
             ha_mod.create(cluster, progress)
             cluster.follow_primaries()
@@ -353,13 +353,13 @@ class Cluster:
         cluster.complete = True
         cluster.save()
         if pgbouncer:
-            from finshard import pgbouncer as pgb
+            from finshard.local import pgbouncer as pgb
             pgb.start_all(cluster, progress)
         return cluster
 
     def start(self, progress: Callable[[str], None] = lambda _m: None) -> None:
         if self.ha:
-            from finshard import ha
+            from finshard.local import ha
 
             ha.start(self, progress)
             self.follow_primaries()
@@ -380,10 +380,10 @@ class Cluster:
     def down(self, progress: Callable[[str], None] = lambda _m: None) -> None:
         """Stop every node (and pgbouncer); stopping a stopped cluster is harmless."""
         if self.pgbouncer:
-            from finshard import pgbouncer as pgb
+            from finshard.local import pgbouncer as pgb
             pgb.stop_all(self)
         if self.ha:
-            from finshard import ha
+            from finshard.local import ha
 
             ha.stop(self, progress)
             return
@@ -404,7 +404,7 @@ class Cluster:
         rows = []
         groups = {}
         if self.ha:
-            from finshard import ha
+            from finshard.local import ha
 
             groups = {g["group"]: g for g in ha.groups(self)}
         for node in self.nodes:
@@ -556,7 +556,7 @@ def node_settings(node: Node, *, citus: bool, cluster: "Cluster | None" = None,
     if "pg_cron" in libs:
         settings.update(CRON_SETTINGS)
     if cluster is not None and cluster.backup_repo:
-        from finshard import backup
+        from finshard.local import backup
 
         settings.update(backup.archive_settings(cluster, node))
     return settings

@@ -17,7 +17,7 @@ from typing import Any
 
 from finshard import db
 from finshard.errors import FinshardError
-from finshard.keys import read_key, sign
+from finshard.ops.keys import read_key, sign
 
 __all__ = ["checkpoint", "verify"]
 

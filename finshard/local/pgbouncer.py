@@ -25,8 +25,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from finshard import tls
-from finshard.cluster import Cluster, Node, _as_postgres, _chown_to_postgres, free_port, port_in_use
+from finshard.local import tls
+from finshard.local.cluster import Cluster, Node, _as_postgres, _chown_to_postgres, free_port, port_in_use
 from finshard.errors import ClusterError
 
 __all__ = ["write_configs", "start_all", "stop_all", "render_ini", "set_node_pooling", "register_internode",

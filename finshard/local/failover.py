@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import psycopg
 
-from finshard.cluster import Cluster, Node, _chown_to_postgres, _run_pg, find_pg_bin, free_port
+from finshard.local.cluster import Cluster, Node, _chown_to_postgres, _run_pg, find_pg_bin, free_port
 from finshard.errors import ClusterError
 
 __all__ = ["drill"]
@@ -113,13 +113,13 @@ def drill(directory: str | Path, *, node_name: str | None = None, writes: int = 
     cluster.save()
     if cluster.backup_repo:
         # The promoted node archives to the node's stanza, which must name its data directory.
-        from finshard import backup
+        from finshard.local import backup
 
         backup.write_config(cluster)
     _chown_to_postgres(standby_dir)
     if cluster.pgbouncer:
         # The node's pgbouncer (clients' and other nodes' way in) now points at the promoted node.
-        from finshard import pgbouncer
+        from finshard.local import pgbouncer
 
         pgbouncer.reload(cluster, new)
 
