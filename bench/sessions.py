@@ -16,7 +16,7 @@ from psycopg.conninfo import make_conninfo
 
 import psycopg
 from finshard import bench
-from finshard.local.cluster import find_pg_bin
+from finshard.local.postgres import find_pg_bin
 
 
 def baseline(dsn: str, sql_dir: str) -> str:

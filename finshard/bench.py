@@ -22,7 +22,7 @@ from typing import Any, Callable
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from finshard.local.cluster import find_pg_bin
+from finshard.local.postgres import find_pg_bin
 
 __all__ = ["run", "format_result", "pgbench", "make_accounts", "transfer_vs_pgbench", "same_vs_cross_node",
            "router_overhead", "direct_vs_coordinator", "orders_vs_transfers", "quote_fill_cost"]

@@ -44,7 +44,7 @@ if ! { .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade 
   cat "$log" >&2; echo "finshard setup: pip install failed (above)" >&2; exit 1
 fi
 rm -f "$log"
-if .venv/bin/python -c "from finshard.local.cluster import citus_installed; raise SystemExit(0 if citus_installed() else 1)"; then
+if .venv/bin/python -c "from finshard.local.postgres import citus_installed; raise SystemExit(0 if citus_installed() else 1)"; then
   echo "finshard setup: citus is installed: clusters and tests use it" >&2
 else
   echo "finshard setup: citus is not installed for PostgreSQL 15: one plain node; Citus tests will skip" >&2

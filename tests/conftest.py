@@ -16,7 +16,8 @@ from typing import Callable, Iterator
 import psycopg
 import pytest
 
-from finshard.local.cluster import Cluster, citus_installed
+from finshard.local.cluster import Cluster
+from finshard.local.postgres import citus_installed
 from finshard.ops.installer import install
 
 CITUS = citus_installed()

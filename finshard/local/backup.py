@@ -27,10 +27,10 @@ from typing import Any, Callable
 
 import psycopg
 
-from finshard.local import tls as tls_mod
-from finshard.local.cluster import (SUPERUSER, Cluster, Node, _chown_to_postgres, _run_pg, _tail, find_pg_bin,
-                              free_port, node_settings, write_settings)
 from finshard.errors import ClusterError
+from finshard.local import tls as tls_mod
+from finshard.local.cluster import SUPERUSER, Cluster, Node, node_settings, write_settings
+from finshard.local.postgres import chown_to_postgres, find_pg_bin, free_port, log_tail, run_pg
 
 __all__ = ["setup", "backup", "list_backups", "print_config", "create_restore_point", "restore", "drill",
            "archive_settings", "BACKUP_TYPES"]
@@ -116,7 +116,7 @@ def write_config(cluster: Cluster) -> Path:
             path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ClusterError(f"cannot create {path}: {exc.strerror}") from None
-        _chown_to_postgres(path)
+        chown_to_postgres(path)
     path = config_path(cluster)
     path.write_text(_conf_text(cluster, repo))
     return path
@@ -130,7 +130,7 @@ def _pgbackrest(cluster: Cluster, node: Node | None, *args: str, config: Path | 
     if shutil.which("pgbackrest") is None:
         raise ClusterError("pgbackrest is not installed; install it with: apt-get install pgbackrest")
     try:
-        return _run_pg([*cmd, *args], timeout=timeout)
+        return run_pg([*cmd, *args], timeout=timeout)
     except subprocess.TimeoutExpired:
         raise ClusterError(f"pgbackrest {args[-1]} did not finish within {int(timeout)}s") from None
 
@@ -403,10 +403,10 @@ def _restore_one(source: Cluster, new: Node, label: str, target: dict[str, Any] 
     directory.mkdir(parents=True, exist_ok=True)
     directory.chmod(0o755)
     datadir.mkdir(mode=0o700)
-    _chown_to_postgres(datadir)
+    chown_to_postgres(datadir)
     lock = directory / "restore-lock"
     lock.mkdir(exist_ok=True)
-    _chown_to_postgres(lock)
+    chown_to_postgres(lock)
     # archive-get without the async queue: the source's nodes may be pushing to the same stanza.
     restore_command = (f"pgbackrest --config={config_path(source)} --stanza={stanza(source, node)} --archive-async=n "
                        f"--lock-path={lock} --pg1-path={datadir} archive-get %f \"%p\"")
@@ -424,7 +424,7 @@ def _restore_one(source: Cluster, new: Node, label: str, target: dict[str, Any] 
     write_settings(datadir, {**node_settings(new, citus=False, preload=[]), "archive_mode": "off", "hot_standby": "on"})
     pg_bin = find_pg_bin()
     log = datadir / "server.log"
-    res = _run_pg([str(pg_bin / "pg_ctl"), "-D", str(datadir), "-l", str(log), "-w", "-t", "600", "start"])
+    res = run_pg([str(pg_bin / "pg_ctl"), "-D", str(datadir), "-l", str(log), "-w", "-t", "600", "start"])
     if res.returncode != 0:
         raise ClusterError(f"the restored {node.name} did not start: {_reason(log) or res.stderr.strip()}")
     _wait_promoted(new, log)
@@ -454,7 +454,7 @@ def _leave_patroni(datadir: Path) -> None:
     for name in names:
         target = datadir / f"finshard_{name}.key"
         tls_mod.write_private(target, (source / f"finshard_{name}.key").read_bytes())
-        _chown_to_postgres(target)
+        chown_to_postgres(target)
     pointer.unlink()
 
 
@@ -466,16 +466,16 @@ def _wait_promoted(node: Node, log: Path, timeout: float = 600) -> None:
                 if not conn.execute("SELECT pg_is_in_recovery()").fetchone()[0]:  # type: ignore[index]
                     return
         except psycopg.OperationalError:
-            if "database system is shut down" in _tail(log, 1):
+            if "database system is shut down" in log_tail(log, 1):
                 raise ClusterError(f"recovery of {node.name} failed: {_reason(log)}") from None
         if time.monotonic() > deadline:
-            raise ClusterError(f"{node.name} did not finish recovery within {int(timeout)}s: {_tail(log)}")
+            raise ClusterError(f"{node.name} did not finish recovery within {int(timeout)}s: {log_tail(log)}")
         time.sleep(0.3)
 
 
 def _reason(log: Path) -> str:
     """The server log's last FATAL (or ERROR) line: why a restored node stopped."""
-    lines = _tail(log, 40).split(" | ")
+    lines = log_tail(log, 40).split(" | ")
     for level in ("FATAL:", "ERROR:"):
         found = [i for i, line in enumerate(lines) if level in line]
         if found:
@@ -487,7 +487,7 @@ def _reason(log: Path) -> str:
 
 def _stop(node: Node) -> None:
     pg_bin = find_pg_bin()
-    _run_pg([str(pg_bin / "pg_ctl"), "-D", node.datadir, "-m", "fast", "-w", "-t", "60", "stop"])
+    run_pg([str(pg_bin / "pg_ctl"), "-D", node.datadir, "-m", "fast", "-w", "-t", "60", "stop"])
 
 
 def _restore_nodes(source: Cluster, to: Path, target: dict[str, Any], backup_repo: str | Path | None,

@@ -2,7 +2,7 @@
 
 Each node is its own PostgreSQL 15 instance (initdb, pg_ctl) on a free 127.0.0.1 port, with its
 data directory under the cluster directory. When invoked as root the servers run as the
-``postgres`` OS user (PostgreSQL refuses root). The state lives in ``DIR/cluster.json``.
+``postgres`` OS user (finshard.local.postgres). The state lives in ``DIR/cluster.json``.
 Every failure the caller can fix raises ClusterError with a one-line reason.
 """
 
@@ -10,21 +10,20 @@ from __future__ import annotations
 
 import json
 import os
-import pwd
-import socket
-import subprocess
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from finshard.local import tls as tls_mod
 from finshard.errors import ClusterError
+from finshard.local import tls as tls_mod
+from finshard.local.postgres import (chown_to_postgres, citus_installed, find_pg_bin, free_port, group_postgres,
+                                     log_tail, make_traversable, pg_cron_installed, port_in_use, run_pg)
 
 if TYPE_CHECKING:
     from finshard.local.ha import Member
 
-__all__ = ["Node", "Cluster", "find_pg_bin", "citus_installed", "free_port"]
+__all__ = ["Node", "Cluster"]
 
 DATABASE = "finshard"
 SUPERUSER = "postgres"
@@ -93,50 +92,6 @@ def preload_libraries(citus: bool, pg_bin: Path | None = None) -> list[str]:
     if pg_cron_installed(pg_bin):
         libs.append("pg_cron")
     return libs
-
-
-def pg_cron_installed(pg_bin: Path | None = None) -> bool:
-    """True when the pg_cron extension is installed for these binaries (Debian: postgresql-15-cron)."""
-    share, lib = _pg_dirs(pg_bin or find_pg_bin())
-    return (Path(share) / "extension" / "pg_cron.control").exists() and (Path(lib) / "pg_cron.so").exists()
-
-
-def _pg_dirs(pg_bin: Path) -> tuple[str, str]:
-    try:
-        share = subprocess.run([str(pg_bin / "pg_config"), "--sharedir"], capture_output=True, text=True, check=True).stdout.strip()
-        lib = subprocess.run([str(pg_bin / "pg_config"), "--pkglibdir"], capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        share, lib = "/usr/share/postgresql/15", "/usr/lib/postgresql/15/lib"
-    return share, lib
-
-
-def find_pg_bin() -> Path:
-    """The PostgreSQL 15 server binaries: $FINSHARD_PG_BIN, else Debian's location."""
-    override = os.environ.get("FINSHARD_PG_BIN")
-    for candidate in ([override] if override else ["/usr/lib/postgresql/15/bin"]):
-        if (Path(candidate) / "initdb").exists() and (Path(candidate) / "pg_ctl").exists():
-            return Path(candidate)
-    raise ClusterError("PostgreSQL 15 server binaries not found (looked in $FINSHARD_PG_BIN and "
-                       "/usr/lib/postgresql/15/bin); install them with: apt-get install postgresql-15")
-
-
-def citus_installed(pg_bin: Path | None = None) -> bool:
-    """True when the citus extension is installed for these binaries (control file and library)."""
-    share, lib = _pg_dirs(pg_bin or find_pg_bin())
-    return (Path(share) / "extension" / "citus.control").exists() and (Path(lib) / "citus.so").exists()
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def port_in_use(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.settimeout(0.2)
-        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 @dataclass
@@ -326,7 +281,7 @@ class Cluster:
             ha_mod.etcd_bin()
             cluster.etcd_port, cluster.etcd_peer_port = port(), port()
         cluster.save()  # complete=false until every node is up: a failure leaves a recognisable half-created dir
-        _make_traversable(directory)
+        make_traversable(directory)
         if tls:
             progress("a private CA and a certificate per node (TLS on every TCP connection)")
             cluster.make_tls()
@@ -372,10 +327,10 @@ class Cluster:
                 raise ClusterError(f"port {node.port} of {node.name} is taken by another program; stop it or recreate the cluster")
             progress(f"starting {node.name} on port {node.port}")
             log = Path(node.datadir) / "server.log"
-            res = _run_pg([str(pg_bin / "pg_ctl"), "-D", node.datadir, "-l", str(log), "-w", "-t", "60", "start"])
+            res = run_pg([str(pg_bin / "pg_ctl"), "-D", node.datadir, "-l", str(log), "-w", "-t", "60", "start"])
             if res.returncode != 0:
-                tail = _tail(log)
-                raise ClusterError(f"{node.name} did not start: {tail or res.stderr.strip() or res.stdout.strip()}")
+                last = log_tail(log)
+                raise ClusterError(f"{node.name} did not start: {last or res.stderr.strip() or res.stdout.strip()}")
 
     def down(self, progress: Callable[[str], None] = lambda _m: None) -> None:
         """Stop every node (and pgbouncer); stopping a stopped cluster is harmless."""
@@ -392,7 +347,7 @@ class Cluster:
             if not Path(node.datadir, "PG_VERSION").exists() or not self._running(pg_bin, node):
                 continue
             progress(f"stopping {node.name}")
-            res = _run_pg([str(pg_bin / "pg_ctl"), "-D", node.datadir, "-m", "fast", "-w", "-t", "60", "stop"])
+            res = run_pg([str(pg_bin / "pg_ctl"), "-D", node.datadir, "-m", "fast", "-w", "-t", "60", "stop"])
             if res.returncode != 0:
                 raise ClusterError(f"{node.name} did not stop: {res.stderr.strip() or res.stdout.strip()}")
 
@@ -429,17 +384,17 @@ class Cluster:
     def _initdb(self, pg_bin: Path, node: Node) -> None:
         datadir = Path(node.datadir)
         datadir.mkdir(mode=0o700, exist_ok=True)
-        _chown_to_postgres(datadir)
+        chown_to_postgres(datadir)
         auth = ["--auth=trust"]
         pwfile = None
         if self.tls:
             # The superuser's password for TCP logins (SCRAM), set by initdb from a file only it reads.
             pwfile = Path(self.directory / "tls" / f".initdb-{node.name}")
             tls_mod.write_private(pwfile, tls_mod.read_password(self.directory / "tls").encode())
-            _chown_to_postgres(pwfile)
+            chown_to_postgres(pwfile)
             auth = ["--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={pwfile}"]
         try:
-            res = _run_pg([str(pg_bin / "initdb"), "-D", str(datadir), "-U", SUPERUSER, *auth,
+            res = run_pg([str(pg_bin / "initdb"), "-D", str(datadir), "-U", SUPERUSER, *auth,
                            "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"])
         finally:
             if pwfile is not None:
@@ -451,7 +406,7 @@ class Cluster:
         write_settings(datadir, node_settings(node, citus=self.citus, cluster=self))
 
     def _running(self, pg_bin: Path, node: Node) -> bool:
-        res = _run_pg([str(pg_bin / "pg_ctl"), "-D", node.datadir, "status"])
+        res = run_pg([str(pg_bin / "pg_ctl"), "-D", node.datadir, "status"])
         return res.returncode == 0
 
     def _create_database(self, node: Node) -> None:
@@ -487,7 +442,7 @@ class Cluster:
         directory.mkdir(parents=True, exist_ok=True)
         # The servers (OS user postgres) read ca.crt; nobody else lists the directory. Secrets are 0600.
         directory.chmod(0o750)
-        _group_postgres(directory)
+        group_postgres(directory)
         tls_mod.make_ca(directory, self.cluster_id)
         (directory / "ca.crt").chmod(0o644)
         password = tls_mod.write_password(directory, password)
@@ -504,9 +459,9 @@ class Cluster:
         for suffix in ("crt", "key"):
             target = datadir / f"server.{suffix}"
             tls_mod.write_private(target, (self.tls_dir / f"{node.name}.{suffix}").read_bytes())
-            _chown_to_postgres(target)
+            chown_to_postgres(target)
         (datadir / "pg_hba.conf").write_text(PG_HBA_TLS)
-        _chown_to_postgres(datadir / "pg_hba.conf")
+        chown_to_postgres(datadir / "pg_hba.conf")
 
     def _register_workers(self) -> None:
         from finshard import db
@@ -570,51 +525,3 @@ def write_settings(datadir: Path, settings: dict[str, str]) -> None:
         text = text[:text.index(_MARK)].rstrip("\n") + "\n"
     text += f"\n{_MARK}\n" + "".join(f"{key} = {value}\n" for key, value in settings.items())
     path.write_text(text)
-
-
-# -- running as postgres -------------------------------------------------------------------------
-def _as_postgres(cmd: list[str]) -> list[str]:
-    if os.geteuid() != 0:
-        return cmd
-    try:
-        pwd.getpwnam("postgres")
-    except KeyError:
-        raise ClusterError("running as root but there is no 'postgres' OS user to run the servers; "
-                           "install postgresql-15 (it creates one) or run as a normal user") from None
-    return ["runuser", "-u", "postgres", "--", *cmd]
-
-
-def _run_pg(cmd: list[str], timeout: float | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(_as_postgres(cmd), capture_output=True, text=True, cwd="/", timeout=timeout)
-
-
-def _chown_to_postgres(path: Path) -> None:
-    if os.geteuid() == 0:
-        entry = pwd.getpwnam("postgres")
-        # Not through a symlink: a path the postgres user could replace must not hand it another file.
-        os.chown(path, entry.pw_uid, entry.pw_gid, follow_symlinks=False)
-
-
-def _group_postgres(path: Path) -> None:
-    """Give the postgres OS user's group read access to a directory root owns (when run as root)."""
-    if os.geteuid() == 0:
-        os.chown(path, 0, pwd.getpwnam("postgres").pw_gid)
-
-
-def _make_traversable(directory: Path) -> None:
-    """The postgres user must reach the data directories; check every parent as that user."""
-    if os.geteuid() != 0:
-        return
-    os.chmod(directory, 0o755)
-    res = subprocess.run(["runuser", "-u", "postgres", "--", "test", "-x", str(directory)], capture_output=True)
-    if res.returncode != 0:
-        raise ClusterError(f"the postgres OS user cannot enter {directory} (a parent directory is private); "
-                           "choose a directory under /tmp or /srv, or open the parents with chmod o+x")
-
-
-def _tail(path: Path, lines: int = 3) -> str:
-    try:
-        text = path.read_text(errors="replace").strip().splitlines()
-    except OSError:
-        return ""
-    return " | ".join(text[-lines:])

@@ -18,8 +18,9 @@ from typing import Any, Callable
 
 import psycopg
 
-from finshard.local.cluster import Cluster, Node, _chown_to_postgres, _run_pg, find_pg_bin, free_port
 from finshard.errors import ClusterError
+from finshard.local.cluster import Cluster, Node
+from finshard.local.postgres import chown_to_postgres, find_pg_bin, free_port, run_pg
 
 __all__ = ["drill"]
 
@@ -45,17 +46,17 @@ def drill(directory: str | Path, *, node_name: str | None = None, writes: int = 
     standby_port = free_port()
     # The cluster directory belongs to whoever ran `cluster up`; the standby's to postgres.
     standby_dir.mkdir(mode=0o700)
-    _chown_to_postgres(standby_dir)
+    chown_to_postgres(standby_dir)
     # Over the primary's Unix socket, where its superuser is trusted: the standby then streams
     # the same way, with no password to store in its configuration.
-    res = _run_pg([str(pg_bin / "pg_basebackup"), "-h", node.datadir, "-p", str(node.port), "-U", "postgres",
+    res = run_pg([str(pg_bin / "pg_basebackup"), "-h", node.datadir, "-p", str(node.port), "-U", "postgres",
                    "-D", str(standby_dir), "-X", "stream", "-R", "-c", "fast",
                    "-d", f"host={node.datadir} port={node.port} user=postgres application_name=finshard_drill"])
     if res.returncode != 0:
         raise ClusterError(f"pg_basebackup of {node.name} failed: {res.stderr.strip().splitlines()[-1] if res.stderr.strip() else res.returncode}")
     with open(standby_dir / "postgresql.auto.conf", "a") as conf:
         conf.write(f"port = {standby_port}\nunix_socket_directories = '{standby_dir}'\n")
-    res = _run_pg([str(pg_bin / "pg_ctl"), "-D", str(standby_dir), "-l", str(standby_dir / "server.log"), "-w", "start"])
+    res = run_pg([str(pg_bin / "pg_ctl"), "-D", str(standby_dir), "-l", str(standby_dir / "server.log"), "-w", "start"])
     if res.returncode != 0:
         raise ClusterError(f"the standby of {node.name} did not start: {res.stderr.strip() or res.stdout.strip()}")
     with psycopg.connect(node.dsn(), autocommit=True) as primary:
@@ -89,9 +90,9 @@ def drill(directory: str | Path, *, node_name: str | None = None, writes: int = 
 
     progress(f"killing {node.name} (immediate stop)")
     t_fail = time.monotonic()
-    _run_pg([str(pg_bin / "pg_ctl"), "-D", node.datadir, "-m", "immediate", "-w", "stop"])
+    run_pg([str(pg_bin / "pg_ctl"), "-D", node.datadir, "-m", "immediate", "-w", "stop"])
     progress("promoting the standby")
-    res = _run_pg([str(pg_bin / "pg_ctl"), "-D", str(standby_dir), "-w", "promote"])
+    res = run_pg([str(pg_bin / "pg_ctl"), "-D", str(standby_dir), "-w", "promote"])
     if res.returncode != 0:
         raise ClusterError(f"promotion failed: {res.stderr.strip() or res.stdout.strip()}")
     new = Node(node.name, node.role, standby_port, str(standby_dir), node.pgbouncer_port, node.group, node.tls_dir)
@@ -116,7 +117,7 @@ def drill(directory: str | Path, *, node_name: str | None = None, writes: int = 
         from finshard.local import backup
 
         backup.write_config(cluster)
-    _chown_to_postgres(standby_dir)
+    chown_to_postgres(standby_dir)
     if cluster.pgbouncer:
         # The node's pgbouncer (clients' and other nodes' way in) now points at the promoted node.
         from finshard.local import pgbouncer

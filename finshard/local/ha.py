@@ -24,8 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from finshard.local import tls as tls_mod
 from finshard.errors import ClusterError
+from finshard.local import tls as tls_mod
+from finshard.local.postgres import as_postgres, chown_to_postgres, find_pg_bin, group_postgres
 
 if TYPE_CHECKING:
     from finshard.local.cluster import Cluster
@@ -108,7 +109,7 @@ def _yaml(value: Any) -> str:
 
 def _config(cluster: "Cluster", member: Member) -> dict[str, Any]:
     from finshard.local.cluster import (BASE_SETTINGS, CITUS_SETTINGS, CRON_SETTINGS, DATABASE, PG_HBA_TLS, SUPERUSER,
-                                  find_pg_bin, preload_libraries)
+                                        preload_libraries)
     from finshard.local import backup
 
     base = _dir(cluster)
@@ -207,17 +208,15 @@ def _config(cluster: "Cluster", member: Member) -> dict[str, Any]:
 
 
 def write_configs(cluster: "Cluster") -> None:
-    from finshard.local.cluster import _chown_to_postgres, _group_postgres
-
     base = _dir(cluster)
     base.mkdir(exist_ok=True)
     base.chmod(0o750)
-    _group_postgres(base)
+    group_postgres(base)
     (base / "keys").mkdir(mode=0o700, exist_ok=True)
-    _chown_to_postgres(base / "keys")
+    chown_to_postgres(base / "keys")
     for name in {m.group_name for m in cluster.members}:
         key_dir(cluster, name).mkdir(mode=0o700, exist_ok=True)
-        _chown_to_postgres(key_dir(cluster, name))
+        chown_to_postgres(key_dir(cluster, name))
     if not (base / "rest.password").exists():
         tls_mod.write_private(base / "rest.password", secrets.token_urlsafe(24).encode())
     if cluster.tls and not (cluster.tls_dir / "etcd.crt").exists():
@@ -225,7 +224,7 @@ def write_configs(cluster: "Cluster") -> None:
     for member in cluster.members:
         home = _home(cluster, member)
         home.mkdir(mode=0o700, exist_ok=True)
-        _chown_to_postgres(home)
+        chown_to_postgres(home)
         if cluster.tls:
             if not (cluster.tls_dir / f"{member.name}.crt").exists():
                 # Also a client certificate: Patroni shows it to etcd.
@@ -233,11 +232,11 @@ def write_configs(cluster: "Cluster") -> None:
             for suffix in ("crt", "key"):
                 target = home / f"server.{suffix}"
                 tls_mod.write_private(target, (cluster.tls_dir / f"{member.name}.{suffix}").read_bytes())
-                _chown_to_postgres(target)
+                chown_to_postgres(target)
         # Passwords inside: the postgres OS user reads it, nobody else.
         path = base / f"{member.name}.yml"
         tls_mod.write_private(path, _yaml(_config(cluster, member)).encode())
-        _chown_to_postgres(path)
+        chown_to_postgres(path)
 
 
 # -- processes ------------------------------------------------------------------------------------
@@ -256,12 +255,10 @@ def _pid_alive(path: Path) -> int | None:
 
 
 def _spawn(cmd: list[str], log: Path, pidfile: Path) -> int:
-    from finshard.local.cluster import _as_postgres, _chown_to_postgres
-
     log.touch()
-    _chown_to_postgres(log)
+    chown_to_postgres(log)
     with open(log, "ab") as out:
-        proc = subprocess.Popen(_as_postgres(cmd) if os.geteuid() == 0 else cmd, stdout=out, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen(as_postgres(cmd) if os.geteuid() == 0 else cmd, stdout=out, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, cwd="/", start_new_session=True)
     # runuser forks the real process; its pid is the one to signal.
     pid = proc.pid
@@ -290,24 +287,22 @@ def _etcd_pidfile(cluster: "Cluster") -> Path:
 
 
 def start_etcd(cluster: "Cluster", progress: Progress = lambda _m: None) -> None:
-    from finshard.local.cluster import _chown_to_postgres, _group_postgres
-
     pidfile = _etcd_pidfile(cluster)
     if _pid_alive(pidfile):
         return
     # etcd runs as postgres: its data directory is postgres', the directory holding it root's.
     base = cluster.directory / "etcd"
     base.mkdir(mode=0o750, exist_ok=True)
-    _group_postgres(base)
+    group_postgres(base)
     (base / "data").mkdir(mode=0o700, exist_ok=True)
-    _chown_to_postgres(base / "data")
+    chown_to_postgres(base / "data")
     scheme = "https" if cluster.tls else "http"
     client, peer = f"{scheme}://127.0.0.1:{cluster.etcd_port}", f"{scheme}://127.0.0.1:{cluster.etcd_peer_port}"
     tls_args: list[str] = []
     if cluster.tls:
         for suffix in ("crt", "key"):
             tls_mod.write_private(base / f"etcd.{suffix}", (cluster.tls_dir / f"etcd.{suffix}").read_bytes())
-            _chown_to_postgres(base / f"etcd.{suffix}")
+            chown_to_postgres(base / f"etcd.{suffix}")
         ca, crt, key = str(cluster.tls_dir / "ca.crt"), str(base / "etcd.crt"), str(base / "etcd.key")
         tls_args = ["--cert-file", crt, "--key-file", key, "--trusted-ca-file", ca, "--client-cert-auth",
                     "--peer-cert-file", crt, "--peer-key-file", key, "--peer-trusted-ca-file", ca,
@@ -358,14 +353,12 @@ def member_running(cluster: "Cluster", member: Member) -> bool:
 
 
 def start_member(cluster: "Cluster", member: Member) -> None:
-    from finshard.local.cluster import _chown_to_postgres
-
     if member_running(cluster, member):
         return
     datadir = Path(member.datadir)
     if not datadir.exists():
         datadir.mkdir(mode=0o700)
-        _chown_to_postgres(datadir)
+        chown_to_postgres(datadir)
     base = _dir(cluster)
     _spawn([patroni_bin(), str(base / f"{member.name}.yml")], _outfile(cluster, member), _pidfile(cluster, member))
 
@@ -392,14 +385,12 @@ def point_at_keys(cluster: "Cluster") -> None:
     """Key files (audit, pan, pii) live in one directory per group that all its members read, named
     by the file finshard_key_dir in each data directory (finshard._key_path): a promoted standby
     then holds the keys its primary wrote, and standbys cloned later copy the file."""
-    from finshard.local.cluster import _chown_to_postgres
-
     for member in cluster.members:
         datadir = Path(member.datadir)
         pointer = datadir / "finshard_key_dir"
         if (datadir / "PG_VERSION").exists() and not pointer.exists():
             tls_mod.write_private(pointer, f"{key_dir(cluster, member.group_name)}\n".encode())
-            _chown_to_postgres(pointer)
+            chown_to_postgres(pointer)
 
 
 def start(cluster: "Cluster", progress: Progress = lambda _m: None) -> None:

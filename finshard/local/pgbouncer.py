@@ -25,9 +25,10 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from finshard.local import tls
-from finshard.local.cluster import Cluster, Node, _as_postgres, _chown_to_postgres, free_port, port_in_use
 from finshard.errors import ClusterError
+from finshard.local import tls
+from finshard.local.cluster import Cluster, Node
+from finshard.local.postgres import as_postgres, chown_to_postgres, free_port, port_in_use
 
 __all__ = ["write_configs", "start_all", "stop_all", "render_ini", "set_node_pooling", "register_internode",
            "unregister_internode", "reload", "INTERNODE_DATABASE"]
@@ -85,7 +86,7 @@ def write_configs(cluster: Cluster, out: Path | None = None) -> list[Path]:
     workdir = Path(out) if out else cluster.directory / "pgbouncer"
     workdir.mkdir(parents=True, exist_ok=True)
     workdir.chmod(0o750)  # pgbouncer (user postgres) owns it; its secrets are 0600 inside
-    _chown_to_postgres(workdir)
+    chown_to_postgres(workdir)
     written = []
     userlist = workdir / "userlist.txt"
     tls_dir = cluster.directory / "tls" if cluster.tls else None
@@ -95,7 +96,7 @@ def write_configs(cluster: Cluster, out: Path | None = None) -> list[Path]:
     else:
         # auth_user's own password: pgbouncer logs in with it to run auth_query for other roles.
         tls.write_private(userlist, f'"postgres" "{tls.read_password(tls_dir)}"\n'.encode())
-    _chown_to_postgres(userlist)
+    chown_to_postgres(userlist)
     written.append(userlist)
     for node in cluster.nodes:
         if not node.pgbouncer_port:
@@ -107,7 +108,7 @@ def write_configs(cluster: Cluster, out: Path | None = None) -> list[Path]:
             for suffix in ("crt", "key"):
                 target = workdir / f"{node.name}.{suffix}"
                 tls.write_private(target, (tls_dir / f"{name}.{suffix}").read_bytes())
-                _chown_to_postgres(target)
+                chown_to_postgres(target)
         ini = workdir / f"{node.name}.ini"
         ini.write_text(render_ini(node, workdir, node.pgbouncer_port, tls_dir=tls_dir))
         written.append(ini)
@@ -126,7 +127,7 @@ def start_all(cluster: Cluster, progress: Callable[[str], None] = lambda _m: Non
         if port_in_use(node.pgbouncer_port):
             raise ClusterError(f"pgbouncer port {node.pgbouncer_port} of {node.name} is taken")
         progress(f"starting pgbouncer for {node.name} on port {node.pgbouncer_port}")
-        res = subprocess.run(_as_postgres([binary, "-d", str(workdir / f"{node.name}.ini")]), capture_output=True, text=True)
+        res = subprocess.run(as_postgres([binary, "-d", str(workdir / f"{node.name}.ini")]), capture_output=True, text=True)
         if res.returncode != 0:
             raise ClusterError(f"pgbouncer for {node.name} did not start: {(res.stderr or res.stdout).strip()}")
         deadline = time.monotonic() + 10
