@@ -501,7 +501,7 @@ def backup_list(directory: Path, as_json: bool) -> None:
 @_guard
 def backup_config(dsn: str | None, directory: Path | None, repo: str) -> None:
     """pgbackrest.conf and postgresql.conf settings for each node (for clusters finshard did not start)."""
-    from finshard.local import backup as ops
+    from finshard.ops import backup as ops
     from finshard.local.cluster import Cluster
 
     if dsn is None:
@@ -518,7 +518,7 @@ def backup_config(dsn: str | None, directory: Path | None, repo: str) -> None:
 @_guard
 def backup_restore_point(name: str, dsn: str, as_json: bool) -> None:
     """A named restore point consistent across every node; prints each node's LSN."""
-    from finshard.local import backup as ops
+    from finshard.ops import backup as ops
 
     rows = ops.create_restore_point(dsn, name)
     if as_json:

@@ -19,9 +19,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from finshard.local import backup
-from finshard.local.cluster import Cluster
 from finshard.errors import ClusterError
+from finshard.local import backup, pgbackrest
+from finshard.local.cluster import Cluster
+from finshard.ops.backup import create_restore_point
 from finshard.ops.installer import install
 from finshard.router import Router
 from tests.helpers import new_account
@@ -52,7 +53,7 @@ def test_every_node_archives_its_wal_to_the_repository(db):
         with psycopg.connect(node.dsn(), autocommit=True) as conn:
             assert conn.execute("SHOW archive_mode").fetchone()[0] == "on"
             command = conn.execute("SHOW archive_command").fetchone()[0]
-            assert f"--stanza={backup.stanza(db.cluster, node)} archive-push" in command
+            assert f"--stanza={pgbackrest.stanza(db.cluster, node)} archive-push" in command
             conn.execute("SELECT pg_switch_wal()")
     deadline = time.monotonic() + 30
     for node in db.cluster.nodes:
@@ -64,7 +65,7 @@ def test_every_node_archives_its_wal_to_the_repository(db):
                 assert time.monotonic() < deadline, f"{node.name} archived nothing"
                 time.sleep(0.3)
             assert failed == 0
-    assert (Path(db.cluster.backup_repo) / "archive" / backup.stanza(db.cluster, db.cluster.coordinator)).is_dir()
+    assert (Path(db.cluster.backup_repo) / "archive" / pgbackrest.stanza(db.cluster, db.cluster.coordinator)).is_dir()
 
 
 def test_restore_drill_restores_exactly_what_was_acknowledged_before_the_point(db):
@@ -122,14 +123,14 @@ def test_target_time_between_two_restore_points(db, scratch):
     backup.backup(db.cluster.directory, backup_type="incr")
     with db.connect() as conn:
         _transfer(conn, *pairs[0], f"{tag}-early")
-        backup.create_restore_point(db.dsn, f"{tag}-p1")
+        create_restore_point(db.dsn, f"{tag}-p1")
         time.sleep(1.2)
         _transfer(conn, *pairs[1], f"{tag}-middle")
         time.sleep(1.2)
         between = conn.execute("SELECT clock_timestamp()").fetchone()[0]
         time.sleep(1.2)
         _transfer(conn, *pairs[2], f"{tag}-late")
-        backup.create_restore_point(db.dsn, f"{tag}-p2")
+        create_restore_point(db.dsn, f"{tag}-p2")
     to = scratch("finshard-pitr-") / "restored"
     result = backup.restore(db.cluster.directory, to, target_time=between)
     try:
@@ -156,7 +157,7 @@ def test_restore_reads_the_restore_points_from_a_copy_when_the_cluster_is_gone(s
         backup.backup(directory)
         with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
             acc = new_account(conn, "USD", "5.00")
-            backup.create_restore_point(cluster.dsn(), "before-the-mistake")
+            create_restore_point(cluster.dsn(), "before-the-mistake")
             conn.execute("SELECT finshard.withdraw(%s::bigint, 5.00::numeric)", (acc,))
     finally:
         cluster.down()

@@ -42,10 +42,10 @@ def test_failover_drill_loses_no_acknowledged_write(citus, scratch):
         after = Cluster.load(directory)
         assert all(row["up"] for row in after.status())
         # The promoted node keeps archiving its WAL to the node's pgBackRest stanza.
-        from finshard.local import backup
+        from finshard.local import pgbackrest
 
         promoted = next(n for n in after.nodes if n.port == report["new_port"])
-        check = backup._pgbackrest(after, promoted, "check", timeout=120)
+        check = pgbackrest.run(after, promoted, "check", timeout=120)
         assert check.returncode == 0, check.stderr
         if citus:
             import psycopg

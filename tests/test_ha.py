@@ -338,6 +338,7 @@ def test_ha_with_pgbouncer_is_refused(scratch) -> None:  # type: ignore[no-untyp
 
 def test_an_ha_group_is_backed_up_from_its_primary_and_restores_with_its_keys(ha_plain: Cluster, scratch) -> None:  # type: ignore[no-untyped-def]
     from finshard.local import backup
+    from finshard.ops.backup import create_restore_point
 
     with Router.connect(ha_plain.dsn()) as r:
         acc = _account(r)
@@ -346,7 +347,7 @@ def test_an_ha_group_is_backed_up_from_its_primary_and_restores_with_its_keys(ha
     done = backup.backup(ha_plain.directory)
     assert [n["node"] for n in done["nodes"]] == ["single"]
     name = f"ha-{uuid.uuid4().hex[:8]}"
-    backup.create_restore_point(ha_plain.dsn(), name)
+    create_restore_point(ha_plain.dsn(), name)
     to = scratch("finshard-ha-restore-") / "restored"
     result = backup.restore(ha_plain.directory, to, target_name=name)
     try:

@@ -1,7 +1,8 @@
-"""Backups and point-in-time recovery with pgBackRest: what ``finshard backup`` and ``finshard restore`` do.
+"""Backups and point-in-time recovery of a local cluster with pgBackRest: what ``finshard backup``
+and ``finshard restore`` do.
 
 Every node of a local cluster has its own pgBackRest stanza in one repository and pushes its WAL
-there (``archive_command``). Backups are per node; what makes a Citus restore consistent is the
+there (``archive_command``; finshard.local.pgbackrest). Backups are per node; what makes a Citus restore consistent is the
 target, not the backups: every node replays its WAL to the same cluster-wide restore point
 (``finshard.create_restore_point``, which pauses two-phase commits on every node while it writes
 the point). The restore points are kept in ``finshard.restore_points`` on the coordinator, so a
@@ -12,10 +13,8 @@ See docs/backup.md.
 from __future__ import annotations
 
 import json
-import re
 import secrets
 import shutil
-import subprocess
 import threading
 import time
 import uuid
@@ -28,142 +27,20 @@ from typing import Any, Callable
 import psycopg
 
 from finshard.errors import ClusterError
+from finshard.local import pgbackrest
 from finshard.local import tls as tls_mod
-from finshard.local.cluster import SUPERUSER, Cluster, Node, node_settings, write_settings
+from finshard.local.cluster import Cluster
 from finshard.local.postgres import chown_to_postgres, find_pg_bin, free_port, log_tail, run_pg
+from finshard.local.settings import node_settings, write_settings
+from finshard.local.state import Node
+from finshard.ops import audit
+from finshard.ops.backup import check_path, create_restore_point
+from finshard.router import Router
 
-__all__ = ["setup", "backup", "list_backups", "print_config", "create_restore_point", "restore", "drill",
-           "archive_settings", "BACKUP_TYPES"]
+__all__ = ["backup", "list_backups", "restore", "drill", "BACKUP_TYPES"]
 
 BACKUP_TYPES = ("full", "diff", "incr")
 Progress = Callable[[str], None]
-_SAFE_PATH = re.compile(r"^/[A-Za-z0-9_./+@:-]*$")
-
-
-# -- configuration ---------------------------------------------------------------------------------
-def config_path(cluster: Cluster) -> Path:
-    return cluster.directory / "pgbackrest" / "pgbackrest.conf"
-
-
-def stanza(cluster: Cluster, node: Node) -> str:
-    """One stanza per node, tagged with the cluster's id: clusters may share a repository."""
-    return f"{node.name}-{cluster.cluster_id}"
-
-
-def check_path(path: Path, what: str) -> Path:
-    """archive_command is a shell command inside a quoted setting: only plain absolute paths."""
-    path = Path(path).resolve()
-    if not _SAFE_PATH.match(str(path)):
-        raise ClusterError(f"{what} {path} has characters finshard will not put in archive_command; "
-                           "use a path of letters, digits and _ . / + @ : -")
-    return path
-
-
-def archive_settings(cluster: Cluster, node: Node, datadir: str | None = None) -> dict[str, str]:
-    """postgresql.conf settings that push the node's WAL to its stanza. ``datadir``: an --ha
-    member's, where its WAL is (the stanza lists every member; the asynchronous push would read the first's)."""
-    conf = config_path(cluster)
-    pg_path = f" --pg1-path={datadir}" if datadir else ""
-    return {
-        "archive_mode": "on",
-        "archive_command": f"'pgbackrest --config={conf} --stanza={stanza(cluster, node)}{pg_path} archive-push %p'",
-        # An idle node still ships its last WAL (and a restore point in it) within a minute.
-        "archive_timeout": "60",
-    }
-
-
-def _conf_text(cluster: Cluster, repo: Path, *, with_nodes: bool = True) -> str:
-    base = cluster.directory / "pgbackrest"
-    lines = [
-        "[global]",
-        f"repo1-path={repo}",
-        "repo1-retention-full=2",
-        # lz4: a fraction of gzip's CPU for WAL pushed on every segment; the repository is local.
-        "compress-type=lz4",
-        "archive-async=y",
-        f"spool-path={base}/spool",
-        f"lock-path={base}/lock",
-        f"log-path={base}/log",
-        "log-level-console=warn",
-        "log-level-file=info",
-        "start-fast=y",
-        "process-max=2",
-        "",
-    ]
-    if with_nodes:
-        for node in cluster.nodes:
-            lines.append(f"[{stanza(cluster, node)}]")
-            # --ha: every member of the group; pgBackRest backs up from whichever is the primary.
-            if cluster.ha:
-                hosts = [(m.datadir, m.port, m.socket_dir) for m in cluster.members if m.group == node.group]
-            else:
-                hosts = [(node.datadir, node.port, node.datadir)]
-            for i, (datadir, port, socket_dir) in enumerate(hosts, 1):
-                lines += [f"pg{i}-path={datadir}", f"pg{i}-port={port}", f"pg{i}-socket-path={socket_dir}",
-                          f"pg{i}-user={SUPERUSER}"]
-            lines.append("")
-    return "\n".join(lines)
-
-
-def write_config(cluster: Cluster) -> Path:
-    """DIR/pgbackrest/pgbackrest.conf for every node, and the directories pgBackRest writes to."""
-    if not cluster.backup_repo:
-        raise ClusterError(f"the cluster in {cluster.directory} has no backup repository")
-    repo = check_path(Path(cluster.backup_repo), "the backup repository")
-    base = cluster.directory / "pgbackrest"
-    for path in (base, base / "spool", base / "lock", base / "log", repo):
-        try:
-            path.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ClusterError(f"cannot create {path}: {exc.strerror}") from None
-        chown_to_postgres(path)
-    path = config_path(cluster)
-    path.write_text(_conf_text(cluster, repo))
-    return path
-
-
-def _pgbackrest(cluster: Cluster, node: Node | None, *args: str, config: Path | None = None,
-                timeout: float = 900) -> subprocess.CompletedProcess[str]:
-    cmd = ["pgbackrest", f"--config={config or config_path(cluster)}"]
-    if node is not None:
-        cmd.append(f"--stanza={stanza(cluster, node)}")
-    if shutil.which("pgbackrest") is None:
-        raise ClusterError("pgbackrest is not installed; install it with: apt-get install pgbackrest")
-    try:
-        return run_pg([*cmd, *args], timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise ClusterError(f"pgbackrest {args[-1]} did not finish within {int(timeout)}s") from None
-
-
-def _failed(res: subprocess.CompletedProcess[str]) -> str:
-    text = (res.stderr.strip() or res.stdout.strip()).splitlines()
-    errors = [line for line in text if "ERROR" in line] or text
-    return errors[-1] if errors else f"exit code {res.returncode}"
-
-
-def setup(cluster: Cluster, progress: Progress = lambda _m: None) -> None:
-    """Create each node's stanza and check that its WAL reaches the repository (nodes running)."""
-    write_config(cluster)
-    for node in cluster.nodes:
-        progress(f"pgbackrest stanza {stanza(cluster, node)}")
-        res = _pgbackrest(cluster, node, "stanza-create")
-        if res.returncode != 0:
-            raise ClusterError(f"pgbackrest stanza-create for {node.name} failed: {_failed(res)}")
-
-    def check(node: Node) -> None:
-        res = _pgbackrest(cluster, node, "check", timeout=180)
-        if res.returncode != 0:
-            raise ClusterError(f"pgbackrest check of {node.name} failed (WAL does not reach the repository): {_failed(res)}")
-
-    progress("pgbackrest check: WAL archiving works on every node")
-    with ThreadPoolExecutor(max_workers=len(cluster.nodes)) as pool:
-        list(pool.map(check, cluster.nodes))
-
-
-def _require(cluster: Cluster) -> None:
-    if not cluster.backup_repo or not config_path(cluster).exists():
-        raise ClusterError(f"the cluster in {cluster.directory} has no pgBackRest configuration "
-                           "(created before backups existed); create a new one with finshard cluster up")
 
 
 # -- backups ---------------------------------------------------------------------------------------------
@@ -172,7 +49,7 @@ def backup(directory: str | Path, *, backup_type: str = "full", progress: Progre
     if backup_type not in BACKUP_TYPES:
         raise ClusterError(f"--type must be one of {', '.join(BACKUP_TYPES)}, not {backup_type!r}")
     cluster = Cluster.load(directory)
-    _require(cluster)
+    pgbackrest.require(cluster)
     down = [r["name"] for r in cluster.status() if not r["up"]]
     if down:
         raise ClusterError(f"{', '.join(down)} not running; start the cluster with: finshard cluster up --dir {cluster.directory}")
@@ -181,9 +58,9 @@ def backup(directory: str | Path, *, backup_type: str = "full", progress: Progre
     def one(node: Node) -> dict[str, Any]:
         progress(f"{backup_type} backup of {node.name}")
         t0 = time.monotonic()
-        res = _pgbackrest(cluster, node, f"--type={backup_type}", "backup", timeout=3600)
+        res = pgbackrest.run(cluster, node, f"--type={backup_type}", "backup", timeout=3600)
         if res.returncode != 0:
-            raise ClusterError(f"backup of {node.name} failed: {_failed(res)}")
+            raise ClusterError(f"backup of {node.name} failed: {pgbackrest.failed(res)}")
         latest = _info(cluster, node)[-1]
         return {"node": node.name, "seconds": round(time.monotonic() - t0, 2), **latest}
 
@@ -193,9 +70,9 @@ def backup(directory: str | Path, *, backup_type: str = "full", progress: Progre
 
 
 def _info(cluster: Cluster, node: Node, *, config: Path | None = None) -> list[dict[str, Any]]:
-    res = _pgbackrest(cluster, node, "--output=json", "info", config=config, timeout=120)
+    res = pgbackrest.run(cluster, node, "--output=json", "info", config=config, timeout=120)
     if res.returncode != 0:
-        raise ClusterError(f"pgbackrest info for {node.name} failed: {_failed(res)}")
+        raise ClusterError(f"pgbackrest info for {node.name} failed: {pgbackrest.failed(res)}")
     try:
         stanzas = json.loads(res.stdout)
     except ValueError:
@@ -220,60 +97,11 @@ def _ts(epoch: int) -> str:
 def list_backups(directory: str | Path) -> list[dict[str, Any]]:
     """Every node's backups, oldest first: label, type, times, sizes, and the WAL range each covers."""
     cluster = Cluster.load(directory)
-    _require(cluster)
-    return [{"node": node.name, "stanza": stanza(cluster, node), "backups": _info(cluster, node)} for node in cluster.nodes]
-
-
-def print_config(dsn: str, repo: str) -> str:
-    """pgbackrest.conf and postgresql.conf settings for every node of a cluster finshard did not start."""
-    from finshard import db
-
-    repo_path = check_path(Path(repo), "the backup repository")
-    try:
-        with db.connect(dsn) as conn:
-            citus = conn.execute("SELECT count(*) FROM pg_extension WHERE extname = 'citus'").fetchone()[0]  # type: ignore[index]
-            nodes: list[tuple[str, str, int]] = []
-            if citus:
-                nodes = [(f"group{g}" if g else "coordinator", h, p) for g, h, p in conn.execute(
-                    "SELECT groupid, nodename, nodeport FROM pg_dist_node WHERE noderole = 'primary' ORDER BY groupid").fetchall()]
-            if not nodes:
-                info = psycopg.conninfo.conninfo_to_dict(dsn)
-                nodes = [("single", str(info.get("host") or "localhost"), int(info.get("port") or 5432))]
-            dirs = {}
-            for name, host, port in nodes:
-                with db.connect(psycopg.conninfo.make_conninfo(dsn, host=host, port=str(port))) as node_conn:
-                    dirs[name] = node_conn.execute("SHOW data_directory").fetchone()[0]  # type: ignore[index]
-    except psycopg.Error as exc:
-        raise ClusterError(f"cannot read the cluster's nodes from {dsn.split('@')[-1]}: {str(exc).strip().splitlines()[0]}") from None
-    out = ["# pgbackrest.conf on every node's host (/etc/pgbackrest/pgbackrest.conf)", "[global]",
-           f"repo1-path={repo_path}", "repo1-retention-full=2", "compress-type=lz4", "archive-async=y",
-           "spool-path=/var/spool/pgbackrest", "start-fast=y", "process-max=2", ""]
-    for name, host, port in nodes:
-        out += [f"[finshard-{name}]", f"pg1-path={dirs[name]}", f"pg1-port={port}", ""]
-    for name, host, port in nodes:
-        out += [f"# postgresql.conf of {name} ({host}:{port}); archive_mode needs a restart",
-                "archive_mode = on", f"archive_command = 'pgbackrest --stanza=finshard-{name} archive-push %p'",
-                "archive_timeout = 60", ""]
-    out += ["# then on each node's host, as postgres:"]
-    out += [f"#   pgbackrest --stanza=finshard-{name} stanza-create && pgbackrest --stanza=finshard-{name} check"
-            for name, _h, _p in nodes]
-    out += ["# and its crontab (as postgres): a full backup daily, an incremental one hourly"]
-    for name, _h, _p in nodes:
-        out += [f"#   0 1 * * *    pgbackrest --stanza=finshard-{name} --type=full backup",
-                f"#   30 * * * *   pgbackrest --stanza=finshard-{name} --type=incr backup"]
-    return "\n".join(out)
+    pgbackrest.require(cluster)
+    return [{"node": node.name, "stanza": pgbackrest.stanza(cluster, node), "backups": _info(cluster, node)} for node in cluster.nodes]
 
 
 # -- restore points ----------------------------------------------------------------------------------------
-def create_restore_point(dsn: str, name: str) -> list[dict[str, Any]]:
-    """A restore point consistent across every node (finshard.create_restore_point); its LSN per node."""
-    from finshard import db
-
-    with db.connect(dsn) as conn:
-        rows = conn.execute("SELECT node, group_id, lsn::text FROM finshard.create_restore_point(%s)", (name,)).fetchall()
-    return [{"node": n, "group": g, "lsn": lsn} for n, g, lsn in rows]
-
-
 def _registry_rows(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
     rows = conn.execute("SELECT name, created_at, lsns FROM finshard.restore_points ORDER BY created_at").fetchall()
     return [{"name": n, "created_at": c, "lsns": {int(k): v for k, v in lsns.items()}} for n, c, lsns in rows]
@@ -289,7 +117,7 @@ def restore(directory: str | Path, to: str | Path, *, target_name: str | None = 
     if target_time is not None and target_time.tzinfo is None:
         raise ClusterError("--target-time needs a time zone (e.g. 2026-12-01T10:00:00+00:00)")
     source = Cluster.load(directory)
-    _require(source)
+    pgbackrest.require(source)
     to = check_path(Path(to), "the restore directory")
     if to == source.directory or any(Path(n.datadir) in (to, *to.parents) for n in source.nodes):
         raise ClusterError(f"restore into a new directory, not over the cluster in {source.directory}")
@@ -408,16 +236,16 @@ def _restore_one(source: Cluster, new: Node, label: str, target: dict[str, Any] 
     lock.mkdir(exist_ok=True)
     chown_to_postgres(lock)
     # archive-get without the async queue: the source's nodes may be pushing to the same stanza.
-    restore_command = (f"pgbackrest --config={config_path(source)} --stanza={stanza(source, node)} --archive-async=n "
+    restore_command = (f"pgbackrest --config={pgbackrest.config_path(source)} --stanza={pgbackrest.stanza(source, node)} --archive-async=n "
                        f"--lock-path={lock} --pg1-path={datadir} archive-get %f \"%p\"")
     args = [f"--pg1-path={datadir}", f"--set={label}", f"--lock-path={lock}",
             f"--recovery-option=restore_command={restore_command}"]
     if target is not None:
         args += [f"--type={target['type']}", f"--target={target['target']}", "--target-action=promote"]
     progress(f"pgbackrest restore of {node.name} from {label}")
-    res = _pgbackrest(source, node, *args, "restore", timeout=3600)
+    res = pgbackrest.run(source, node, *args, "restore", timeout=3600)
     if res.returncode != 0:
-        raise ClusterError(f"pgbackrest restore of {node.name} failed: {_failed(res)}")
+        raise ClusterError(f"pgbackrest restore of {node.name} failed: {pgbackrest.failed(res)}")
     if cluster is not None and cluster.tls:
         cluster.install_node_tls(new)
     _leave_patroni(datadir)
@@ -536,7 +364,7 @@ def _restore_nodes(source: Cluster, to: Path, target: dict[str, Any], backup_rep
             for node in new.nodes:
                 with psycopg.connect(node.dsn(), autocommit=True) as conn:
                     conn.execute("SELECT recover_prepared_transactions()")
-        setup(new, progress)
+        pgbackrest.setup(new, progress)
         new.complete = True
         new.save()
     except BaseException:
@@ -570,8 +398,6 @@ def _repoint(restored: list[Node]) -> None:
 def _retire_drill_users(dsn: str, users: list[int], accounts: dict[str, list[int]], tag: str) -> None:
     """The drill's money leaves the source cluster and its users are deactivated: nothing it made
     there can be used afterwards (the ledger keeps every movement)."""
-    from finshard.router import Router
-
     with Router.connect(dsn) as r:
         for acc in (a for ids in accounts.values() for a in ids):
             balance = r.balance(account_id=acc)
@@ -585,11 +411,8 @@ def drill(directory: str | Path, *, to: str | Path | None = None, clients: int =
           progress: Progress = lambda _m: None) -> dict[str, Any]:
     """Back up, transfer under load, take a restore point mid-stream, transfer more, restore into a
     new cluster and prove that exactly the transfers acknowledged before the point are there."""
-    from finshard.ops import audit
-    from finshard.router import Router
-
     cluster = Cluster.load(directory)
-    _require(cluster)
+    pgbackrest.require(cluster)
     dsn = cluster.dsn()
     to = Path(to) if to else cluster.directory.parent / f"{cluster.directory.name}-drill-{uuid.uuid4().hex[:6]}"
     tag = uuid.uuid4().hex[:8]

@@ -19,8 +19,11 @@ from typing import Any, Callable
 import psycopg
 
 from finshard.errors import ClusterError
-from finshard.local.cluster import Cluster, Node
+from finshard.local import pgbackrest, pgbouncer
+from finshard.local.cluster import Cluster
 from finshard.local.postgres import chown_to_postgres, find_pg_bin, free_port, run_pg
+from finshard.local.state import Node
+from finshard.router import Router
 
 __all__ = ["drill"]
 
@@ -33,8 +36,6 @@ def drill(directory: str | Path, *, node_name: str | None = None, writes: int = 
     node = _pick(cluster, node_name)
     pg_bin = find_pg_bin()
     dsn = cluster.dsn()
-    from finshard.router import Router
-
     with psycopg.connect(dsn, autocommit=True) as conn:
         if not conn.execute("SELECT to_regclass('finshard.accounts')").fetchone()[0]:  # type: ignore[index]
             raise ClusterError("finshard is not installed on this cluster; run: finshard install --dsn " + dsn)
@@ -50,8 +51,8 @@ def drill(directory: str | Path, *, node_name: str | None = None, writes: int = 
     # Over the primary's Unix socket, where its superuser is trusted: the standby then streams
     # the same way, with no password to store in its configuration.
     res = run_pg([str(pg_bin / "pg_basebackup"), "-h", node.datadir, "-p", str(node.port), "-U", "postgres",
-                   "-D", str(standby_dir), "-X", "stream", "-R", "-c", "fast",
-                   "-d", f"host={node.datadir} port={node.port} user=postgres application_name=finshard_drill"])
+                  "-D", str(standby_dir), "-X", "stream", "-R", "-c", "fast",
+                  "-d", f"host={node.datadir} port={node.port} user=postgres application_name=finshard_drill"])
     if res.returncode != 0:
         raise ClusterError(f"pg_basebackup of {node.name} failed: {res.stderr.strip().splitlines()[-1] if res.stderr.strip() else res.returncode}")
     with open(standby_dir / "postgresql.auto.conf", "a") as conf:
@@ -114,14 +115,10 @@ def drill(directory: str | Path, *, node_name: str | None = None, writes: int = 
     cluster.save()
     if cluster.backup_repo:
         # The promoted node archives to the node's stanza, which must name its data directory.
-        from finshard.local import backup
-
-        backup.write_config(cluster)
+        pgbackrest.write_config(cluster)
     chown_to_postgres(standby_dir)
     if cluster.pgbouncer:
         # The node's pgbouncer (clients' and other nodes' way in) now points at the promoted node.
-        from finshard.local import pgbouncer
-
         pgbouncer.reload(cluster, new)
 
     progress("verifying every acknowledged write on the promoted node")

@@ -20,18 +20,17 @@ import time
 import urllib.error
 import urllib.request
 from base64 import b64encode
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 from finshard.errors import ClusterError
+from finshard.local import pgbackrest
 from finshard.local import tls as tls_mod
 from finshard.local.postgres import as_postgres, chown_to_postgres, find_pg_bin, group_postgres
+from finshard.local.settings import BASE_SETTINGS, CITUS_SETTINGS, CRON_SETTINGS, PG_HBA_TLS, preload_libraries
+from finshard.local.state import DATABASE, SUPERUSER, ClusterState, Member
 
-if TYPE_CHECKING:
-    from finshard.local.cluster import Cluster
-
-__all__ = ["Member", "patroni_bin", "etcd_bin", "create", "start", "stop", "groups", "switchover", "failover",
+__all__ = ["patroni_bin", "etcd_bin", "create", "start", "stop", "groups", "switchover", "failover",
            "primary_of", "wait_healthy", "kill_member", "start_member"]
 
 Progress = Callable[[str], None]
@@ -41,28 +40,7 @@ TTL, LOOP_WAIT, RETRY_TIMEOUT = 20, 2, 9
 REST_USER = "finshard"
 
 
-@dataclass
-class Member:
-    """One Patroni member: a PostgreSQL instance of a node group and the Patroni that runs it."""
-
-    name: str  # e.g. worker1-a
-    group: int  # Citus group (0: coordinator)
-    kind: str  # coordinator | worker | single
-    port: int
-    datadir: str
-    rest_port: int
-
-    @property
-    def group_name(self) -> str:
-        return self.name.rsplit("-", 1)[0]
-
-    @property
-    def socket_dir(self) -> str:
-        """Outside the data directory: pg_rewind copies every file of the primary's, and fails on a socket."""
-        return str(Path(self.datadir).parent / "patroni" / self.name)
-
-
-def rest_url(cluster: "Cluster", member: Member) -> str:
+def rest_url(cluster: ClusterState, member: Member) -> str:
     """The member's Patroni REST API: HTTPS with the cluster's certificates unless --no-tls."""
     return f"{'https' if cluster.tls else 'http'}://127.0.0.1:{member.rest_port}"
 
@@ -84,20 +62,20 @@ def etcd_bin() -> str:
     return path
 
 
-def _dir(cluster: "Cluster") -> Path:
+def _dir(cluster: ClusterState) -> Path:
     return cluster.directory / "patroni"
 
 
-def _home(cluster: "Cluster", member: Member) -> Path:
+def _home(cluster: ClusterState, member: Member) -> Path:
     """The member's own files, which its Patroni writes: pgpass, certificate and key, logs."""
     return _dir(cluster) / member.name
 
 
-def key_dir(cluster: "Cluster", group_name: str) -> Path:
+def key_dir(cluster: ClusterState, group_name: str) -> Path:
     return _dir(cluster) / "keys" / group_name
 
 
-def rest_password(cluster: "Cluster") -> str:
+def rest_password(cluster: ClusterState) -> str:
     return (_dir(cluster) / "rest.password").read_text().strip()
 
 
@@ -107,11 +85,7 @@ def _yaml(value: Any) -> str:
     return json.dumps(value, indent=2) + "\n"
 
 
-def _config(cluster: "Cluster", member: Member) -> dict[str, Any]:
-    from finshard.local.cluster import (BASE_SETTINGS, CITUS_SETTINGS, CRON_SETTINGS, DATABASE, PG_HBA_TLS, SUPERUSER,
-                                        preload_libraries)
-    from finshard.local import backup
-
+def _config(cluster: ClusterState, member: Member) -> dict[str, Any]:
     base = _dir(cluster)
     # Settings every member of every group shares go to Patroni's dynamic configuration (in etcd);
     # what names this member's port, files or stanza stays in its own file.
@@ -152,7 +126,7 @@ def _config(cluster: "Cluster", member: Member) -> dict[str, Any]:
                 "rewind": {"username": SUPERUSER}}
     if cluster.backup_repo:
         group_node = next(n for n in cluster.nodes if n.group == member.group)
-        local.update({k: v.strip("'") for k, v in backup.archive_settings(cluster, group_node, member.datadir).items()})
+        local.update({k: v.strip("'") for k, v in pgbackrest.archive_settings(cluster, group_node, member.datadir).items()})
     config: dict[str, Any] = {
         "scope": f"finshard-{cluster.cluster_id}",
         "namespace": "/finshard/",
@@ -207,7 +181,7 @@ def _config(cluster: "Cluster", member: Member) -> dict[str, Any]:
     return config
 
 
-def write_configs(cluster: "Cluster") -> None:
+def write_configs(cluster: ClusterState) -> None:
     base = _dir(cluster)
     base.mkdir(exist_ok=True)
     base.chmod(0o750)
@@ -282,11 +256,11 @@ def _children(pid: int) -> list[int]:
         return []
 
 
-def _etcd_pidfile(cluster: "Cluster") -> Path:
+def _etcd_pidfile(cluster: ClusterState) -> Path:
     return _dir(cluster) / "etcd.pid"
 
 
-def start_etcd(cluster: "Cluster", progress: Progress = lambda _m: None) -> None:
+def start_etcd(cluster: ClusterState, progress: Progress = lambda _m: None) -> None:
     pidfile = _etcd_pidfile(cluster)
     if _pid_alive(pidfile):
         return
@@ -328,7 +302,7 @@ def start_etcd(cluster: "Cluster", progress: Progress = lambda _m: None) -> None
     raise ClusterError(f"etcd did not become healthy within 30s; see {_dir(cluster) / 'etcd.out'}")
 
 
-def _context(cluster: "Cluster", client_cert: str | None = None) -> ssl.SSLContext | None:
+def _context(cluster: ClusterState, client_cert: str | None = None) -> ssl.SSLContext | None:
     """Verifies the server against the cluster's CA; with client_cert, shows that certificate."""
     if not cluster.tls:
         return None
@@ -338,21 +312,21 @@ def _context(cluster: "Cluster", client_cert: str | None = None) -> ssl.SSLConte
     return context
 
 
-def _pidfile(cluster: "Cluster", member: Member) -> Path:
+def _pidfile(cluster: ClusterState, member: Member) -> Path:
     return _dir(cluster) / f"{member.name}.pid"
 
 
-def _outfile(cluster: "Cluster", member: Member) -> Path:
+def _outfile(cluster: ClusterState, member: Member) -> Path:
     """Patroni's standard output, beside its pid file in the directory root owns: root writes it,
     so it must not be where the postgres user could put a symlink."""
     return _dir(cluster) / f"{member.name}.out"
 
 
-def member_running(cluster: "Cluster", member: Member) -> bool:
+def member_running(cluster: ClusterState, member: Member) -> bool:
     return _pid_alive(_pidfile(cluster, member)) is not None
 
 
-def start_member(cluster: "Cluster", member: Member) -> None:
+def start_member(cluster: ClusterState, member: Member) -> None:
     if member_running(cluster, member):
         return
     datadir = Path(member.datadir)
@@ -363,7 +337,7 @@ def start_member(cluster: "Cluster", member: Member) -> None:
     _spawn([patroni_bin(), str(base / f"{member.name}.yml")], _outfile(cluster, member), _pidfile(cluster, member))
 
 
-def create(cluster: "Cluster", progress: Progress = lambda _m: None) -> None:
+def create(cluster: ClusterState, progress: Progress = lambda _m: None) -> None:
     """Start etcd and every member; the first member of each group bootstraps it, the others clone it."""
     write_configs(cluster)
     start_etcd(cluster, progress)
@@ -381,7 +355,7 @@ def create(cluster: "Cluster", progress: Progress = lambda _m: None) -> None:
     wait_healthy(cluster, 180)
 
 
-def point_at_keys(cluster: "Cluster") -> None:
+def point_at_keys(cluster: ClusterState) -> None:
     """Key files (audit, pan, pii) live in one directory per group that all its members read, named
     by the file finshard_key_dir in each data directory (finshard._key_path): a promoted standby
     then holds the keys its primary wrote, and standbys cloned later copy the file."""
@@ -393,7 +367,7 @@ def point_at_keys(cluster: "Cluster") -> None:
             chown_to_postgres(pointer)
 
 
-def start(cluster: "Cluster", progress: Progress = lambda _m: None) -> None:
+def start(cluster: ClusterState, progress: Progress = lambda _m: None) -> None:
     """Start etcd and the members of a stopped cluster: the last primaries first, so that they lead again."""
     point_at_keys(cluster)
     start_etcd(cluster, progress)
@@ -406,7 +380,7 @@ def start(cluster: "Cluster", progress: Progress = lambda _m: None) -> None:
     wait_healthy(cluster, 180)
 
 
-def stop(cluster: "Cluster", progress: Progress = lambda _m: None) -> None:
+def stop(cluster: ClusterState, progress: Progress = lambda _m: None) -> None:
     """Stop the standbys, then the primaries (a standby must not take over from a primary being
     stopped), then etcd."""
     states = _states(cluster)
@@ -438,7 +412,7 @@ def _terminate(pid: int, timeout: float) -> None:
     os.kill(pid, signal.SIGKILL)
 
 
-def kill_member(cluster: "Cluster", member: Member) -> None:
+def kill_member(cluster: ClusterState, member: Member) -> None:
     """SIGKILL the member's Patroni, PostgreSQL and every backend at one instant, as losing its
     machine would. All are stopped (SIGSTOP) first: a backend that outlived its postmaster by a
     moment would end its wait for the synchronous standby and go on committing (docs/ha.md)."""
@@ -490,12 +464,12 @@ def _signal(pid: int, sig: int) -> None:
 
 
 # -- state ------------------------------------------------------------------------------------------
-def _get(cluster: "Cluster", url: str, timeout: float = 2.0) -> Any:
+def _get(cluster: ClusterState, url: str, timeout: float = 2.0) -> Any:
     with urllib.request.urlopen(url, timeout=timeout, context=_context(cluster)) as resp:
         return json.loads(resp.read())
 
 
-def _states(cluster: "Cluster") -> dict[str, dict[str, Any]]:
+def _states(cluster: ClusterState) -> dict[str, dict[str, Any]]:
     """Member name -> Patroni's view of it (role, state, lag, timeline), from each group's REST API.
     Only running members are asked: a frozen one would hold every caller for the timeout."""
     out: dict[str, dict[str, Any]] = {}
@@ -512,7 +486,7 @@ def _states(cluster: "Cluster") -> dict[str, dict[str, Any]]:
     return out
 
 
-def groups(cluster: "Cluster") -> list[dict[str, Any]]:
+def groups(cluster: ClusterState) -> list[dict[str, Any]]:
     """Per group: its primary and its standbys with their state, lag (bytes), timeline and sync state."""
     states = _states(cluster)
     out = []
@@ -535,7 +509,7 @@ def _lag(value: Any) -> int | None:
     return value if isinstance(value, int) else None
 
 
-def primary_of(cluster: "Cluster", group: int) -> Member | None:
+def primary_of(cluster: ClusterState, group: int) -> Member | None:
     states = _states(cluster)
     for m in cluster.members:
         state = states.get(m.name, {})
@@ -544,7 +518,7 @@ def primary_of(cluster: "Cluster", group: int) -> Member | None:
     return None
 
 
-def _wait(cluster: "Cluster", ok: Callable[[dict[str, dict[str, Any]]], bool], what: str, timeout: float,
+def _wait(cluster: ClusterState, ok: Callable[[dict[str, dict[str, Any]]], bool], what: str, timeout: float,
           started: list[Member] | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -567,7 +541,7 @@ def _last_line(path: Path) -> str:
     return lines[-1].strip() if lines else "no output"
 
 
-def wait_healthy(cluster: "Cluster", timeout: float = 120) -> None:
+def wait_healthy(cluster: ClusterState, timeout: float = 120) -> None:
     """Every member running or streaming, one leader per group, every group's standbys in the quorum,
     and on Citus every group's primary registered in pg_dist_node."""
     def ok(states: dict[str, dict[str, Any]]) -> bool:
@@ -586,7 +560,7 @@ def wait_healthy(cluster: "Cluster", timeout: float = 120) -> None:
         _wait_registered(cluster, timeout)
 
 
-def _wait_registered(cluster: "Cluster", timeout: float) -> None:
+def _wait_registered(cluster: ClusterState, timeout: float) -> None:
     """Patroni on the coordinator registers each group's primary (and standbys) in pg_dist_node."""
     import psycopg
 
@@ -608,9 +582,7 @@ def _wait_registered(cluster: "Cluster", timeout: float) -> None:
     raise ClusterError(f"Patroni did not register every group's primary in pg_dist_node within {int(timeout)}s")
 
 
-def member_dsn(cluster: "Cluster", member: Member, dbname: str = "finshard") -> str:
-    from finshard.local.cluster import SUPERUSER
-
+def member_dsn(cluster: ClusterState, member: Member, dbname: str = "finshard") -> str:
     dsn = f"postgresql://{SUPERUSER}@127.0.0.1:{member.port}/{dbname}"
     if cluster.tls:
         dsn += f"?sslmode=verify-full&sslrootcert={cluster.tls_dir}/ca.crt&passfile={cluster.tls_dir}/pgpass"
@@ -618,7 +590,7 @@ def member_dsn(cluster: "Cluster", member: Member, dbname: str = "finshard") -> 
 
 
 # -- planned and forced role changes -------------------------------------------------------------------
-def _post(cluster: "Cluster", member: Member, path: str, body: dict[str, Any], timeout: float = 60) -> tuple[int, str]:
+def _post(cluster: ClusterState, member: Member, path: str, body: dict[str, Any], timeout: float = 60) -> tuple[int, str]:
     password = rest_password(cluster)
     req = urllib.request.Request(f"{rest_url(cluster, member)}{path}", data=json.dumps(body).encode(), method="POST",
                                  headers={"Content-Type": "application/json",
@@ -632,7 +604,7 @@ def _post(cluster: "Cluster", member: Member, path: str, body: dict[str, Any], t
         raise ClusterError(f"Patroni of {member.name} did not answer: {exc}") from None
 
 
-def _group_members(cluster: "Cluster", group: int) -> list[Member]:
+def _group_members(cluster: ClusterState, group: int) -> list[Member]:
     members = [m for m in cluster.members if m.group == group]
     if not members:
         groups_ = sorted({m.group for m in cluster.members})
@@ -640,7 +612,7 @@ def _group_members(cluster: "Cluster", group: int) -> list[Member]:
     return members
 
 
-def _candidate(cluster: "Cluster", group: int, to: str | None, leader: Member) -> Member:
+def _candidate(cluster: ClusterState, group: int, to: str | None, leader: Member) -> Member:
     members = _group_members(cluster, group)
     states = _states(cluster)
     if to is not None:
@@ -656,7 +628,7 @@ def _candidate(cluster: "Cluster", group: int, to: str | None, leader: Member) -
     return standbys[0]
 
 
-def switchover(cluster: "Cluster", group: int, to: str | None = None) -> dict[str, Any]:
+def switchover(cluster: ClusterState, group: int, to: str | None = None) -> dict[str, Any]:
     """A planned change of primary (Patroni's switchover): the old primary stops cleanly first, so no
     acknowledged write is lost; on Citus, Patroni pauses client writes on the coordinator meanwhile."""
     _group_members(cluster, group)
@@ -672,7 +644,7 @@ def switchover(cluster: "Cluster", group: int, to: str | None = None) -> dict[st
     return {"group": group, "from": leader.name, "to": candidate.name, "seconds": round(time.monotonic() - t0, 2)}
 
 
-def failover(cluster: "Cluster", group: int, to: str | None = None) -> dict[str, Any]:
+def failover(cluster: ClusterState, group: int, to: str | None = None) -> dict[str, Any]:
     """A forced change of primary (Patroni's failover), for when the primary is gone or unhealthy."""
     members = _group_members(cluster, group)
     leader = primary_of(cluster, group)
@@ -699,7 +671,7 @@ def failover(cluster: "Cluster", group: int, to: str | None = None) -> dict[str,
             "seconds": round(time.monotonic() - t0, 2)}
 
 
-def _wait_new_primary(cluster: "Cluster", group: int, candidate: Member) -> None:
+def _wait_new_primary(cluster: ClusterState, group: int, candidate: Member) -> None:
     _wait(cluster, lambda st: st.get(candidate.name, {}).get("role") == "leader"
           and st[candidate.name].get("state") == "running", f"{candidate.name} to lead group {group}", 90)
     if cluster.citus:

@@ -24,6 +24,7 @@ import psycopg
 
 from finshard.local import ha
 from finshard.local.cluster import Cluster
+from finshard.router import Router
 from finshard.errors import ClusterError
 
 __all__ = ["drill"]
@@ -60,8 +61,6 @@ def drill(directory: str | Path, *, group: int | None = None, clients: int = 8, 
     with psycopg.connect(dsn, autocommit=True) as conn:
         if not conn.execute("SELECT to_regclass('finshard.accounts')").fetchone()[0]:  # type: ignore[index]
             raise ClusterError("finshard is not installed on this cluster; run: finshard install --dsn '" + dsn + "'")
-    from finshard.router import Router
-
     progress(f"opening and funding {accounts * len(CURRENCIES)} accounts")
     by_currency: dict[str, list[int]] = {}
     with Router.connect(dsn) as r:

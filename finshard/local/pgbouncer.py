@@ -27,7 +27,7 @@ from typing import Callable
 
 from finshard.errors import ClusterError
 from finshard.local import tls
-from finshard.local.cluster import Cluster, Node
+from finshard.local.state import ClusterState, Node
 from finshard.local.postgres import as_postgres, chown_to_postgres, free_port, port_in_use
 
 __all__ = ["write_configs", "start_all", "stop_all", "render_ini", "set_node_pooling", "register_internode",
@@ -81,7 +81,7 @@ def render_ini(node: Node, workdir: Path, listen_port: int, *, pool_size: int = 
     ])
 
 
-def write_configs(cluster: Cluster, out: Path | None = None) -> list[Path]:
+def write_configs(cluster: ClusterState, out: Path | None = None) -> list[Path]:
     """Write <node>.ini for every node and one userlist.txt; assigns pgbouncer ports if needed."""
     workdir = Path(out) if out else cluster.directory / "pgbouncer"
     workdir.mkdir(parents=True, exist_ok=True)
@@ -116,7 +116,7 @@ def write_configs(cluster: Cluster, out: Path | None = None) -> list[Path]:
     return written
 
 
-def start_all(cluster: Cluster, progress: Callable[[str], None] = lambda _m: None) -> None:
+def start_all(cluster: ClusterState, progress: Callable[[str], None] = lambda _m: None) -> None:
     binary = _binary()
     write_configs(cluster)
     workdir = cluster.directory / "pgbouncer"
@@ -139,7 +139,7 @@ def start_all(cluster: Cluster, progress: Callable[[str], None] = lambda _m: Non
         register_internode(cluster)
 
 
-def set_node_pooling(cluster: Cluster, on: bool) -> None:
+def set_node_pooling(cluster: ClusterState, on: bool) -> None:
     """Route (or stop routing) Citus' node-to-node connections through the nodes' pgbouncers."""
     if on and not cluster.citus:
         raise ClusterError("node-to-node pooling is for Citus clusters; this one is a single plain node")
@@ -156,7 +156,7 @@ def set_node_pooling(cluster: Cluster, on: bool) -> None:
     cluster.save()
 
 
-def register_internode(cluster: Cluster) -> None:
+def register_internode(cluster: ClusterState) -> None:
     """On Citus, route every node's connections to the other nodes through their pgbouncer
     (pg_dist_poolinfo is per node: Citus does not copy it)."""
     if not cluster.citus:
@@ -179,7 +179,7 @@ def register_internode(cluster: Cluster) -> None:
         raise ClusterError(f"cannot register pgbouncer for node-to-node connections: {str(exc).strip().splitlines()[0]}") from None
 
 
-def unregister_internode(cluster: Cluster) -> None:
+def unregister_internode(cluster: ClusterState) -> None:
     """Nodes connect to each other directly again (before their pgbouncers stop). A node that is
     down is skipped: start_all registers again when the cluster comes back with pgbouncer."""
     if not cluster.citus:
@@ -194,7 +194,7 @@ def unregister_internode(cluster: Cluster) -> None:
             continue
 
 
-def reload(cluster: Cluster, node: Node) -> None:
+def reload(cluster: ClusterState, node: Node) -> None:
     """Rewrite the configs and make ``node``'s pgbouncer re-read them (after it moved port)."""
     write_configs(cluster)
     pid = _pid(cluster.directory / "pgbouncer", node)
@@ -202,7 +202,7 @@ def reload(cluster: Cluster, node: Node) -> None:
         os.kill(pid, signal.SIGHUP)
 
 
-def stop_all(cluster: Cluster) -> None:
+def stop_all(cluster: ClusterState) -> None:
     if cluster.node_pooling:
         unregister_internode(cluster)
     workdir = cluster.directory / "pgbouncer"
