@@ -24,8 +24,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable
 
-import psycopg
-
+from finshard import db
 from finshard.errors import ClusterError
 from finshard.local import pgbackrest
 from finshard.local import tls as tls_mod
@@ -102,7 +101,7 @@ def list_backups(directory: str | Path) -> list[dict[str, Any]]:
 
 
 # -- restore points ----------------------------------------------------------------------------------------
-def _registry_rows(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
+def _registry_rows(conn: db.Connection[Any]) -> list[dict[str, Any]]:
     rows = conn.execute("SELECT name, created_at, lsns FROM finshard.restore_points ORDER BY created_at").fetchall()
     return [{"name": n, "created_at": c, "lsns": {int(k): v for k, v in lsns.items()}} for n, c, lsns in rows]
 
@@ -201,9 +200,9 @@ def _group(node: Node) -> int:
 def _read_registry(source: Cluster, infos: dict[str, list[dict[str, Any]]], to: Path, progress: Progress) -> list[dict[str, Any]]:
     """The restore points, from the running coordinator; when it is gone, from a restored copy of it."""
     try:
-        with psycopg.connect(source.dsn(), autocommit=True, connect_timeout=3) as conn:
+        with db.connect(source.dsn(), connect_timeout=3) as conn:
             return _registry_rows(conn)
-    except psycopg.OperationalError:
+    except db.OperationalError:
         pass
     progress(f"{source.coordinator.name} is unreachable: restoring a copy of it to read its restore points")
     scratch = to.parent / f".{to.name}-registry-{uuid.uuid4().hex[:6]}"
@@ -212,7 +211,7 @@ def _read_registry(source: Cluster, infos: dict[str, list[dict[str, Any]]], to: 
                  None, source.coordinator.group, source.coordinator.tls_dir)
     try:
         copy = _restore_one(source, blank, infos[source.coordinator.name][-1]["label"], None, progress)
-        with psycopg.connect(copy.dsn(), autocommit=True, connect_timeout=10) as conn:
+        with db.connect(copy.dsn()) as conn:
             return _registry_rows(conn)
     finally:
         if Path(blank.datadir, "postmaster.pid").exists():
@@ -290,10 +289,10 @@ def _wait_promoted(node: Node, log: Path, timeout: float = 600) -> None:
     deadline = time.monotonic() + timeout
     while True:
         try:
-            with psycopg.connect(node.dsn(), autocommit=True, connect_timeout=5) as conn:
+            with db.connect(node.dsn(), connect_timeout=5) as conn:
                 if not conn.execute("SELECT pg_is_in_recovery()").fetchone()[0]:  # type: ignore[index]
                     return
-        except psycopg.OperationalError:
+        except db.OperationalError:
             if "database system is shut down" in log_tail(log, 1):
                 raise ClusterError(f"recovery of {node.name} failed: {_reason(log)}") from None
         if time.monotonic() > deadline:
@@ -342,7 +341,7 @@ def _restore_nodes(source: Cluster, to: Path, target: dict[str, Any], backup_rep
             restored = list(pool.map(lambda n: _restore_one(source, n, target["sets"][n.name], target, progress, new), skeleton))
         # Recovery settings pgBackRest wrote are spent once promoted; a later standby must not inherit them.
         for node in restored:
-            with psycopg.connect(node.dsn(), autocommit=True) as conn:
+            with db.connect(node.dsn()) as conn:
                 for setting in ("restore_command", "recovery_target_name", "recovery_target_time", "recovery_target_action"):
                     conn.execute(f"ALTER SYSTEM RESET {setting}")
         if source.citus:
@@ -355,14 +354,14 @@ def _restore_nodes(source: Cluster, to: Path, target: dict[str, Any], backup_rep
             write_settings(Path(node.datadir), node_settings(node, citus=new.citus, cluster=new))
         new.save()
         new.start(progress)
-        with psycopg.connect(new.dsn(), autocommit=True) as conn:
+        with db.connect(new.dsn()) as conn:
             # The source's archive directory is not this cluster's: retiring waits for a new one (FS072).
             conn.execute("UPDATE finshard.settings SET value = '' WHERE key = 'archive_dir'")
         if new.citus:
             # Two-phase commits caught prepared at the point: Citus commits or rolls back each as
             # its initiator's log says.
             for node in new.nodes:
-                with psycopg.connect(node.dsn(), autocommit=True) as conn:
+                with db.connect(node.dsn()) as conn:
                     conn.execute("SELECT recover_prepared_transactions()")
         pgbackrest.setup(new, progress)
         new.complete = True
@@ -384,7 +383,7 @@ def _repoint(restored: list[Node]) -> None:
     """
     by_group = {n.group: n for n in restored}
     for node in restored:
-        with psycopg.connect(node.dsn(), autocommit=True) as conn:
+        with db.connect(node.dsn()) as conn:
             with conn.transaction():
                 conn.execute("SET LOCAL session_replication_role = replica")
                 for group, target in by_group.items():
@@ -486,7 +485,7 @@ def drill(directory: str | Path, *, to: str | Path | None = None, clients: int =
     restored = Cluster.load(to)
     problems: list[str] = []
     try:
-        with psycopg.connect(restored.dsn(), autocommit=True) as conn:
+        with db.connect(restored.dsn()) as conn:
             ids = [a for v in accounts.values() for a in v]
             found: dict[str, int] = dict(conn.execute(
                 "SELECT idempotency_key, count(*) FROM finshard.transfers WHERE from_account_id = ANY(%s) "
@@ -514,7 +513,7 @@ def drill(directory: str | Path, *, to: str | Path | None = None, clients: int =
             if stale:
                 problems.append(f"{stale} accounts' balance differs from their last balance_after")
             for node in restored.nodes:
-                with psycopg.connect(node.dsn(), autocommit=True) as nc:
+                with db.connect(node.dsn()) as nc:
                     prepared = nc.execute("SELECT count(*) FROM pg_prepared_xacts").fetchone()[0]  # type: ignore[index]
                 if prepared:
                     problems.append(f"{node.name} holds {prepared} prepared transactions nobody resolved")

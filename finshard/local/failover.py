@@ -16,8 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable
 
-import psycopg
-
+from finshard import db
 from finshard.errors import ClusterError
 from finshard.local import pgbackrest, pgbouncer
 from finshard.local.cluster import Cluster
@@ -36,7 +35,7 @@ def drill(directory: str | Path, *, node_name: str | None = None, writes: int = 
     node = _pick(cluster, node_name)
     pg_bin = find_pg_bin()
     dsn = cluster.dsn()
-    with psycopg.connect(dsn, autocommit=True) as conn:
+    with db.connect(dsn) as conn:
         if not conn.execute("SELECT to_regclass('finshard.accounts')").fetchone()[0]:  # type: ignore[index]
             raise ClusterError("finshard is not installed on this cluster; run: finshard install --dsn " + dsn)
 
@@ -60,7 +59,7 @@ def drill(directory: str | Path, *, node_name: str | None = None, writes: int = 
     res = run_pg([str(pg_bin / "pg_ctl"), "-D", str(standby_dir), "-l", str(standby_dir / "server.log"), "-w", "start"])
     if res.returncode != 0:
         raise ClusterError(f"the standby of {node.name} did not start: {res.stderr.strip() or res.stdout.strip()}")
-    with psycopg.connect(node.dsn(), autocommit=True) as primary:
+    with db.connect(node.dsn()) as primary:
         primary.execute("ALTER SYSTEM SET synchronous_standby_names = 'finshard_drill'")
         primary.execute("SELECT pg_reload_conf()")
         deadline = time.monotonic() + 30
@@ -97,11 +96,11 @@ def drill(directory: str | Path, *, node_name: str | None = None, writes: int = 
     if res.returncode != 0:
         raise ClusterError(f"promotion failed: {res.stderr.strip() or res.stdout.strip()}")
     new = Node(node.name, node.role, standby_port, str(standby_dir), node.pgbouncer_port, node.group, node.tls_dir)
-    with psycopg.connect(new.dsn(), autocommit=True) as promoted:
+    with db.connect(new.dsn()) as promoted:
         promoted.execute("ALTER SYSTEM RESET synchronous_standby_names")
         promoted.execute("SELECT pg_reload_conf()")
     if cluster.citus:
-        with psycopg.connect(dsn, autocommit=True) as coord:
+        with db.connect(dsn) as coord:
             node_id = coord.execute("SELECT nodeid FROM pg_dist_node WHERE nodeport = %s", (node.port,)).fetchone()[0]  # type: ignore[index]
             coord.execute("SELECT citus_update_node(%s, '127.0.0.1', %s)", (node_id, standby_port))
     t_back = time.monotonic()
@@ -123,7 +122,7 @@ def drill(directory: str | Path, *, node_name: str | None = None, writes: int = 
 
     progress("verifying every acknowledged write on the promoted node")
     lost = []
-    with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
+    with db.connect(cluster.dsn()) as conn:
         for key, (acc, balance) in acknowledged.items():
             if not conn.execute("SELECT 1 FROM finshard.idempotency_keys WHERE account_id = %s AND idempotency_key = %s", (acc, key)).fetchone():
                 lost.append(key)

@@ -23,6 +23,7 @@ from base64 import b64encode
 from pathlib import Path
 from typing import Any, Callable
 
+from finshard import db
 from finshard.errors import ClusterError
 from finshard.local import pgbackrest
 from finshard.local import tls as tls_mod
@@ -562,8 +563,6 @@ def wait_healthy(cluster: ClusterState, timeout: float = 120) -> None:
 
 def _wait_registered(cluster: ClusterState, timeout: float) -> None:
     """Patroni on the coordinator registers each group's primary (and standbys) in pg_dist_node."""
-    import psycopg
-
     deadline = time.monotonic() + timeout
     want = {m.group: m for m in cluster.members}
     while time.monotonic() < deadline:
@@ -571,7 +570,7 @@ def _wait_registered(cluster: ClusterState, timeout: float) -> None:
         primaries = {g: primary_of(cluster, g) for g in want}
         if coordinator and all(primaries.values()):
             try:
-                with psycopg.connect(member_dsn(cluster, coordinator), autocommit=True, connect_timeout=3) as conn:
+                with db.connect(member_dsn(cluster, coordinator), connect_timeout=3) as conn:
                     rows = conn.execute("SELECT groupid, nodeport FROM pg_dist_node WHERE noderole = 'primary' AND isactive").fetchall()
                 registered = {int(g): int(p) for g, p in rows}
                 if all(registered.get(g) == m.port for g, m in primaries.items() if m is not None):

@@ -20,12 +20,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable
 
-import psycopg
-
+from finshard import db
+from finshard.errors import ClusterError
 from finshard.local import ha
 from finshard.local.cluster import Cluster
 from finshard.router import Router
-from finshard.errors import ClusterError
 
 __all__ = ["drill"]
 
@@ -58,7 +57,7 @@ def drill(directory: str | Path, *, group: int | None = None, clients: int = 8, 
     progress("checking that every group has a primary and a synchronous standby")
     ha.wait_healthy(cluster, 60)
     dsn = cluster.dsn()
-    with psycopg.connect(dsn, autocommit=True) as conn:
+    with db.connect(dsn) as conn:
         if not conn.execute("SELECT to_regclass('finshard.accounts')").fetchone()[0]:  # type: ignore[index]
             raise ClusterError("finshard is not installed on this cluster; run: finshard install --dsn '" + dsn + "'")
     progress(f"opening and funding {accounts * len(CURRENCIES)} accounts")
@@ -108,16 +107,16 @@ def drill(directory: str | Path, *, group: int | None = None, clients: int = 8, 
     def dba(seed: int) -> None:
         # SQL on the coordinator, reconnecting through the multi-host DSN (the new primary after a failover).
         rng = random.Random(seed)
-        conn: psycopg.Connection[Any] | None = None
+        conn: db.Connection[Any] | None = None
         while not stop.is_set():
             acc = rng.choice(all_ids)
             key = f"drill-dba-{uuid.uuid4().hex}"
             started = time.monotonic()
             try:
                 if conn is None or conn.closed:
-                    conn = psycopg.connect(dsn, autocommit=True, connect_timeout=3)
+                    conn = db.connect(dsn, connect_timeout=3)
                 conn.execute("SELECT finshard.deposit(%s::bigint, 0.01, %s)", (acc, key))
-            except psycopg.Error:
+            except db.Error:
                 if conn is not None:
                     conn.close()
                     with lock:
@@ -216,7 +215,7 @@ def drill(directory: str | Path, *, group: int | None = None, clients: int = 8, 
 def _verify(cluster: Cluster, by_currency: dict[str, list[int]], acks: list[_Ack],
             coordinator_acks: list[tuple[str, int, float, float]]) -> dict[str, Any]:
     all_ids = [acc for ids in by_currency.values() for acc in ids]
-    with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
+    with db.connect(cluster.dsn()) as conn:
         # Recover in-doubt two-phase commits first: a transfer whose commit the kill interrupted
         # is then either in the ledger or not, and the counts below see its final state.
         prepared = _prepared_left(conn, cluster)
@@ -256,7 +255,7 @@ def _verify(cluster: Cluster, by_currency: dict[str, list[int]], acks: list[_Ack
     }
 
 
-def _prepared_left(conn: psycopg.Connection[Any], cluster: Cluster, timeout: float = 90) -> int:
+def _prepared_left(conn: db.Connection[Any], cluster: Cluster, timeout: float = 90) -> int:
     """Prepared transactions still open on any primary once Citus has recovered them: each node
     recovers the two-phase commits it started (recover_prepared_transactions)."""
     if not cluster.citus:
@@ -268,8 +267,8 @@ def _prepared_left(conn: psycopg.Connection[Any], cluster: Cluster, timeout: flo
     while True:
         left = 0
         for host, port in nodes:
-            node_dsn = psycopg.conninfo.make_conninfo(cluster.dsn(), host=host, port=str(port), target_session_attrs="any")
-            with psycopg.connect(node_dsn, autocommit=True) as node:
+            node_dsn = db.make_conninfo(cluster.dsn(), host=host, port=str(port), target_session_attrs="any")
+            with db.connect(node_dsn) as node:
                 node.execute("SELECT recover_prepared_transactions()")
                 left += int(node.execute("SELECT count(*) FROM pg_prepared_xacts WHERE database = current_database()").fetchone()[0])  # type: ignore[index]
         if left == 0 or time.monotonic() > deadline:

@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from finshard import db
 from finshard.errors import ClusterError
 from finshard.local import tls
 from finshard.local.state import ClusterState, Node
@@ -161,21 +162,19 @@ def register_internode(cluster: ClusterState) -> None:
     (pg_dist_poolinfo is per node: Citus does not copy it)."""
     if not cluster.citus:
         return
-    import psycopg
-
     bouncer_by_port = {n.port: n.pgbouncer_port for n in cluster.nodes}
     try:
-        with psycopg.connect(cluster.dsn(), autocommit=True, connect_timeout=10) as conn:
+        with db.connect(cluster.dsn()) as conn:
             node_ids = conn.execute("SELECT nodeid, nodeport FROM pg_dist_node WHERE isactive").fetchall()
         rows = [(nid, f"host=127.0.0.1 port={bouncer_by_port[port]} dbname={INTERNODE_DATABASE}")
                 for nid, port in node_ids if bouncer_by_port.get(port)]
         for node in cluster.nodes:
-            with psycopg.connect(node.dsn(), autocommit=True, connect_timeout=10) as conn:
+            with db.connect(node.dsn()) as conn:
                 with conn.transaction():
                     conn.execute("DELETE FROM pg_dist_poolinfo")
                     for nid, info in rows:
                         conn.execute("INSERT INTO pg_dist_poolinfo (nodeid, poolinfo) VALUES (%s, %s)", (nid, info))
-    except psycopg.Error as exc:
+    except db.Error as exc:
         raise ClusterError(f"cannot register pgbouncer for node-to-node connections: {str(exc).strip().splitlines()[0]}") from None
 
 
@@ -184,13 +183,11 @@ def unregister_internode(cluster: ClusterState) -> None:
     down is skipped: start_all registers again when the cluster comes back with pgbouncer."""
     if not cluster.citus:
         return
-    import psycopg
-
     for node in cluster.nodes:
         try:
-            with psycopg.connect(node.dsn(), autocommit=True, connect_timeout=5) as conn:
+            with db.connect(node.dsn(), connect_timeout=5) as conn:
                 conn.execute("DELETE FROM pg_dist_poolinfo")
-        except psycopg.OperationalError:
+        except db.OperationalError:
             continue
 
 

@@ -10,8 +10,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-import psycopg
-
 from finshard import db
 from finshard.errors import ClusterError
 
@@ -38,13 +36,13 @@ def print_config(dsn: str, repo: str) -> str:
                 nodes = [(f"group{g}" if g else "coordinator", h, p) for g, h, p in conn.execute(
                     "SELECT groupid, nodename, nodeport FROM pg_dist_node WHERE noderole = 'primary' ORDER BY groupid").fetchall()]
             if not nodes:
-                info = psycopg.conninfo.conninfo_to_dict(dsn)
+                info = db.conninfo_to_dict(dsn)
                 nodes = [("single", str(info.get("host") or "localhost"), int(info.get("port") or 5432))]
             dirs = {}
             for name, host, port in nodes:
-                with db.connect(psycopg.conninfo.make_conninfo(dsn, host=host, port=str(port))) as node_conn:
+                with db.connect(db.make_conninfo(dsn, host=host, port=str(port))) as node_conn:
                     dirs[name] = node_conn.execute("SHOW data_directory").fetchone()[0]  # type: ignore[index]
-    except psycopg.Error as exc:
+    except db.Error as exc:
         raise ClusterError(f"cannot read the cluster's nodes from {dsn.split('@')[-1]}: {str(exc).strip().splitlines()[0]}") from None
     out = ["# pgbackrest.conf on every node's host (/etc/pgbackrest/pgbackrest.conf)", "[global]",
            f"repo1-path={repo_path}", "repo1-retention-full=2", "compress-type=lz4", "archive-async=y",

@@ -16,8 +16,6 @@ import threading
 import time
 from typing import Any, Callable
 
-import psycopg
-
 from finshard import db
 
 __all__ = ["VACUUM_AFTER", "follow", "once"]
@@ -41,7 +39,7 @@ SELECT pg_has_role(c.relowner, 'USAGE')
 """
 
 
-def _dispatch(conn: psycopg.Connection[Any]) -> int:
+def _dispatch(conn: db.Connection[Any]) -> int:
     return int(conn.execute("SELECT finshard.dispatch_notifications()").fetchone()[0])  # type: ignore[index]
 
 

@@ -18,18 +18,17 @@ import json
 import secrets
 from typing import Any
 
-import psycopg
-
+from finshard import db
 from finshard.errors import FinshardError
 
 __all__ = ["rotate_pii_key", "sign", "read_key"]
 
 
-def _is_citus(conn: psycopg.Connection[Any]) -> bool:
+def _is_citus(conn: db.Connection[Any]) -> bool:
     return bool(conn.execute("SELECT count(*) FROM pg_extension WHERE extname = 'citus'").fetchone()[0])  # type: ignore[index]
 
 
-def _read_all(conn: psycopg.Connection[Any], name: str) -> dict[str, str | None]:
+def _read_all(conn: db.Connection[Any], name: str) -> dict[str, str | None]:
     """The file's content on every node ("local" for the one connected to); None where it is missing."""
     sql = f"SELECT pg_read_file(finshard._key_path('{name}'), 0, 100000, true)"
     out: dict[str, str | None] = {"local": conn.execute(sql).fetchone()[0]}  # type: ignore[index]
@@ -42,7 +41,7 @@ def _read_all(conn: psycopg.Connection[Any], name: str) -> dict[str, str | None]
     return out
 
 
-def read_key(conn: psycopg.Connection[Any], name: str) -> bytes:
+def read_key(conn: db.Connection[Any], name: str) -> bytes:
     """The key in force of ``name`` on the node connected to (needs a superuser)."""
     content = _read_all(conn, name)["local"]
     if not content:
@@ -50,7 +49,7 @@ def read_key(conn: psycopg.Connection[Any], name: str) -> bytes:
     return bytes.fromhex(content.strip().split("\n")[0].split(" ")[1])
 
 
-def rotate_pii_key(conn: psycopg.Connection[Any]) -> dict[str, Any]:
+def rotate_pii_key(conn: db.Connection[Any]) -> dict[str, Any]:
     """A new personal-data key on every node, every user's data and TOTP secret re-encrypted with it,
     then the old one gone.
 

@@ -12,8 +12,6 @@ from __future__ import annotations
 import time
 from typing import Any, Callable, Sequence
 
-import psycopg
-
 from finshard import db
 from finshard.errors import FinshardError, translate
 
@@ -35,11 +33,11 @@ def _rows(dsn: str, sql: str, params: Sequence[Any] | None = None) -> list[dict[
             cur = conn.execute(sql, params)
             names = [c.name for c in cur.description or ()]
             return [dict(zip(names, row)) for row in cur.fetchall()]
-    except psycopg.Error as exc:
+    except db.Error as exc:
         raise _with_hint(exc) from None
 
 
-def _with_hint(exc: psycopg.Error) -> FinshardError:
+def _with_hint(exc: db.Error) -> FinshardError:
     err = translate(exc)
     if err.hint and err.hint not in err.message:
         err.message = f"{err.message}; {err.hint}"
@@ -87,7 +85,7 @@ def run(dsn: str, job: str | None = None, *, progress: Callable[[str], None] = l
             try:
                 row = conn.execute(j["command"]).fetchone()
                 outcome["result"] = row[0] if row else None
-            except psycopg.Error as exc:
+            except db.Error as exc:
                 err = _with_hint(exc)
                 code = f" [{err.sqlstate}]" if err.sqlstate else ""
                 outcome.update(ok=False, error=f"{err.message}{code}")

@@ -6,9 +6,6 @@ import re
 import secrets
 from typing import Any
 
-import psycopg
-from psycopg import sql
-
 from finshard import db
 from finshard.errors import FinshardError
 
@@ -37,24 +34,22 @@ def create_login(dsn: str, name: str, group: str, password: str | None = None) -
             # Hashed here (libpq's PQencryptPasswordConn): the statement carries the SCRAM verifier,
             # so neither the server log nor pg_stat_activity ever holds the password in clear.
             verifier = conn.pgconn.encrypt_password(password.encode(), name.encode(), b"scram-sha-256").decode()
-            conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {} IN ROLE {}").format(
-                sql.Identifier(name), sql.Literal(verifier), sql.Identifier(GROUPS[group])))
-        except psycopg.Error as exc:
+            conn.execute(db.sql.SQL("CREATE ROLE {} LOGIN PASSWORD {} IN ROLE {}").format(
+                db.sql.Identifier(name), db.sql.Literal(verifier), db.sql.Identifier(GROUPS[group])))
+        except db.Error as exc:
             raise FinshardError(f"cannot create login {name}: {str(exc).strip().splitlines()[0]}", sqlstate=exc.sqlstate) from None
         if conn.execute("SELECT count(*) FROM pg_extension WHERE extname = 'citus'").fetchone()[0]:  # type: ignore[index]
             _set_authinfo(conn, dsn, name, password)
     return {"login": name, "group": GROUPS[group], "generated": generated, **({"password": password} if generated else {})}
 
 
-def _set_authinfo(conn: psycopg.Connection[Any], dsn: str, name: str, password: str) -> None:
+def _set_authinfo(conn: db.Connection[Any], dsn: str, name: str, password: str) -> None:
     """Citus opens connections to other nodes as the calling login (a delegated call, a query over
     shards) and authenticates with the password it keeps for that login in pg_dist_authinfo, a
     superuser-only table it does not copy between nodes: every node gets the row."""
-    from psycopg.conninfo import make_conninfo
-
     nodes = conn.execute("SELECT DISTINCT nodename, nodeport FROM pg_dist_node WHERE noderole = 'primary'").fetchall()
     for host, port in nodes or [(None, None)]:
-        target = make_conninfo(dsn, host=host, port=str(port)) if host else dsn
+        target = db.make_conninfo(dsn, host=host, port=str(port)) if host else dsn
         with db.connect(target) as node:
             with node.transaction():
                 node.execute("DELETE FROM pg_catalog.pg_dist_authinfo WHERE rolename = %s AND nodeid = 0", (name,))

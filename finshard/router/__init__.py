@@ -26,6 +26,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
+from finshard import db
 from finshard.errors import FinshardError, TopologyError, TransientError, by_sqlstate, translate
 from finshard.router._methods import RouterMethods
 from finshard.router.procedures import PROCEDURES, Proc
@@ -265,9 +266,10 @@ class Router(RouterMethods, _RouterCore):
             # One direct connection first: a node that refuses connections fails now, not after the
             # pool's wait, so the call falls back to the coordinator at once.
             try:
-                psycopg.connect(self.node_dsn(node, standby=standby), **kwargs).close()
+                db.connect(self.node_dsn(node, standby=standby), **kwargs).close()
             except psycopg.Error as exc:
                 raise TransientError(f"{node} unreachable: {str(exc).strip().splitlines()[0]}") from None
+            # The pool opens its connections itself (psycopg_pool), with the same kwargs as the probe.
             pool = ConnectionPool(self.node_dsn(node, standby=standby), min_size=1, max_size=self.pool_size, kwargs=kwargs,
                                   open=True, timeout=10, name=f"finshard-{node}",
                                   check=_check_idle)
@@ -389,7 +391,7 @@ class SessionRouter:
 def _read_topology(dsn: str, coordinator: NodeAddr, connect_timeout: int) -> Topology:
     """The topology, read from the coordinator (both routers use this; the async one in a thread)."""
     try:
-        with psycopg.connect(dsn, autocommit=True, connect_timeout=connect_timeout) as conn:
+        with db.connect(dsn, connect_timeout=connect_timeout) as conn:
             topo = Topology.read(conn, coordinator)
             if not topo.citus:
                 # One node with standbys (--ha without Citus): the DSN's other hosts.

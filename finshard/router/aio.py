@@ -21,6 +21,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from finshard import db
 from finshard.errors import FinshardError, TopologyError, TransientError, translate
 from finshard.router._methods import AsyncRouterMethods
 from finshard.router import (_BY_NAME, _Call, _check_token, _execute_prepare, _read_topology, _result,
@@ -74,11 +75,12 @@ class AsyncRouter(AsyncRouterMethods, _RouterCore):
             # One direct connection first: a node that refuses connections fails now, not after the
             # pool's wait, so the call falls back to the coordinator at once.
             try:
-                await (await psycopg.AsyncConnection.connect(dsn, **kwargs)).close()
+                await (await db.connect_async(dsn, **kwargs)).close()
             except psycopg.Error as exc:
                 raise TransientError(f"{node} unreachable: {str(exc).strip().splitlines()[0]}") from None
             pool = self._pools.get((node, standby))
             if pool is None:  # another task may have made it meanwhile
+                # The pool opens its connections itself (psycopg_pool), with the same kwargs as the probe.
                 pool = AsyncConnectionPool(dsn, min_size=1, max_size=self.pool_size, kwargs=kwargs, open=False,
                                            timeout=10, name=f"finshard-async-{node}", check=_check_idle)
                 self._pools[(node, standby)] = pool
