@@ -1,22 +1,40 @@
-"""Shared by the bench scripts: a local cluster to run against (or --dsn), and printing."""
+"""Shared by the bench scripts: a local cluster to run against (or --dsn), printing, pgbench and
+the router driven side by side. Ratios are measured in one run, alternating rounds (absolute
+numbers drift on shared machines); nothing here asserts on time.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing as mp
+import os
+import random
+import re
+import statistics
+import subprocess
 import sys
+import tempfile
+import threading
+import time
+import uuid
 from contextlib import contextmanager
+from decimal import Decimal
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from finshard import db
+from finshard.local import pgbouncer
+from finshard.local.cluster import Cluster
+from finshard.local.postgres import find_pg_bin
+from finshard.ops import dispatcher
+from finshard.ops.installer import install
+from finshard.router import Router
 
-from finshard.local import pgbouncer  # noqa: E402
-from finshard.local.cluster import Cluster  # noqa: E402
-from finshard.ops.installer import install  # noqa: E402
+_TPS = re.compile(r"tps = ([0-9.]+) \(without initial connection time\)")
 
 
-def cluster_from_args(description: str, *, extra: list[tuple[str, dict[str, Any]]] = ()) -> tuple[argparse.Namespace, Cluster | None, str]:
+def cluster_from_args(description: str, *, extra: Sequence[tuple[str, dict[str, Any]]] = ()) -> tuple[argparse.Namespace, Cluster | None, str]:
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--dir", default="/tmp/finshard-bench", help="local cluster directory (created when missing)")
     p.add_argument("--dsn", default=None, help="use this server instead of a local cluster")
@@ -52,3 +70,128 @@ def nodes_through_pgbouncer(cluster: Cluster) -> Iterator[None]:
         pgbouncer.stop_all(cluster)
         cluster.pgbouncer = was_managed
         cluster.save()
+
+
+def libpq_env(dsn: str) -> dict[str, str]:
+    """The environment for a libpq program given host and port apart: the DSN's TLS and password file."""
+    info = db.conninfo_to_dict(dsn)
+    env = dict(os.environ)
+    for key, var in (("sslmode", "PGSSLMODE"), ("sslrootcert", "PGSSLROOTCERT"), ("passfile", "PGPASSFILE"),
+                     ("password", "PGPASSWORD")):
+        if info.get(key):
+            env[var] = str(info[key])
+    return env
+
+
+def pgbench(dsn: str, scripts: list[str] | None, *, clients: int, seconds: float, builtin: str | None = None,
+            variables: dict[str, Any] | None = None, protocol: str = "simple") -> float:
+    """Run pgbench for ``seconds`` and return its tps (excluding connection time)."""
+    info = db.conninfo_to_dict(dsn)
+    cmd = [str(find_pg_bin() / "pgbench"), "-n", "-c", str(clients), "-j", str(min(clients, 2)), "-T", str(max(1, int(seconds))),
+           "-h", str(info.get("host", "127.0.0.1")), "-p", str(info.get("port", 5432)), "-U", str(info.get("user", "postgres")),
+           "-M", protocol, str(info.get("dbname", "finshard"))]
+    if builtin:
+        cmd += ["-b", builtin]
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, text in enumerate(scripts or []):
+            path = Path(tmp) / f"s{i}.sql"
+            path.write_text(text)
+            cmd += ["-f", str(path)]
+        for k, v in (variables or {}).items():
+            cmd += ["-D", f"{k}={v}"]
+        res = subprocess.run(cmd, capture_output=True, text=True, env=libpq_env(dsn))
+    match = _TPS.search(res.stdout)
+    if res.returncode != 0 or not match:
+        raise RuntimeError(f"pgbench failed: {(res.stderr or res.stdout).strip()[-400:]}")
+    return float(match.group(1))
+
+
+def make_accounts(dsn: str, count: int, *, deposit: str = "1000000000.00", currency: str = "USD") -> list[int]:
+    """``count`` funded accounts with consecutive ids (one session, one sequence), created server-side."""
+    tag = uuid.uuid4().hex[:10]
+    with db.connect(dsn) as conn:
+        ids = [r[0] for r in conn.execute(
+            "SELECT finshard.open_account(finshard.create_user('bench' || %s || i, 'bench' || %s || i || '@example.com', 'benchmark-pw'), %s) "
+            "FROM generate_series(1, %s) i", (tag, tag, currency, count)).fetchall()]
+        for acc in ids:
+            conn.execute("SELECT finshard.deposit(%s::bigint, %s::numeric)", (acc, Decimal(deposit)))
+    return sorted(ids)
+
+
+def alternate(a: Callable[[], float], b: Callable[[], float], rounds: int = 2) -> tuple[float, float]:
+    """Mean results of ``a`` and ``b`` run in turn, A B A B, so that drift hits both."""
+    xs, ys = [], []
+    for _ in range(rounds):
+        xs.append(a())
+        ys.append(b())
+    return statistics.mean(xs), statistics.mean(ys)
+
+
+def accounts_by_node(dsn: str, ids: list[int]) -> dict[str, list[int]]:
+    """``ids`` grouped by the node that holds each, as the router locates them."""
+    with Router.connect(dsn) as r:
+        groups: dict[str, list[int]] = {}
+        for acc in ids:
+            groups.setdefault(str(r.shard_for(acc).node), []).append(acc)
+    return groups
+
+
+class Dispatcher:
+    """The product's dispatcher (finshard.ops.dispatcher.follow, as ``finshard notifications dispatch
+    --follow`` runs it, with its default interval) in a thread while the block runs."""
+
+    def __init__(self, dsn: str) -> None:
+        self.stop = threading.Event()
+        self.states: list[str] = []
+        self.ready = threading.Event()
+
+        def report(message: str) -> None:
+            self.states.append(message)
+            if message.startswith(("registered ", "another dispatcher ")):
+                self.ready.set()
+
+        self.thread = threading.Thread(target=dispatcher.follow, args=(dsn,),
+                                       kwargs={"stop": self.stop, "report": report}, daemon=True)
+
+    def __enter__(self) -> "Dispatcher":
+        self.thread.start()
+        if not self.ready.wait(10) or self.states[-1] != "registered as this node's dispatcher":
+            self.__exit__()
+            raise RuntimeError(f"the notification dispatcher did not register: {self.states}")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join()
+
+
+def router_worker(args: tuple[str, dict[str, str] | None, list[int], float, bool, Any]) -> int:
+    """One router client of router_tps, in its own process: transfers between random ``ids`` from
+    the start signal until ``seconds`` pass; returns how many."""
+    dsn, node_dsns, ids, seconds, prepare_off, start_evt = args
+    rng = random.Random()
+    count = 0
+    kwargs: dict[str, Any] = {"node_dsns": node_dsns}
+    if prepare_off:
+        kwargs["prepare"] = False
+    with Router.connect(dsn, pool_size=1, **kwargs) as r:
+        start_evt.wait()
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            a, b = rng.sample(ids, 2)
+            r.transfer(from_account_id=a, to_account_id=b, amount=Decimal("0.01"), idempotency_key=uuid.uuid4().hex)
+            count += 1
+    return count
+
+
+def router_tps(dsn: str, node_dsns: dict[str, str] | None, ids: list[int], clients: int, seconds: float, prepare_off: bool = False) -> float:
+    """Transfers per second of ``clients`` router processes started together (``node_dsns``:
+    where the router connects instead of each node)."""
+    ctx = mp.get_context("spawn")
+    with ctx.Manager() as manager:
+        evt = manager.Event()
+        with ctx.Pool(clients) as pool:
+            result = pool.map_async(router_worker, [(dsn, node_dsns, ids, seconds, prepare_off, evt)] * clients)
+            time.sleep(1.5)
+            evt.set()
+            return sum(result.get(seconds + 60)) / seconds

@@ -15,10 +15,9 @@ import statistics
 import tempfile
 from pathlib import Path
 
-import _common  # noqa: F401 - puts the checkout on sys.path
-import psycopg
+from _common import make_accounts, pgbench, show
 
-from finshard import bench
+from finshard import db
 from finshard.local.cluster import Cluster
 from finshard.ops.installer import install
 
@@ -27,7 +26,7 @@ def node(directory: Path, archiving: bool) -> str:
     cluster = Cluster.up(directory, use_citus=False)
     install(cluster.dsn())
     if not archiving:
-        with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
+        with db.connect(cluster.dsn()) as conn:
             conn.execute("ALTER SYSTEM SET archive_mode = off")
         cluster.down()
         cluster.start()
@@ -45,7 +44,7 @@ def main() -> None:
     dsns = {"archiving": node(base / "archiving", True), "no_archiving": node(base / "plain", False)}
     scripts = {}
     for name, dsn in dsns.items():
-        ids = bench.make_accounts(dsn, 1000)
+        ids = make_accounts(dsn, 1000)
         scripts[name] = (f"\\set f random(0, {len(ids) - 1})\n\\set d random(1, {len(ids) - 1})\n"
                          f"\\set src {ids[0]} + :f\n\\set dst {ids[0]} + ((:f + :d) % {len(ids)})\n"
                          "SELECT finshard.transfer(:src::bigint, :dst::bigint, 0.01);\n")
@@ -55,13 +54,13 @@ def main() -> None:
         tps: dict[str, list[float]] = {name: [] for name in dsns}
         for _ in range(args.rounds):
             for name, dsn in dsns.items():
-                tps[name].append(bench.pgbench(dsn, [scripts[name]], clients=args.clients, seconds=args.seconds,
+                tps[name].append(pgbench(dsn, [scripts[name]], clients=args.clients, seconds=args.seconds,
                                                protocol=protocol))
         med = {name: statistics.median(v) for name, v in tps.items()}
         result[protocol] = {"tps": tps, "median": med, "ratio_archiving": round(med["archiving"] / med["no_archiving"], 3)}
     for name in ("archiving", "plain"):
         Cluster.load(base / name).down()
-    _common.show(result)
+    show(result)
 
 
 if __name__ == "__main__":

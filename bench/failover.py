@@ -12,8 +12,6 @@ import argparse
 import json
 import statistics
 
-import _common  # noqa: F401 - puts the checkout on sys.path
-
 from finshard.local.cluster import Cluster
 from finshard.local.ha_drill import drill
 from finshard.ops.installer import install

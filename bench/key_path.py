@@ -13,10 +13,9 @@ import statistics
 import time
 from pathlib import Path
 
-import psycopg
-from _common import cluster_from_args, show
+from _common import cluster_from_args, make_accounts, pgbench, show
 
-from finshard import bench
+from finshard import db
 
 WITHOUT_FILE = """CREATE OR REPLACE FUNCTION finshard._key_path(p_name text) RETURNS text LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -26,7 +25,7 @@ AS $$ SELECT current_setting('data_directory') || '/finshard_' || p_name || '.ke
 def main() -> None:
     args, _cluster, dsn = cluster_from_args(__doc__, extra=[("--rounds", {"type": int, "default": 3})])
     shipped = (Path(__file__).resolve().parent.parent / "finshard" / "sql" / "procedures" / "_key_path.sql").read_text()
-    ids = bench.make_accounts(dsn, 1000)
+    ids = make_accounts(dsn, 1000)
     base, span = ids[0], len(ids)
     script = ("\\set f random(0, :n - 1)\n\\set d random(1, :n - 1)\n\\set src :base + :f\n\\set dst :base + ((:f + :d) % :n)\n"
               "SELECT finshard.transfer(:src::bigint, :dst::bigint, 0.01);\n")
@@ -36,13 +35,13 @@ def main() -> None:
             # Alternate which variant runs first: the ledger grows through the run.
             order = [("file", shipped), ("no_file", WITHOUT_FILE)]
             for variant, sql in (order if i % 2 == 0 else order[::-1]):
-                with psycopg.connect(dsn, autocommit=True) as conn:
+                with db.connect(dsn) as conn:
                     conn.execute(sql)
                 for protocol in ("simple", "prepared"):
-                    results[protocol][variant].append(bench.pgbench(dsn, [script], clients=args.clients, seconds=args.seconds,
+                    results[protocol][variant].append(pgbench(dsn, [script], clients=args.clients, seconds=args.seconds,
                                                                     variables={"n": span, "base": base}, protocol=protocol))
     finally:
-        with psycopg.connect(dsn, autocommit=True) as conn:
+        with db.connect(dsn) as conn:
             conn.execute(shipped)
     out = {"benchmark": "transfer with _key_path reading finshard_key_dir vs naming the data directory",
            "clients": args.clients, "seconds_each": args.seconds, "rounds": args.rounds,
@@ -61,7 +60,7 @@ def per_call(dsn: str, calls: int = 200_000, rounds: int = 3) -> dict[str, float
     queries = {"pointer_file": "SELECT count(finshard._key_path('audit' || g % 2)) FROM generate_series(1, %s) g",
                "data_directory": "SELECT count(current_setting('data_directory') || '/finshard_audit' || g % 2 || '.key') "
                                  "FROM generate_series(1, %s) g"}
-    with psycopg.connect(dsn, autocommit=True) as conn:
+    with db.connect(dsn) as conn:
         for _ in range(rounds):
             for name, sql in queries.items():
                 started = time.perf_counter()

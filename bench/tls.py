@@ -21,17 +21,15 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import _common  # noqa: F401 - puts the checkout on sys.path
+from _common import accounts_by_node, make_accounts, router_tps, show
 
-from finshard import bench
 from finshard.local.cluster import Cluster
 from finshard.ops.installer import install
+from finshard.router import Router
 
 
 def _cross_worker(args: tuple[str, list[int], list[int], float, object]) -> int:
     """Transfers from an account of one worker to an account of the other, through the router."""
-    from finshard.router import Router
-
     dsn, left, right, seconds, start = args
     rng = random.Random()
     count = 0
@@ -72,7 +70,7 @@ def main() -> None:
     work: dict[str, dict[str, Any]] = {}
     for name, cluster in clusters.items():
         install(cluster.dsn(), shard_count=32)
-        groups = bench._accounts_by_node(cluster.dsn(), bench.make_accounts(cluster.dsn(), 400))
+        groups = accounts_by_node(cluster.dsn(), make_accounts(cluster.dsn(), 400))
         left, right = sorted(groups.values(), key=len)[-2:]
         work[name] = {"same_node": right, "cross_node": [left, right]}
     result: dict[str, object] = {"benchmark": "router transfers, Citus (coordinator + 2 workers), TLS+SCRAM vs --no-tls",
@@ -84,7 +82,7 @@ def main() -> None:
             for _ in range(args.rounds):
                 for name, cluster in clusters.items():
                     if workload == "same_node":
-                        value = bench._router_tps(cluster.dsn(), None, work[name]["same_node"], args.clients, args.seconds)
+                        value = router_tps(cluster.dsn(), None, work[name]["same_node"], args.clients, args.seconds)
                     else:
                         left, right = work[name]["cross_node"]
                         value = _cross_tps(cluster.dsn(), left, right, args.clients, args.seconds)
@@ -94,7 +92,7 @@ def main() -> None:
     finally:
         for cluster in clusters.values():
             cluster.down()
-    _common.show(result)
+    show(result)
 
 
 if __name__ == "__main__":  # the router bench spawns worker processes that import this file

@@ -171,7 +171,7 @@ def cluster_dsn(directory: Path, pgbouncer: bool) -> None:
     click.echo(c.dsn(via_pgbouncer=pgbouncer))
 
 
-# -- install, seed, demo, bench ----------------------------------------------------------------------
+# -- install, seed, demo -----------------------------------------------------------------------------
 @main.command()
 @dsn_option
 @click.option("--shard-count", type=click.IntRange(1, 1024), default=None, help="Shards per distributed table (Citus default 32).")
@@ -208,21 +208,6 @@ def demo(directory: Path, workers: int) -> None:
     from finshard.local.demo import run_demo
 
     run_demo(directory, workers=workers, echo=click.echo)
-
-
-@main.command()
-@dsn_option
-@click.argument("what", type=click.Choice(["transfer", "router", "orders"]), default="transfer")
-@click.option("--seconds", default=5.0, show_default=True, type=float)
-@click.option("--clients", default=8, show_default=True, type=int)
-@json_option
-@_guard
-def bench(dsn: str, what: str, seconds: float, clients: int, as_json: bool) -> None:
-    """Benchmarks (ratios, side by side, in one run); see bench/ for the full suites."""
-    from finshard import bench as b
-
-    result = b.run(what, dsn, seconds=seconds, clients=clients)
-    _dump(result) if as_json else click.echo(b.format_result(result))
 
 
 # -- routing -------------------------------------------------------------------------------------------
