@@ -116,3 +116,29 @@ def test_operations_do_not_import_the_lab_or_the_cli() -> None:
 
 def test_only_the_cli_imports_the_cli() -> None:
     assert [m for m, deps in GRAPH.items() if "finshard.cli" in deps] == []
+
+
+# TODO(upgrade branch): the installer joins db.connect when its concurrent rewrite is merged.
+CONNECTS_ITSELF = {"finshard.ops.installer"}
+
+
+def _driver_use(path: Path) -> tuple[bool, bool]:
+    """(imports psycopg or psycopg_pool, calls psycopg.connect or an AsyncConnection's connect)."""
+    imports = connects = False
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            imports |= any(a.name.split(".")[0] in ("psycopg", "psycopg_pool") for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            imports |= (node.module or "").split(".")[0] in ("psycopg", "psycopg_pool")
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "connect":
+            connects |= ast.unparse(node.func.value) in ("psycopg", "psycopg.AsyncConnection", "AsyncConnection",
+                                                         "psycopg.Connection")
+    return imports, connects
+
+
+def test_connections_are_made_in_db_and_the_driver_imported_only_there_and_in_the_router() -> None:
+    use = {m: _driver_use(path) for m, path in MODULES.items()}
+    assert use["finshard.db"] == (True, True)
+    assert sorted(m for m, (_i, connects) in use.items() if connects) == sorted({"finshard.db"} | CONNECTS_ITSELF)
+    importers = {m for m, (imports, _c) in use.items() if imports}
+    assert sorted(m for m in importers if not _in(m, "finshard.router")) == sorted({"finshard.db"} | CONNECTS_ITSELF)
