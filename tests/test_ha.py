@@ -24,8 +24,8 @@ import pytest
 from click.testing import CliRunner
 
 from finshard import errors
-from finshard.local import ha
 from finshard.cli import main
+from finshard.local import ha
 from finshard.local.cluster import Cluster
 from finshard.local.ha_drill import drill
 from finshard.ops.installer import install

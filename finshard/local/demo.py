@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Callable
 
 from finshard import db
-from finshard.local.cluster import Cluster
 from finshard.errors import FinshardError
+from finshard.local.cluster import Cluster
+from finshard.local.seed import seed
 from finshard.ops.installer import SchemaMismatch, install
 from finshard.router import Router
-from finshard.local.seed import seed
 
 __all__ = ["run_demo"]
 

@@ -28,8 +28,8 @@ from typing import Callable
 from finshard import db
 from finshard.errors import ClusterError
 from finshard.local import tls
-from finshard.local.state import ClusterState, Node
 from finshard.local.postgres import as_postgres, chown_to_postgres, free_port, port_in_use
+from finshard.local.state import ClusterState, Node
 
 __all__ = ["write_configs", "start_all", "stop_all", "render_ini", "set_node_pooling", "register_internode",
            "unregister_internode", "reload", "INTERNODE_DATABASE"]
