@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 from finshard import errors  # noqa: E402
 from finshard.errors import FinshardError  # noqa: E402

@@ -181,8 +181,30 @@ def install(dsn: str, shard_count: int | None) -> None:
     from finshard.ops.installer import install as do_install
 
     report = do_install(dsn, shard_count=shard_count)
-    click.echo(f"finshard {report.version} installed ({'citus' if report.citus else 'single node'}) "
-               f"from {len(report.files)} files in {report.seconds:.1f}s")
+    for name in report.migrations:
+        click.echo(f"applied {name}")
+    click.echo(f"finshard {report.version} installed ({'citus' if report.citus else 'single node'}, schema level "
+               f"{report.level}) from {len(report.files)} files in {report.seconds:.1f}s")
+
+
+@main.command()
+@dsn_option
+@click.option("--dry-run", is_flag=True, help="List the pending migrations and change nothing.")
+@_guard
+def upgrade(dsn: str, dry_run: bool) -> None:
+    """Bring a database an earlier finshard installed to this release: its pending migrations (one
+    transaction each), then the install. On Citus, give the coordinator."""
+    from finshard.ops.installer import install as do_install
+
+    report = do_install(dsn, upgrade_only=True, dry_run=dry_run,
+                        progress=lambda step: click.echo(f"applying {step}") if step.startswith("migrations/") else None)
+    if dry_run:
+        pending = ", ".join(report.migrations) or "none"
+        click.echo(f"schema level {report.from_level}; finshard {report.version} is level {report.level}; "
+                   f"pending migrations: {pending}")
+        return
+    click.echo(f"finshard {report.version} upgraded from schema level {report.from_level} to {report.level} "
+               f"({len(report.migrations)} migrations, {'citus' if report.citus else 'single node'}) in {report.seconds:.1f}s")
 
 
 @main.command()

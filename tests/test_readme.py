@@ -4,6 +4,7 @@ names (created the way the README tells an operator to)."""
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from pathlib import Path
 
 import psycopg
@@ -37,3 +38,59 @@ def test_the_readmes_router_example_runs_as_written(plain, capsys) -> None:  # t
             with psycopg.connect(dsn, autocommit=True) as conn:
                 conn.execute("DROP OWNED BY shop")
                 conn.execute("DROP ROLE shop")
+
+
+def _blocks(lang: str) -> list[str]:
+    """The README's fenced code blocks of one language, dedented (some sit in a list item)."""
+    import textwrap
+
+    text = (ROOT / "README.md").read_text()
+    return [textwrap.dedent(b) for b in re.findall(rf"^ *```{lang}\n(.*?)^ *```", text, re.S | re.M)]
+
+
+def test_the_readmes_python_examples_pass_mypy_strict(tmp_path: Path) -> None:
+    """What the README shows an application writing type-checks as the package promises. A snippet
+    that continues the first one gets its names declared, not its body changed."""
+    import subprocess
+    import sys
+
+    blocks = _blocks("python")
+    assert len(blocks) >= 2
+    head = "from typing import Any\nfrom finshard import Router\nr: Router\n"
+    for n, block in enumerate(blocks):
+        path = tmp_path / f"readme_{n}.py"
+        path.write_text(block if n == 0 else head + block)
+        res = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--cache-dir", str(tmp_path / "cache"), str(path)],
+                             capture_output=True, text=True, cwd=ROOT)
+        assert res.returncode == 0, f"README python block {n}:\n{block}\n{res.stdout}"
+
+
+def test_the_readmes_sql_runs_as_written(plain) -> None:  # type: ignore[no-untyped-def]
+    """The DBA block on a fresh install: as a superuser, then the part it marks as a finshard_app
+    login's with alice's real token for 'fss_...'; its comments' ids and results hold."""
+    (block,) = [b for b in _blocks("sql") if "finshard.transfer(" in b]
+    admin_part, app_part = block.split("-- As a finshard_app login, for alice:")
+    statements = lambda part: [s.strip() for s in re.split(r";\s*\n", re.sub(r"(^|\s+)-- .*$", "", part, flags=re.M)) if s.strip()]  # noqa: E731
+    with scratch_database(plain, "finshard_readme_sql") as dsn:
+        install(dsn)
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            results = [conn.execute(s.rstrip(";")).fetchall() for s in statements(admin_part)]
+            assert results[0] == [(1,)] and results[1] == [(2,)] and results[2] == [(4,)] and results[3] == [(5,)]
+            assert conn.execute("SELECT balance FROM finshard.accounts WHERE account_id = 4").fetchone()[0] == Decimal("935.00") - Decimal("5") * Decimal("99.45") - conn.execute(
+                "SELECT coalesce(sum(-amount), 0) FROM finshard.transactions WHERE account_id = 4 AND transaction_type = 'fee'").fetchone()[0]
+            assert results[-2] == [] and results[-1] == []  # audit_verify, ledger_verify
+            conn.execute("DROP ROLE IF EXISTS shop_sql")
+            create_test_login(conn, plain, "shop_sql", "finshard_app")
+        try:
+            with psycopg.connect(psycopg.conninfo.make_conninfo(dsn, user="shop_sql"), autocommit=True) as app:
+                app_statements = statements(app_part)
+                token = app.execute(app_statements[0].rstrip(";")).fetchone()[0]
+                assert token.startswith("fss_")
+                for s in app_statements[1:]:
+                    app.execute(s.rstrip(";").replace("'fss_...'", "%s"), (token,))
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                assert conn.execute("SELECT count(*) FROM finshard.transfers WHERE idempotency_key = 'tr-2'").fetchone()[0] == 1
+        finally:
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                conn.execute("DROP OWNED BY shop_sql")
+                conn.execute("DROP ROLE shop_sql")

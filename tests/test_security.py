@@ -531,3 +531,14 @@ def test_a_market_feed_cannot_name_the_end_user_of_its_fills(db):
     finally:
         with db.connect() as conn:
             conn.execute(f"DROP ROLE {feed}")
+
+
+def test_a_missing_key_file_is_fs090_naming_the_file(plain):
+    # Read with missing_ok, not caught in an EXCEPTION block (a subtransaction per read; on Citus
+    # a savepoint on every remote connection of the transaction).
+    with plain.connect() as conn:
+        with pytest.raises(psycopg.Error) as err:
+            conn.execute("SELECT finshard._key('nosuch')")
+    assert err.value.sqlstate == "FS090"
+    assert "key nosuch is unavailable on this node (no file " in err.value.diag.message_primary
+    assert "finshard_nosuch.key" in err.value.diag.message_primary

@@ -1,11 +1,15 @@
-"""Install finshard's SQL into a database, in the order install.sql gives.
+"""Install finshard's SQL into a database, and upgrade one an earlier finshard installed.
 
 install.sql is the one list: a DBA runs it with ``psql -f install.sql``, and install() reads the
 same lines (``\\ir FILE`` runs a file, other lines are SQL, psql's own ``\\set`` is skipped).
-Re-running is harmless; each run records the version and the table schema's fingerprint in
-finshard.schema_version. Tables are created with IF NOT EXISTS, so installing over tables of
-another (older) finshard would leave them as they were and fail half-way; install() refuses that
-up front with the reason, as finshard has no in-place migrations yet.
+Tables are created IF NOT EXISTS, so a table an earlier finshard created keeps its old shape: the
+migrations in migrations/ (NNNN_name.sql, applied in order, one transaction each unless the file
+says ``-- finshard: no transaction``) bring it to this release's first, then the install steps
+replace every function, view, grant and the distribution plan. finshard.schema_version records
+each migration and each run with the schema level it left.
+
+A small runner rather than yoyo or sqitch: the other half of an upgrade is this installer anyway,
+the record belongs in finshard.schema_version beside the install runs, and a wheel carries it.
 """
 
 from __future__ import annotations
@@ -17,14 +21,15 @@ import time
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import psycopg
 
 from finshard import __version__
 from finshard.errors import FinshardError
 
-__all__ = ["sql_root", "install_steps", "install", "InstallReport", "schema_fingerprint", "SchemaMismatch"]
+__all__ = ["sql_root", "install_steps", "install", "InstallReport", "schema_fingerprint", "SchemaMismatch",
+           "Migration", "migrations", "InstalledSchema", "installed_schema"]
 
 _INCLUDE = re.compile(r"^\\ir\s+(\S+)\s*$")
 
@@ -68,7 +73,7 @@ def install_steps(root: Path | None = None) -> list[tuple[str, str]]:
 
 
 class SchemaMismatch(FinshardError):
-    """The database holds finshard tables of another schema than this checkout's."""
+    """The database holds finshard tables this finshard cannot install over."""
 
 
 _TABLE_DDL = re.compile(r"\bCREATE\s+(TABLE|DOMAIN|TYPE)\b", re.IGNORECASE)
@@ -85,24 +90,56 @@ def schema_fingerprint(steps: list[tuple[str, str]] | None = None) -> str:
     return digest.hexdigest()
 
 
-_NO_MIGRATIONS = ("finshard cannot migrate them in place yet: install into a new database, "
-                  "or drop schema finshard there first")
+_MIGRATION_FILE = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+_NO_TRANSACTION = "-- finshard: no transaction"
 
 
-def _check_existing_schema(conn: psycopg.Connection, fingerprint: str, dsn: str) -> bool:
-    """Refuse tables of another recorded schema; return whether finshard was installed here before
-    without a fingerprint (a psql install, or an older finshard), whose tables cannot be judged
-    until a step fails."""
-    if not conn.execute("SELECT to_regclass('finshard.schema_version') IS NOT NULL").fetchone()[0]:  # type: ignore[index]
-        return False
-    has_hash = conn.execute("SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'finshard.schema_version'::regclass "
-                            "AND attname = 'schema_hash' AND NOT attisdropped)").fetchone()[0]  # type: ignore[index]
-    row = conn.execute("SELECT version, installed_at, " + ("schema_hash" if has_hash else "NULL") +
-                       " FROM finshard.schema_version ORDER BY installed_at DESC LIMIT 1").fetchone()
-    if row is not None and row[2] is not None and row[2] != fingerprint:
-        raise SchemaMismatch(f"{_safe(dsn)} holds finshard tables of another schema (finshard {row[0]}, installed "
-                             f"{row[1]:%Y-%m-%d %H:%M %Z}); {_NO_MIGRATIONS}")
-    return row is None or row[2] is None
+@dataclass(frozen=True)
+class Migration:
+    number: int
+    name: str  # migrations/NNNN_name.sql
+    sql: str
+
+    @property
+    def transactional(self) -> bool:
+        """False for a file that asks to run outside a transaction (e.g. CREATE INDEX CONCURRENTLY)."""
+        return _NO_TRANSACTION not in self.sql
+
+
+def migrations(root: Path | None = None) -> list[Migration]:
+    """The migrations shipped with this finshard, numbered 1..N without gaps."""
+    folder = (root or sql_root()) / "migrations"
+    found = []
+    for path in sorted(folder.glob("*.sql")):
+        match = _MIGRATION_FILE.match(path.name)
+        if not match:
+            raise FinshardError(f"{path}: a migration is named NNNN_lowercase_name.sql")
+        found.append(Migration(int(match.group(1)), f"migrations/{path.name}", path.read_text()))
+    numbers = [m.number for m in found]
+    if numbers != list(range(1, len(found) + 1)):
+        raise FinshardError(f"migrations in {folder} are not numbered 1..{len(found)} without gaps: {numbers}")
+    return found
+
+
+@dataclass(frozen=True)
+class InstalledSchema:
+    """What finshard.schema_version says of a database: None when finshard was never installed there."""
+    version: str
+    level: int          # 0 for finshard 0.1.x (before migrations were recorded) and for psql installs
+    schema_hash: str | None
+
+
+def installed_schema(conn: psycopg.Connection[Any]) -> InstalledSchema | None:
+    if not _scalar(conn, "SELECT to_regclass('finshard.schema_version') IS NOT NULL"):
+        return None
+    # to_jsonb: columns a 0.1.x table does not have yet read as NULL.
+    level = _scalar(conn, "SELECT coalesce(max((to_jsonb(v) ->> 'migration')::integer), 0) FROM finshard.schema_version v")
+    # The newest row names the finshard that last ran; the newest install row, the tables it left.
+    row = conn.execute("SELECT (SELECT v.version FROM finshard.schema_version v ORDER BY v.installed_at DESC LIMIT 1), "
+                       "       (SELECT to_jsonb(v) ->> 'schema_hash' FROM finshard.schema_version v "
+                       "         WHERE to_jsonb(v) ->> 'step' IS NULL ORDER BY v.installed_at DESC LIMIT 1)").fetchone()
+    version = row[0] if row is not None and row[0] is not None else "unrecorded (a psql install)"
+    return InstalledSchema(version=version, level=int(level), schema_hash=row[1] if row is not None else None)
 
 
 @dataclass
@@ -111,50 +148,125 @@ class InstallReport:
     citus: bool
     seconds: float
     files: list[str] = field(default_factory=list)
+    migrations: list[str] = field(default_factory=list)  # applied by this run
+    from_level: int | None = None  # None: a fresh install
+    level: int = 0
 
 
-def install(dsn: str, *, shard_count: int | None = None,
+def install(dsn: str, *, shard_count: int | None = None, upgrade_only: bool = False, dry_run: bool = False,
             progress: Callable[[str], None] = lambda _m: None) -> InstallReport:
-    """Apply schema, partitions, procedures and (on Citus) the distribution plan to ``dsn``.
+    """Apply this finshard to ``dsn``: on an earlier finshard's database its pending migrations first,
+    then schema, partitions, procedures and (on Citus) the distribution plan.
 
     shard_count sets citus.shard_count for tables distributed by this run (Citus' default is 32).
-    Raises FinshardError naming the file that failed.
+    upgrade_only refuses a database without finshard; dry_run reports the pending migrations and
+    changes nothing. On Citus, run it on the coordinator: DDL there reaches every shard.
+    Raises FinshardError (SchemaMismatch when the tables cannot be brought to this release) naming
+    the step that failed; a failed migration leaves the database at the level before it.
     """
     started = time.monotonic()
-    steps = install_steps()
+    root = sql_root()
+    steps = install_steps(root)
+    chain = migrations(root)
+    latest = len(chain)
     try:
         conn = psycopg.connect(dsn, autocommit=True, connect_timeout=10)
     except psycopg.Error as exc:
-        raise FinshardError(f"cannot connect to {_safe(dsn)}: {str(exc).strip().splitlines()[0]}") from None
+        raise FinshardError(f"cannot connect to {_safe(dsn)}: {_first_line(exc)}") from None
     with conn:
-        citus = bool(conn.execute("SELECT count(*) FROM pg_extension WHERE extname = 'citus'").fetchone()[0])  # type: ignore[index]
-        if not citus and conn.execute("SELECT count(*) FROM pg_available_extensions WHERE name = 'citus'").fetchone()[0]:  # type: ignore[index]
-            # Citus is installed on the machine but not created here: use it only if preloaded.
-            preload = conn.execute("SHOW shared_preload_libraries").fetchone()[0]  # type: ignore[index]
-            if "citus" in preload:
-                conn.execute("CREATE EXTENSION citus")
-                citus = True
+        citus = _ensure_citus(conn, dsn)
         conn.execute("SET client_min_messages = warning")
         if citus and shard_count:
             conn.execute(f"SET citus.shard_count = {int(shard_count)}")
+        # One install or upgrade at a time: two would race to apply the same migration.
+        if not _scalar(conn, "SELECT pg_try_advisory_lock(hashtext('finshard.install'))"):
+            raise FinshardError(f"another finshard install or upgrade is running on {_safe(dsn)}; wait for it and retry")
         fingerprint = schema_fingerprint(steps)
-        unjudged = _check_existing_schema(conn, fingerprint, dsn)
-        report = InstallReport(version=__version__, citus=citus, seconds=0.0)
+        found = installed_schema(conn)
+        if found is None and upgrade_only:
+            raise FinshardError(f"{_safe(dsn)} holds no finshard to upgrade; install it with finshard install --dsn DSN")
+        if found is not None:
+            _check_level(found, latest, fingerprint, dsn)
+        pending = [m for m in chain if found is not None and m.number > found.level]
+        report = InstallReport(version=__version__, citus=citus, seconds=0.0, level=latest,
+                               from_level=None if found is None else found.level)
+        if dry_run:
+            report.migrations = [m.name for m in pending]
+            report.seconds = time.monotonic() - started
+            return report
+        for migration in pending:
+            progress(migration.name)
+            _apply(conn, migration, citus, dsn)
+            report.migrations.append(migration.name)
+        # A 0.1.x database whose tables no migration knows (a psql install, a development build)
+        # shows it only when a step fails: say so then.
+        unjudged = found is not None and found.schema_hash is None and found.level == 0
         for label, sql in steps:
             progress(label)
             try:
                 conn.execute(sql.encode())
             except psycopg.Error as exc:
-                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                 if unjudged and label.startswith("schema/"):
-                    raise SchemaMismatch(f"install failed in {label}: {first}; {_safe(dsn)} holds finshard tables of an "
-                                         f"earlier schema, and {_NO_MIGRATIONS}", sqlstate=exc.sqlstate) from None
-                raise FinshardError(f"install failed in {label}: {first}", sqlstate=exc.sqlstate) from None
+                    raise SchemaMismatch(f"install failed in {label}: {_first_line(exc)}; {_safe(dsn)} holds finshard tables "
+                                         f"of a schema its migrations do not know", sqlstate=exc.sqlstate) from None
+                raise FinshardError(f"install failed in {label}: {_first_line(exc)}", sqlstate=exc.sqlstate) from None
             report.files.append(label)
-        conn.execute("INSERT INTO finshard.schema_version (version, citus, schema_hash) VALUES (%s, %s, %s)",
-                     (__version__, citus, fingerprint))
+        conn.execute("INSERT INTO finshard.schema_version (version, installed_at, citus, schema_hash, migration) "
+                     "VALUES (%s, clock_timestamp(), %s, %s, %s)", (__version__, citus, fingerprint, latest))
     report.seconds = time.monotonic() - started
     return report
+
+
+def _ensure_citus(conn: psycopg.Connection[Any], dsn: str) -> bool:
+    """Whether this database runs Citus (created here when the server preloads it); refuses a worker."""
+    citus = bool(_scalar(conn, "SELECT count(*) FROM pg_extension WHERE extname = 'citus'"))
+    if not citus and _scalar(conn, "SELECT count(*) FROM pg_available_extensions WHERE name = 'citus'"):
+        # Citus is installed on the machine but not created here: use it only if preloaded.
+        if "citus" in str(_scalar(conn, "SHOW shared_preload_libraries")):
+            conn.execute("CREATE EXTENSION citus")
+            citus = True
+    if citus and _scalar(conn, "SELECT count(*) FROM pg_dist_node") and not _scalar(conn, "SELECT citus_is_coordinator()"):
+        raise FinshardError(f"{_safe(dsn)} is a Citus worker; install and upgrade through the coordinator, "
+                            "whose DDL reaches every shard")
+    return citus
+
+
+def _check_level(found: InstalledSchema, latest: int, fingerprint: str, dsn: str) -> None:
+    if found.level > latest:
+        raise SchemaMismatch(f"{_safe(dsn)} holds finshard tables of schema level {found.level} (finshard {found.version}), "
+                             f"newer than this finshard {__version__} (level {latest}); install with that finshard or a later one")
+    if found.level == latest and found.schema_hash is not None and found.schema_hash != fingerprint:
+        # Same level, other tables: a build that changed a table without a migration.
+        raise SchemaMismatch(f"{_safe(dsn)} holds finshard tables of another schema at level {latest} (finshard "
+                             f"{found.version}); a table changed without a migration, so it cannot be upgraded in place")
+
+
+def _apply(conn: psycopg.Connection[Any], migration: Migration, citus: bool, dsn: str) -> None:
+    """One migration and its record, in one transaction where the file allows it."""
+    record = ("INSERT INTO finshard.schema_version (version, installed_at, citus, migration, step) "
+              "VALUES (%s, clock_timestamp(), %s, %s, %s)")
+    params = (__version__, citus, migration.number, migration.name)
+    try:
+        if migration.transactional:
+            with conn.transaction():
+                conn.execute(migration.sql.encode())
+                conn.execute(record, params)
+        else:
+            conn.execute(migration.sql.encode())
+            conn.execute(record, params)
+    except psycopg.Error as exc:
+        raise FinshardError(f"upgrade failed in {migration.name}: {_first_line(exc)}; {_safe(dsn)} stays at schema "
+                            f"level {migration.number - 1}", sqlstate=exc.sqlstate) from None
+
+
+def _scalar(conn: psycopg.Connection[Any], sql: str) -> Any:
+    row = conn.execute(sql.encode()).fetchone()
+    return row[0] if row else None
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _safe(dsn: str) -> str:

@@ -4,6 +4,28 @@
 \set ON_ERROR_STOP on
 SET client_min_messages = warning;
 
+-- Installing these functions over an older finshard's tables would leave code and tables out of
+-- step: its migrations run first (finshard upgrade). The level is the highest in migrations/.
+DO $$
+DECLARE
+    v_required constant integer := 1;
+    v_level    integer;
+BEGIN
+    IF to_regclass('finshard.schema_version') IS NULL THEN
+        RETURN;
+    END IF;
+    -- to_jsonb: a 0.1.x table has no migration column yet.
+    SELECT max((to_jsonb(v) ->> 'migration')::integer) INTO v_level
+      FROM finshard.schema_version v
+    HAVING count(*) > 0;
+    IF FOUND AND coalesce(v_level, 0) <> v_required THEN
+        RAISE EXCEPTION 'this database holds finshard tables of schema level %, and this install is level %', coalesce(v_level, 0), v_required
+              USING ERRCODE = 'FS095',
+                    HINT = CASE WHEN coalesce(v_level, 0) < v_required THEN 'Run finshard upgrade --dsn DSN: it applies the migrations, then installs.'
+                                ELSE 'Install with the finshard that installed them, or a later one.' END;
+    END IF;
+END $$;
+
 -- 1. domains and tables, one per file
 \ir schema/finshard.sql
 \ir schema/schema_version.sql

@@ -10,11 +10,12 @@ BEGIN
     -- IMMUTABLE, so that a call with a constant name is read once per cached plan, not on every
     -- row: the audit and PAN keys do not change while a cluster runs (the personal-data key
     -- rotates and is read by _pii_keys, every time).
-    BEGIN
-        v_text := pg_catalog.pg_read_file(finshard._key_path(p_name));
-    EXCEPTION WHEN OTHERS THEN
-        PERFORM finshard.fail('FS090', format('key %s is unavailable on this node (%s)', p_name, SQLERRM));
-    END;
+    -- missing_ok rather than an EXCEPTION block: that is a subtransaction, which Citus repeats as a
+    -- savepoint on every remote connection of the transaction, and Citus plans (so reads) it per call.
+    v_text := pg_catalog.pg_read_file(finshard._key_path(p_name), 0, 65536, true);
+    IF v_text IS NULL THEN
+        PERFORM finshard.fail('FS090', format('key %s is unavailable on this node (no file %s)', p_name, finshard._key_path(p_name)));
+    END IF;
     -- Lines of "<version> <hex key>", the key in force first: 32 bytes or more, or no key at all.
     IF btrim(split_part(v_text, E'\n', 1)) !~ '^[0-9]+ ([0-9a-f]{2}){32,}$' THEN
         PERFORM finshard.fail('FS090', format('key %s is malformed on this node: expected "<version> <64+ hex digits>"', p_name));

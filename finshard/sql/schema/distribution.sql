@@ -9,11 +9,22 @@ DECLARE
     v_fn      regprocedure;
     v_arg     text;
     v_force   boolean;
+    v_comments jsonb;
+    v_comment record;
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus') THEN
         RAISE NOTICE 'finshard: citus is not installed here; single node, distribution skipped';
         RETURN;
     END IF;
+
+    -- Citus rebuilds a table it turns into a Citus local table (one that references a new
+    -- reference table), and the rebuilt table has lost its comments: keep them by name.
+    SELECT jsonb_agg(jsonb_build_object('rel', c.relname, 'col', a.attname, 'text', d.description))
+      INTO v_comments
+      FROM pg_catalog.pg_description d
+      JOIN pg_catalog.pg_class c ON c.oid = d.objoid AND d.classoid = 'pg_catalog.pg_class'::regclass
+      LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum = d.objsubid AND d.objsubid > 0
+     WHERE c.relnamespace = 'finshard'::regnamespace AND c.relkind IN ('r', 'p');
 
     -- Reference tables first: the distributed tables' foreign keys point at them.
     FOREACH v_table IN ARRAY ARRAY['finshard.error_codes', 'finshard.settings', 'finshard.currencies', 'finshard.fx_rates',
@@ -104,6 +115,15 @@ BEGIN
            AND NOT coalesce('plan_cache_mode=force_custom_plan' = ANY (p.proconfig), false)
     LOOP
         EXECUTE format('ALTER FUNCTION %s SET plan_cache_mode = force_custom_plan', v_fn);
+    END LOOP;
+
+    FOR v_comment IN SELECT * FROM jsonb_to_recordset(coalesce(v_comments, '[]')) AS x(rel text, col text, text text)
+    LOOP
+        IF v_comment.col IS NULL THEN
+            EXECUTE format('COMMENT ON TABLE finshard.%I IS %L', v_comment.rel, v_comment.text);
+        ELSE
+            EXECUTE format('COMMENT ON COLUMN finshard.%I.%I IS %L', v_comment.rel, v_comment.col, v_comment.text);
+        END IF;
     END LOOP;
 END
 $plan$;
