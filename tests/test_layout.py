@@ -118,10 +118,6 @@ def test_only_the_cli_imports_the_cli() -> None:
     assert [m for m, deps in GRAPH.items() if "finshard.cli" in deps] == []
 
 
-# TODO(upgrade branch): the installer joins db.connect when its concurrent rewrite is merged.
-CONNECTS_ITSELF = {"finshard.ops.installer"}
-
-
 def _driver_use(path: Path) -> tuple[bool, bool]:
     """(imports psycopg or psycopg_pool, calls psycopg.connect or an AsyncConnection's connect)."""
     imports = connects = False
@@ -139,6 +135,6 @@ def _driver_use(path: Path) -> tuple[bool, bool]:
 def test_connections_are_made_in_db_and_the_driver_imported_only_there_and_in_the_router() -> None:
     use = {m: _driver_use(path) for m, path in MODULES.items()}
     assert use["finshard.db"] == (True, True)
-    assert sorted(m for m, (_i, connects) in use.items() if connects) == sorted({"finshard.db"} | CONNECTS_ITSELF)
+    assert [m for m, (_i, connects) in use.items() if connects] == ["finshard.db"]
     importers = {m for m, (imports, _c) in use.items() if imports}
-    assert sorted(m for m in importers if not _in(m, "finshard.router")) == sorted({"finshard.db"} | CONNECTS_ITSELF)
+    assert sorted(m for m in importers if not _in(m, "finshard.router")) == ["finshard.db"]

@@ -23,9 +23,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Callable
 
-import psycopg
-
-from finshard import __version__
+from finshard import __version__, db
 from finshard.errors import FinshardError
 
 __all__ = ["sql_root", "install_steps", "install", "InstallReport", "schema_fingerprint", "SchemaMismatch",
@@ -129,7 +127,7 @@ class InstalledSchema:
     schema_hash: str | None
 
 
-def installed_schema(conn: psycopg.Connection[Any]) -> InstalledSchema | None:
+def installed_schema(conn: db.Connection[Any]) -> InstalledSchema | None:
     if not _scalar(conn, "SELECT to_regclass('finshard.schema_version') IS NOT NULL"):
         return None
     # to_jsonb: columns a 0.1.x table does not have yet read as NULL.
@@ -170,8 +168,8 @@ def install(dsn: str, *, shard_count: int | None = None, upgrade_only: bool = Fa
     chain = migrations(root)
     latest = len(chain)
     try:
-        conn = psycopg.connect(dsn, autocommit=True, connect_timeout=10)
-    except psycopg.Error as exc:
+        conn = db.connect(dsn)
+    except db.Error as exc:
         raise FinshardError(f"cannot connect to {_safe(dsn)}: {_first_line(exc)}") from None
     with conn:
         citus = _ensure_citus(conn, dsn)
@@ -205,7 +203,7 @@ def install(dsn: str, *, shard_count: int | None = None, upgrade_only: bool = Fa
             progress(label)
             try:
                 conn.execute(sql.encode())
-            except psycopg.Error as exc:
+            except db.Error as exc:
                 if unjudged and label.startswith("schema/"):
                     raise SchemaMismatch(f"install failed in {label}: {_first_line(exc)}; {_safe(dsn)} holds finshard tables "
                                          f"of a schema its migrations do not know", sqlstate=exc.sqlstate) from None
@@ -217,7 +215,7 @@ def install(dsn: str, *, shard_count: int | None = None, upgrade_only: bool = Fa
     return report
 
 
-def _ensure_citus(conn: psycopg.Connection[Any], dsn: str) -> bool:
+def _ensure_citus(conn: db.Connection[Any], dsn: str) -> bool:
     """Whether this database runs Citus (created here when the server preloads it); refuses a worker."""
     citus = bool(_scalar(conn, "SELECT count(*) FROM pg_extension WHERE extname = 'citus'"))
     if not citus and _scalar(conn, "SELECT count(*) FROM pg_available_extensions WHERE name = 'citus'"):
@@ -241,7 +239,7 @@ def _check_level(found: InstalledSchema, latest: int, fingerprint: str, dsn: str
                              f"{found.version}); a table changed without a migration, so it cannot be upgraded in place")
 
 
-def _apply(conn: psycopg.Connection[Any], migration: Migration, citus: bool, dsn: str) -> None:
+def _apply(conn: db.Connection[Any], migration: Migration, citus: bool, dsn: str) -> None:
     """One migration and its record, in one transaction where the file allows it."""
     record = ("INSERT INTO finshard.schema_version (version, installed_at, citus, migration, step) "
               "VALUES (%s, clock_timestamp(), %s, %s, %s)")
@@ -254,12 +252,12 @@ def _apply(conn: psycopg.Connection[Any], migration: Migration, citus: bool, dsn
         else:
             conn.execute(migration.sql.encode())
             conn.execute(record, params)
-    except psycopg.Error as exc:
+    except db.Error as exc:
         raise FinshardError(f"upgrade failed in {migration.name}: {_first_line(exc)}; {_safe(dsn)} stays at schema "
                             f"level {migration.number - 1}", sqlstate=exc.sqlstate) from None
 
 
-def _scalar(conn: psycopg.Connection[Any], sql: str) -> Any:
+def _scalar(conn: db.Connection[Any], sql: str) -> Any:
     row = conn.execute(sql.encode()).fetchone()
     return row[0] if row else None
 
