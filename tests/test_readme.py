@@ -40,29 +40,31 @@ def test_the_readmes_router_example_runs_as_written(plain, capsys) -> None:  # t
                 conn.execute("DROP ROLE shop")
 
 
-def _blocks(lang: str) -> list[str]:
-    """The README's fenced code blocks of one language, dedented (some sit in a list item)."""
+def _blocks(lang: str, path: Path = ROOT / "README.md") -> list[str]:
+    """A Markdown file's fenced code blocks of one language, dedented (some sit in a list item)."""
     import textwrap
 
-    text = (ROOT / "README.md").read_text()
+    text = path.read_text()
     return [textwrap.dedent(b) for b in re.findall(rf"^ *```{lang}\n(.*?)^ *```", text, re.S | re.M)]
 
 
-def test_the_readmes_python_examples_pass_mypy_strict(tmp_path: Path) -> None:
-    """What the README shows an application writing type-checks as the package promises. A snippet
-    that continues the first one gets its names declared, not its body changed."""
+def test_the_python_examples_of_readme_and_docs_pass_mypy_strict(tmp_path: Path) -> None:
+    """What the README and docs/ show an application writing type-checks as the package promises.
+    A snippet that continues an earlier one (no import of its own) gets a router `r` declared,
+    not its body changed."""
     import subprocess
     import sys
 
-    blocks = _blocks("python")
+    blocks = [(path.name, block) for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+              for block in _blocks("python", path)]
     assert len(blocks) >= 2
-    head = "from typing import Any\nfrom finshard import Router\nr: Router\n"
-    for n, block in enumerate(blocks):
-        path = tmp_path / f"readme_{n}.py"
-        path.write_text(block if n == 0 else head + block)
+    head = "from finshard import Router\nr: Router\n"
+    for n, (name, block) in enumerate(blocks):
+        path = tmp_path / f"example_{n}.py"
+        path.write_text(block if "import " in block else head + block)
         res = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--cache-dir", str(tmp_path / "cache"), str(path)],
                              capture_output=True, text=True, cwd=ROOT)
-        assert res.returncode == 0, f"README python block {n}:\n{block}\n{res.stdout}"
+        assert res.returncode == 0, f"{name}, python block:\n{block}\n{res.stdout}"
 
 
 def test_the_readmes_sql_runs_as_written(plain) -> None:  # type: ignore[no-untyped-def]
