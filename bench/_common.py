@@ -136,6 +136,37 @@ def accounts_by_node(dsn: str, ids: list[int]) -> dict[str, list[int]]:
     return groups
 
 
+def pair_scripts(pairs: list[tuple[int, int]]) -> list[str]:
+    """One pgbench script per pair: a transfer of 0.01 from the first account to the second."""
+    return [f"SELECT finshard.transfer({a}::bigint, {b}::bigint, 0.01);\n" for a, b in pairs]
+
+
+def pgbench_on_nodes(dsn: str, scripts_by_node: dict[str, list[str]], clients: int, seconds: float,
+                     protocol: str = "simple") -> float:
+    """pgbench on each node at once, its clients connected to that node (the router's path), the
+    ``clients`` split evenly; returns the summed tps."""
+    results: dict[str, float] = {}
+    errors: list[BaseException] = []
+    share = max(1, clients // len(scripts_by_node))
+
+    def one(node: str) -> None:
+        host, port = node.rsplit(":", 1)
+        try:
+            results[node] = pgbench(db.make_conninfo(dsn, host=host, port=port), scripts_by_node[node], clients=share,
+                                    seconds=seconds, protocol=protocol)
+        except BaseException as exc:  # re-raised below, in the caller's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one, args=(node,)) for node in scripts_by_node]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return sum(results.values())
+
+
 class Dispatcher:
     """The product's dispatcher (finshard.ops.dispatcher.follow, as ``finshard notifications dispatch
     --follow`` runs it, with its default interval) in a thread while the block runs."""

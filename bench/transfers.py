@@ -11,11 +11,10 @@ import random
 import shutil
 import statistics
 import subprocess
-import threading
 from typing import Any, Callable
 
 from _common import (Dispatcher, accounts_by_node, alternate, cluster_from_args, libpq_env, make_accounts,
-                     nodes_through_pgbouncer, pgbench, show)
+                     nodes_through_pgbouncer, pair_scripts, pgbench, pgbench_on_nodes, show)
 
 from finshard import db
 from finshard.local.postgres import find_pg_bin
@@ -75,35 +74,6 @@ def transfer_vs_pgbench(dsn: str, *, clients: int = 8, seconds: float = 10, acco
             "target": ">= 1.0"}
 
 
-def _pair_scripts(pairs: list[tuple[int, int]]) -> list[str]:
-    return [f"SELECT finshard.transfer({a}::bigint, {b}::bigint, 0.01);\n" for a, b in pairs]
-
-
-def _pgbench_on_nodes(dsn: str, scripts_by_node: dict[str, list[str]], clients: int, seconds: float) -> float:
-    """pgbench on each node at once, its clients connected to that node (the router's path), the
-    ``clients`` split evenly; returns the summed tps."""
-    results: dict[str, float] = {}
-    errors: list[BaseException] = []
-    share = max(1, clients // len(scripts_by_node))
-
-    def one(node: str) -> None:
-        host, port = node.rsplit(":", 1)
-        try:
-            results[node] = pgbench(db.make_conninfo(dsn, host=host, port=port), scripts_by_node[node], clients=share,
-                                    seconds=seconds)
-        except BaseException as exc:  # re-raised below, in the caller's thread
-            errors.append(exc)
-
-    threads = [threading.Thread(target=one, args=(node,)) for node in scripts_by_node]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise errors[0]
-    return sum(results.values())
-
-
 def same_vs_cross_node(dsn: str, *, clients: int = 8, seconds: float = 10, accounts: int = 400, scripts: int = 64,
                        paths: tuple[str, ...] = ("direct", "coordinator")) -> dict[str, Any]:
     """On Citus: transfers whose two accounts share a worker vs transfers across workers (2PC),
@@ -128,10 +98,10 @@ def same_vs_cross_node(dsn: str, *, clients: int = 8, seconds: float = 10, accou
         cross[a].append((rng.choice(groups[a]), rng.choice(groups[b])))
 
     def direct(pairs: dict[str, list[tuple[int, int]]]) -> Callable[[], float]:
-        return lambda: _pgbench_on_nodes(dsn, {n: _pair_scripts(p) for n, p in pairs.items()}, clients, seconds)
+        return lambda: pgbench_on_nodes(dsn, {n: pair_scripts(p) for n, p in pairs.items()}, clients, seconds)
 
     def coordinator(pairs: dict[str, list[tuple[int, int]]]) -> Callable[[], float]:
-        return lambda: pgbench(dsn, _pair_scripts([x for p in pairs.values() for x in p]), clients=clients, seconds=seconds)
+        return lambda: pgbench(dsn, pair_scripts([x for p in pairs.values() for x in p]), clients=clients, seconds=seconds)
 
     out: dict[str, Any] = {"benchmark": "same-node vs cross-node transfers (Citus)", "clients": clients,
                            "seconds_each": seconds}

@@ -1,0 +1,108 @@
+"""Issue 20: what a Citus node does against a plain node, side by side in one run, with both
+pgbench protocols. Prints medians of alternating rounds and their ratios; asserts nothing.
+
+    .venv/bin/python bench/citus_tax.py [--rounds 5] [--seconds 8] [--clients 8]
+
+Starts (or reuses) two local clusters under --dir: Citus (a coordinator and 2 workers, 32
+shards) and one plain node, and measures the same transfer function:
+  - same-node: both accounts on one worker, the session on that worker (the router's path),
+    against the plain node with the same clients;
+  - cross-node: the accounts on two workers, the session on the source's, against same-node;
+  - through the coordinator: the same-node pairs sent to the coordinator, against direct;
+  - update_quote filling 10, 100 and 1,000 resting orders, Citus against plain.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+from pathlib import Path
+from typing import Any, Callable
+
+from _common import accounts_by_node, make_accounts, pair_scripts, pgbench, pgbench_on_nodes, show
+from orders import quote_fill_cost
+
+from finshard.local.cluster import Cluster
+from finshard.ops.installer import install
+
+TARGETS = {"same_node_vs_plain": 0.6, "cross_node_vs_same_node": 0.6}
+
+
+def pairs_by_kind(citus_dsn: str, plain_dsn: str, *, accounts: int, scripts: int) -> dict[str, Any]:
+    """Transfer pairs: same-node and cross-node per source worker on Citus, and random pairs on plain."""
+    groups = accounts_by_node(citus_dsn, make_accounts(citus_dsn, accounts))
+    nodes = sorted(groups)
+    if len(nodes) < 2:
+        raise SystemExit("the Citus cluster needs two workers")
+    rng = random.Random(20)
+    same: dict[str, list[tuple[int, int]]] = {n: [] for n in nodes}
+    cross: dict[str, list[tuple[int, int]]] = {n: [] for n in nodes}
+    for i in range(scripts):
+        a, b = nodes[i % len(nodes)], nodes[(i + 1) % len(nodes)]
+        same[a].append(tuple(rng.sample(groups[a], 2)))  # type: ignore[arg-type]
+        cross[a].append((rng.choice(groups[a]), rng.choice(groups[b])))
+    plain_ids = make_accounts(plain_dsn, accounts)
+    plain = [tuple(rng.sample(plain_ids, 2)) for _ in range(scripts)]
+    return {"same": same, "cross": cross, "plain": plain}
+
+
+def measure(citus_dsn: str, plain_dsn: str, pairs: dict[str, Any], *, clients: int, seconds: float, rounds: int,
+            protocol: str) -> dict[str, Any]:
+    runs: dict[str, Callable[[], float]] = {
+        "plain": lambda: pgbench(plain_dsn, pair_scripts(pairs["plain"]), clients=clients, seconds=seconds,
+                                 protocol=protocol),
+        "same_node": lambda: pgbench_on_nodes(citus_dsn, {n: pair_scripts(p) for n, p in pairs["same"].items()},
+                                              clients, seconds, protocol),
+        "cross_node": lambda: pgbench_on_nodes(citus_dsn, {n: pair_scripts(p) for n, p in pairs["cross"].items()},
+                                               clients, seconds, protocol),
+        "same_node_via_coordinator": lambda: pgbench(
+            citus_dsn, pair_scripts([x for p in pairs["same"].values() for x in p]), clients=clients,
+            seconds=seconds, protocol=protocol),
+    }
+    tps: dict[str, list[float]] = {k: [] for k in runs}
+    for _ in range(rounds):
+        for name, run in runs.items():
+            tps[name].append(run())
+    med = {k: statistics.median(v) for k, v in tps.items()}
+    return {
+        "protocol": protocol,
+        "tps_median": {k: round(v, 1) for k, v in med.items()},
+        "tps_rounds": {k: [round(x) for x in v] for k, v in tps.items()},
+        "same_node_vs_plain": round(med["same_node"] / med["plain"], 3),
+        "cross_node_vs_same_node": round(med["cross_node"] / med["same_node"], 3),
+        "via_coordinator_vs_direct": round(med["same_node_via_coordinator"] / med["same_node"], 3),
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dir", default="/tmp/finshard-bench-tax", help="where the two clusters live (created when missing)")
+    p.add_argument("--seconds", type=float, default=8)
+    p.add_argument("--clients", type=int, default=8)
+    p.add_argument("--rounds", type=int, default=5, help="alternating rounds per figure (the median is reported)")
+    p.add_argument("--accounts", type=int, default=400)
+    p.add_argument("--no-fills", action="store_true", help="skip the resting-order fills")
+    args = p.parse_args()
+    citus = Cluster.up(Path(args.dir) / "citus", use_citus=True)
+    plain = Cluster.up(Path(args.dir) / "plain", use_citus=False)
+    install(citus.dsn(), shard_count=32)
+    install(plain.dsn())
+    pairs = pairs_by_kind(citus.dsn(), plain.dsn(), accounts=args.accounts, scripts=64)
+    out: dict[str, Any] = {"benchmark": "Citus per-node tax (issue 20)", "clients": args.clients,
+                           "seconds_each": args.seconds, "rounds": args.rounds, "targets": TARGETS, "results": []}
+    for protocol in ("simple", "prepared"):
+        out["results"].append(measure(citus.dsn(), plain.dsn(), pairs, clients=args.clients, seconds=args.seconds,
+                                      rounds=args.rounds, protocol=protocol))
+    if not args.no_fills:
+        fills_citus = quote_fill_cost(citus.dsn())
+        fills_plain = quote_fill_cost(plain.dsn())
+        out["resting_fills"] = [
+            {"n": c["n"], "citus_ms": c["ms"], "plain_ms": q["ms"], "citus_vs_plain": round(c["ms"] / q["ms"], 2)}
+            for c, q in zip(fills_citus["results"], fills_plain["results"])]
+        out["resting_fills_target"] = "citus_vs_plain <= 2 at n = 1000"
+    show(out)
+
+
+if __name__ == "__main__":
+    main()
