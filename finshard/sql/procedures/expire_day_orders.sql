@@ -15,7 +15,14 @@ BEGIN
     IF NOT isfinite(p_cutoff) THEN
         PERFORM finshard.fail('FS070', format('p_cutoff %s must be a finite time', p_cutoff));
     END IF;
+    -- Maintenance does nothing on a standby, and never runs twice at once: a second run would read
+    -- the same orders and release a sell order's reserved quantity again.
     IF pg_is_in_recovery() THEN
+        RAISE NOTICE 'finshard.expire_day_orders: standby, nothing done';
+        RETURN 0;
+    END IF;
+    IF NOT pg_try_advisory_xact_lock(hashtext('finshard.expire_day_orders')) THEN
+        RAISE NOTICE 'finshard.expire_day_orders: another run holds the lock, nothing done';
         RETURN 0;
     END IF;
     -- DAY orders placed before the trading day's start (UTC midnight unless p_cutoff says
@@ -31,6 +38,6 @@ BEGIN
     RETURN v_count;
 END
 $$;
-COMMENT ON FUNCTION finshard.expire_day_orders(timestamptz) IS 'End-of-day maintenance: expires open DAY orders placed before p_cutoff (default: today 00:00 UTC); returns how many. Raises FS001, FS070';
+COMMENT ON FUNCTION finshard.expire_day_orders(timestamptz) IS 'End-of-day maintenance: expires open DAY orders placed before p_cutoff (default: today 00:00 UTC); returns how many; does nothing (returns 0) on a standby or while another run holds the lock. Raises FS001, FS070';
 REVOKE ALL ON FUNCTION finshard.expire_day_orders(timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION finshard.expire_day_orders(timestamptz) TO finshard_admin;
