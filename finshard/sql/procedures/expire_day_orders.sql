@@ -16,7 +16,7 @@ BEGIN
         PERFORM finshard.fail('FS070', format('p_cutoff %s must be a finite time', p_cutoff));
     END IF;
     -- Maintenance does nothing on a standby, and never runs twice at once: a second run would read
-    -- the same orders and release a sell order's reserved quantity again.
+    -- the same orders and wait on the first's account locks only to skip them.
     IF pg_is_in_recovery() THEN
         RAISE NOTICE 'finshard.expire_day_orders: standby, nothing done';
         RETURN 0;
@@ -32,6 +32,12 @@ BEGIN
          WHERE o.time_in_force = 'DAY' AND o.status IN ('new', 'partially_filled') AND o.created_at < p_cutoff
     LOOP
         PERFORM 1 FROM finshard.accounts a WHERE a.account_id = v_order.account_id FOR UPDATE;
+        -- Still open once its account is locked (as _match_order checks): a cancel or fill since
+        -- this run read it has already released what it reserved.
+        PERFORM 1 FROM finshard.orders o
+         WHERE o.account_id = v_order.account_id AND o.order_id = v_order.order_id AND o.created_at = v_order.created_at
+           AND o.status IN ('new', 'partially_filled') FOR UPDATE;
+        CONTINUE WHEN NOT FOUND;
         PERFORM finshard._close_order(v_order.account_id, v_order.order_id, 'expired', v_order.created_at);
         v_count := v_count + 1;
     END LOOP;
