@@ -709,6 +709,13 @@ def translate(exc: BaseException) -> FinshardError:
         # A value PostgreSQL could not take (malformed number, date or interval, out of range): the
         # caller's input, so InvalidArgument, with the server's code kept in the detail.
         return by_sqlstate["FS005"](message, detail=f"PostgreSQL {sqlstate}" + (f": {detail}" if detail else ""), hint=hint)
+    if sqlstate == "23514":
+        # A CHECK refused a write finshard's own checks let through (a month without a partition
+        # is FS071, from the DEFAULT partition): they disagree, so InvariantViolated, with the
+        # server's code and the constraint kept in the detail.
+        constraint = getattr(diag, "constraint_name", None) if diag else None
+        return by_sqlstate["FS009"](message, detail="PostgreSQL 23514" + (f" ({constraint})" if constraint else "")
+                                    + (f": {detail}" if detail else ""), hint=hint)
     if sqlstate == "42501":
         # A role without EXECUTE on the function (docs/roles.md): the same class as FS080.
         return by_sqlstate["FS080"](message, detail=detail, hint=hint, sqlstate=sqlstate)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 import uuid
 from pathlib import Path
 from typing import Callable, Iterator
@@ -17,7 +18,7 @@ import psycopg
 import pytest
 
 from finshard.local.cluster import Cluster
-from finshard.local.postgres import citus_installed
+from finshard.local.postgres import citus_installed, find_pg_bin, free_port, run_pg
 from finshard.ops.installer import install
 
 CITUS = citus_installed()
@@ -94,6 +95,40 @@ def citus() -> Iterator[Running]:
     if not CITUS:
         pytest.skip(CITUS_REASON)
     yield from _start("finshard-citus-", citus=True)
+
+
+@pytest.fixture(scope="session")
+def standby_of_plain(plain: Running) -> Iterator[str]:
+    """A streaming standby of the plain node (pg_basebackup over its Unix socket, where its
+    superuser is trusted); yields its DSN. For what must do nothing in recovery."""
+    node, pg_bin = plain.cluster.coordinator, find_pg_bin()
+    datadir = _tmpdir("finshard-standby-") / "data"
+    datadir.mkdir(mode=0o700)
+    if os.geteuid() == 0:
+        shutil.chown(datadir, "postgres", "postgres")
+    port = free_port()
+    try:
+        res = run_pg([str(pg_bin / "pg_basebackup"), "-h", node.datadir, "-p", str(node.port), "-U", "postgres",
+                            "-D", str(datadir), "-X", "stream", "-R", "-c", "fast"])
+        assert res.returncode == 0, res.stderr
+        with open(datadir / "postgresql.auto.conf", "a") as conf:
+            conf.write(f"port = {port}\nunix_socket_directories = '{datadir}'\n")
+        res = run_pg([str(pg_bin / "pg_ctl"), "-D", str(datadir), "-l", str(datadir / "server.log"), "-w", "start"])
+        assert res.returncode == 0, res.stderr or res.stdout
+        dsn = psycopg.conninfo.make_conninfo(plain.dsn, port=str(port))
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with psycopg.connect(dsn, autocommit=True) as conn:
+                    assert conn.execute("SELECT pg_is_in_recovery()").fetchone()[0] is True
+                break
+            except psycopg.OperationalError:
+                assert time.monotonic() < deadline, "the standby did not accept connections within 30 s"
+                time.sleep(0.2)
+        yield dsn
+    finally:
+        run_pg([str(pg_bin / "pg_ctl"), "-D", str(datadir), "-m", "fast", "-w", "stop"])
+        shutil.rmtree(datadir.parent, ignore_errors=True)
 
 
 @pytest.fixture(params=["plain", pytest.param("citus", marks=pytest.mark.citus)])

@@ -199,3 +199,19 @@ def test_a_concurrent_change_is_transient_so_the_router_retries_it() -> None:
     # The rest stay final: the router does not retry a rejection.
     assert not issubclass(errors.AccountTypeNotAllowed, errors.TransientError)
     assert not issubclass(errors.InvariantViolated, errors.TransientError)
+
+
+def test_a_check_violation_reaches_a_caller_as_invariant_violated_with_its_constraint(db) -> None:
+    """A table CHECK refusing what a function's own checks let through is finshard's checks
+    disagreeing: FS009, with PostgreSQL's code and the constraint kept, never a bare 23514."""
+    import psycopg
+
+    from finshard import errors
+
+    with db.connect() as conn, pytest.raises(psycopg.Error) as info:
+        conn.execute("UPDATE finshard.accounts SET reserved = balance + 1 WHERE account_id = %s",
+                     (new_account(conn, "USD", "5.00"),))
+    assert info.value.sqlstate == "23514"
+    translated = errors.translate(info.value)
+    assert isinstance(translated, errors.InvariantViolated) and translated.sqlstate == "FS009"
+    assert translated.detail.startswith("PostgreSQL 23514") and "accounts_funded_check" in str(translated)

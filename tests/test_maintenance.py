@@ -216,6 +216,86 @@ def test_expire_day_orders_job_never_expires_orders_placed_after_the_last_cutoff
         assert cutoff == midnight and cutoff is not None
 
 
+# -- expiry: one run at a time, none on a standby ----------------------------------------------------------
+def _notices(conn: psycopg.Connection) -> list[str]:
+    seen: list[str] = []
+    conn.add_notice_handler(lambda d: seen.append(d.message_primary))
+    return seen
+
+
+def test_expire_pending_transfers_does_nothing_while_another_run_holds_its_lock(db):
+    with db.connect() as holder, db.connect() as conn:
+        # Held before the transfer expires: the every-minute pg_cron job skips it as well meanwhile.
+        holder.execute("SELECT pg_advisory_lock(hashtext('finshard.expire_pending_transfers'))")
+        try:
+            a, b = new_account(conn, "USD", "100.00"), new_account(conn, "USD")
+            tid = conn.execute("SELECT finshard.create_pending_transfer(%s::bigint, %s::bigint, 30, interval '1 second')", (a, b)).fetchone()[0]
+            time.sleep(1.2)
+            notices = _notices(conn)
+            assert conn.execute("SELECT finshard.expire_pending_transfers()").fetchone()[0] == 0
+            assert notices == ["finshard.expire_pending_transfers: another run holds the lock, nothing done"]
+            status = "SELECT status FROM finshard.transfers WHERE from_account_id = %s AND transfer_id = %s"
+            assert conn.execute(status, (a, tid)).fetchone()[0] == "pending"
+            assert conn.execute("SELECT reserved FROM finshard.accounts WHERE account_id = %s", (a,)).fetchone()[0] == Decimal("30")
+        finally:
+            holder.execute("SELECT pg_advisory_unlock(hashtext('finshard.expire_pending_transfers'))")
+        conn.execute("SELECT finshard.expire_pending_transfers()")  # or the job did, once the lock was free
+        assert conn.execute(status, (a, tid)).fetchone()[0] == "expired"
+        assert conn.execute("SELECT reserved FROM finshard.accounts WHERE account_id = %s", (a,)).fetchone()[0] == 0
+
+
+def test_expire_day_orders_does_nothing_while_another_run_holds_its_lock(db):
+    from tests.test_trading import instrument, order
+
+    with db.connect() as holder, db.connect() as conn:
+        iid, acc = instrument(conn), new_account(conn, "USD", "1000.00")
+        oid = order(conn, acc, iid, "limit", "buy", 10, "5.00", tif="DAY")
+        status = "SELECT status FROM finshard.orders WHERE account_id = %s AND order_id = %s"
+        with holder.transaction():
+            holder.execute("SELECT pg_advisory_xact_lock(hashtext('finshard.expire_day_orders'))")
+            notices = _notices(conn)
+            assert conn.execute("SELECT finshard.expire_day_orders(now() + interval '1 second')").fetchone()[0] == 0
+            assert notices == ["finshard.expire_day_orders: another run holds the lock, nothing done"]
+            assert conn.execute(status, (acc, oid)).fetchone()[0] == "new"
+        assert conn.execute("SELECT finshard.expire_day_orders(now() + interval '1 second')").fetchone()[0] >= 1
+        assert conn.execute(status, (acc, oid)).fetchone()[0] == "expired"
+        assert conn.execute("SELECT reserved FROM finshard.accounts WHERE account_id = %s", (acc,)).fetchone()[0] == 0
+
+
+def test_expiry_does_nothing_on_a_standby_and_says_so(plain, standby_of_plain):
+    """Work for both is there (an expired pending transfer, an open DAY order): on the standby they
+    skip it, where working it would fail (a read-only transaction)."""
+    from tests.test_trading import instrument, order
+
+    with plain.connect() as conn:
+        # The primary's pg_cron job must not expire the transfer meanwhile: hold its lock.
+        conn.execute("SELECT pg_advisory_lock(hashtext('finshard.expire_pending_transfers'))")
+        try:
+            a, b = new_account(conn, "USD", "100.00"), new_account(conn, "USD")
+            tid = conn.execute("SELECT finshard.create_pending_transfer(%s::bigint, %s::bigint, 30, interval '1 second')", (a, b)).fetchone()[0]
+            iid, acc = instrument(conn), new_account(conn, "USD", "1000.00")
+            oid = order(conn, acc, iid, "limit", "buy", 10, "5.00", tif="DAY")
+            lsn = conn.execute("SELECT pg_current_wal_lsn()").fetchone()[0]
+            time.sleep(1.2)
+            with psycopg.connect(standby_of_plain, autocommit=True) as replica:
+                deadline = time.monotonic() + 30
+                while replica.execute("SELECT pg_last_wal_replay_lsn() < %s::pg_lsn", (lsn,)).fetchone()[0]:
+                    assert time.monotonic() < deadline, "the standby did not replay the transfer within 30 s"
+                    time.sleep(0.1)
+                notices = _notices(replica)
+                assert replica.execute("SELECT finshard.expire_pending_transfers()").fetchone()[0] == 0
+                assert replica.execute("SELECT finshard.expire_day_orders(now() + interval '1 second')").fetchone()[0] == 0
+                assert notices == ["finshard.expire_pending_transfers: standby, nothing done",
+                                   "finshard.expire_day_orders: standby, nothing done"]
+                assert replica.execute("SELECT status FROM finshard.transfers WHERE from_account_id = %s AND transfer_id = %s",
+                                       (a, tid)).fetchone()[0] == "pending"
+                assert replica.execute("SELECT status FROM finshard.orders WHERE account_id = %s AND order_id = %s",
+                                       (acc, oid)).fetchone()[0] == "new"
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(hashtext('finshard.expire_pending_transfers'))")
+        conn.execute("SELECT finshard.cancel_order(%s::bigint, %s::bigint)", (acc, oid))
+
+
 # -- WAL archiving check -----------------------------------------------------------------------------------
 def test_check_archiving_reports_every_node_and_does_not_fail_when_archiving_is_off(db):
     with db.connect() as conn:

@@ -401,6 +401,106 @@ def _my_events(listener, *accounts, timeout=0.5):
     return sorted(e["kind"] for e in events if e["account_id"] in accounts)
 
 
+def _queue_deferred_deposit(conn) -> int:
+    """An empty queue, then one account whose deposit's notification ('credited') is queued."""
+    conn.execute("SELECT finshard.dispatch_notifications(1000000)")
+    acc = new_account(conn, "USD")
+    conn.execute("SELECT finshard.set_notify_delivery('deferred')")
+    try:
+        conn.execute("SELECT finshard.deposit(%s::bigint, 5)", (acc,))
+    finally:
+        conn.execute("SELECT finshard.set_notify_delivery('auto')")
+    return acc
+
+
+def _inject(conn, acc: int, message: str, created_at: str) -> None:
+    conn.execute("INSERT INTO finshard.notification_outbox (account_id, notification_id, user_id, kind, message, payload, created_at) "
+                 "SELECT %s, nextval('finshard.notifications_notification_id_seq'), a.user_id, 'account', %s, '{}', %s::timestamptz "
+                 "FROM finshard.accounts a WHERE a.account_id = %s", (acc, message, created_at, acc))
+
+
+def test_a_notification_for_next_month_without_its_partition_waits_while_the_rest_are_sent(db):
+    """Next month's partition detached (a month the dispatcher checks by name): its notification
+    stays queued, with a WARNING, until the partition is back; this month's are sent meanwhile."""
+    with db.connect() as conn:
+        acc = _queue_deferred_deposit(conn)
+        month, bound, at = conn.execute(
+            "SELECT c.relname, pg_get_expr(c.relpartbound, c.oid), l.range_from + interval '1 day' FROM finshard.list_partitions() l "
+            "JOIN pg_class c ON c.relname = l.partition_name AND c.relnamespace = 'finshard'::regnamespace "
+            "WHERE l.table_name = 'finshard.notifications'::regclass "
+            "AND l.range_from = date_trunc('month', now(), 'UTC') + interval '1 month'").fetchone()
+        _inject(conn, acc, "next month", at)
+        warnings = []
+        conn.add_notice_handler(lambda d: warnings.append((d.severity_nonlocalized, d.message_primary)))
+        conn.execute(f"ALTER TABLE finshard.notifications DETACH PARTITION finshard.{month}")
+        try:
+            with db.connect() as listener:
+                listener.execute("LISTEN finshard_events")
+                assert conn.execute("SELECT finshard.dispatch_notifications()").fetchone()[0] == 1
+                assert _my_events(listener, acc, timeout=5) == ["credited"]
+            assert ("WARNING", "finshard.dispatch_notifications: 1 queued notification(s) wait for a partition of "
+                               "finshard.notifications for their month") in warnings
+            assert conn.execute("SELECT message FROM finshard.notification_outbox WHERE account_id = %s", (acc,)).fetchall() == [("next month",)]
+        finally:
+            conn.execute(f"ALTER TABLE finshard.notifications ATTACH PARTITION finshard.{month} {bound}")
+        with db.connect() as listener:
+            listener.execute("LISTEN finshard_events")
+            assert conn.execute("SELECT finshard.dispatch_notifications()").fetchone()[0] == 1
+            assert _my_events(listener, acc, timeout=5) == ["account"]
+        assert conn.execute("SELECT count(*) FROM finshard.notification_outbox WHERE account_id = %s", (acc,)).fetchone()[0] == 0
+        assert conn.execute("SELECT message FROM finshard.notifications WHERE account_id = %s AND kind = 'account'",
+                            (acc,)).fetchall() == [("next month",)]
+
+
+def test_a_check_violation_while_dispatching_is_an_error_of_its_own_and_loses_nothing(db):
+    """A CHECK on finshard.notifications refusing a queued row is not read as a missing month: the
+    pass fails with the constraint's own error (FS009, InvariantViolated, through the router),
+    sends and stores nothing, and the queue keeps every row."""
+    from finshard import errors
+    from finshard.router import Router
+
+    with db.connect() as conn:
+        acc = _queue_deferred_deposit(conn)
+        _inject(conn, acc, "refused", "now")
+        queued = "SELECT message FROM finshard.notification_outbox WHERE account_id = %s ORDER BY notification_id"
+        before = conn.execute(queued, (acc,)).fetchall()
+        assert len(before) == 2
+        stored = conn.execute("SELECT count(*) FROM finshard.notifications WHERE account_id = %s", (acc,)).fetchone()[0]
+        warnings = []
+        conn.add_notice_handler(lambda d: warnings.append(d.message_primary))
+        conn.execute("ALTER TABLE finshard.notifications ADD CONSTRAINT test_refuses_this_message CHECK (message <> 'refused')")
+        try:
+            with db.connect() as listener:
+                listener.execute("LISTEN finshard_events")
+                with pytest.raises(psycopg.Error) as info:
+                    conn.execute("SELECT finshard.dispatch_notifications()")
+                # Citus relays the worker's message, not its constraint field.
+                assert info.value.sqlstate == "23514" and "test_refuses_this_message" in info.value.diag.message_primary
+                with Router.connect(db.dsn) as r, pytest.raises(errors.InvariantViolated) as routed:
+                    r.dispatch_notifications()
+                assert routed.value.sqlstate == "FS009" and routed.value.detail.startswith("PostgreSQL 23514")
+                assert "test_refuses_this_message" in str(routed.value)
+                assert _my_events(listener, acc) == []
+            assert not [w for w in warnings if "wait for a partition" in w]
+            assert conn.execute(queued, (acc,)).fetchall() == before
+            assert conn.execute("SELECT count(*) FROM finshard.notifications WHERE account_id = %s", (acc,)).fetchone()[0] == stored
+        finally:
+            conn.execute("ALTER TABLE finshard.notifications DROP CONSTRAINT test_refuses_this_message")
+        assert conn.execute("SELECT finshard.dispatch_notifications()").fetchone()[0] == 2
+
+
+def test_a_dispatch_pass_writes_in_its_callers_transaction_without_a_subtransaction(plain):
+    """The common pass has no exception block: the rows it stores carry the transaction's own id,
+    not a subtransaction's."""
+    with plain.connect() as conn:
+        acc = _queue_deferred_deposit(conn)
+        with conn.transaction():
+            assert conn.execute("SELECT finshard.dispatch_notifications()").fetchone()[0] == 1
+            own = conn.execute("SELECT count(*) FILTER (WHERE n.xmin = xid(pg_current_xact_id())), count(*) "
+                               "FROM finshard.notifications n WHERE n.account_id = %s", (acc,)).fetchone()
+        assert own == (1, 1)
+
+
 def test_auto_delivery_queues_only_while_a_dispatcher_is_registered(plain):
     """The default (auto): sent at commit when no dispatcher runs on the node, so LISTEN works
     without one; queued for the dispatcher while a session is registered, on both transfer paths;

@@ -20,6 +20,33 @@ def test_create_partitions_is_re_runnable(db):
     assert again == 0
 
 
+def test_the_dispatchers_quick_partition_check_agrees_with_the_partition_list(db):
+    """_partitions_cover finds a month's partition by partition_name's rule: true for every month
+    list_partitions reports (and for two adjacent ones), false outside them, for longer spans,
+    and for NULL or infinite times; never true where the list says no."""
+    with db.connect() as conn:
+        conn.execute("SET TimeZone = 'America/New_York'")  # months are UTC whatever the session's zone
+        rows = conn.execute(
+            "SELECT l.table_name::text, l.range_from, l.range_to, "
+            "       finshard._partitions_cover(l.table_name, l.range_from, l.range_to - interval '1 microsecond'), "
+            "       finshard._partitions_cover(l.table_name, l.range_from, l.range_to + interval '1 day'), "
+            "       finshard._partitions_cover(l.table_name, l.range_from, (l.range_to AT TIME ZONE 'UTC' + interval '1 month') AT TIME ZONE 'UTC') "
+            "  FROM finshard.list_partitions() l").fetchall()
+        assert len(rows) >= 7 * 16
+        last = {t: max(r[2] for r in rows if r[0] == t) for t, *_ in rows}
+        for table, _from, to, month, with_next, three in rows:
+            assert month, (table, _from)
+            assert with_next == (to < last[table]), (table, _from)
+            assert not three, (table, _from)
+        outside = conn.execute(
+            "SELECT bool_or(finshard._partitions_cover(t, f, f)) FROM ("
+            "  SELECT l.table_name AS t, min(l.range_from) - interval '1 microsecond' AS f FROM finshard.list_partitions() l GROUP BY 1"
+            "  UNION ALL SELECT l.table_name, max(l.range_to) FROM finshard.list_partitions() l GROUP BY 1"
+            "  UNION ALL SELECT 'finshard.notifications'::regclass, NULL"
+            "  UNION ALL SELECT 'finshard.notifications'::regclass, 'infinity') s").fetchone()[0]
+        assert outside is False
+
+
 def test_retire_drops_only_partitions_past_retention(db, scratch):
     archive = scratch("finshard-archive-")
     shutil.chown(archive, "postgres")

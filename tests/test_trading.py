@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 import uuid
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal as D
@@ -156,6 +157,42 @@ def test_day_orders_expire_and_release_cash(db):
         assert conn.execute("SELECT finshard.expire_day_orders(now() + interval '1 second')").fetchone()[0] >= 1
         assert state(conn, acc, iid, oid)[0][0] == "expired" and state(conn, acc, iid, gtc)[0][0] == "new"
         assert conn.execute("SELECT reserved FROM finshard.accounts WHERE account_id = %s", (acc,)).fetchone()[0] == D("50.05")
+
+
+def test_a_day_order_cancelled_while_expiry_waits_for_its_account_is_left_cancelled(plain):
+    """expire_day_orders read the order open, then waited for the account a cancel held: once the
+    cancel commits, the order is closed and what it reserved released, so expiry skips it rather
+    than release a sell's reserved quantity a second time."""
+    with plain.connect() as conn:
+        iid, acc = instrument(conn), new_account(conn, "USD", "1000.00")
+        order(conn, acc, iid, "market", "buy", 10)
+        sell = order(conn, acc, iid, "limit", "sell", 10, "20.00", tif="DAY")
+        canceller = psycopg.connect(plain.dsn)  # a transaction block: it holds the account until commit
+        canceller.execute("SELECT finshard.cancel_order(%s::bigint, %s::bigint)", (acc, sell))
+        outcome: dict = {}
+
+        def expire() -> None:
+            with plain.connect() as other:
+                try:
+                    outcome["expired"] = other.execute("SELECT finshard.expire_day_orders(now() + interval '1 second')").fetchone()[0]
+                except psycopg.Error as exc:
+                    outcome["error"] = f"{exc.sqlstate}: {exc.diag.message_primary}"
+
+        expiry = threading.Thread(target=expire)
+        expiry.start()
+        waiting = ("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                   "AND query LIKE 'SELECT finshard.expire_day_orders(%'")
+        deadline = datetime.now() + timedelta(seconds=30)
+        while not conn.execute(waiting).fetchone()[0]:
+            assert datetime.now() < deadline and expiry.is_alive(), outcome
+            time.sleep(0.05)
+        canceller.commit()
+        canceller.close()
+        expiry.join(60)
+        assert "error" not in outcome, outcome["error"]
+        assert state(conn, acc, iid, sell)[0][0] == "cancelled"
+        assert conn.execute("SELECT reserved_quantity FROM finshard.positions WHERE account_id = %s AND instrument_id = %s",
+                            (acc, iid)).fetchone()[0] == 0
 
 
 def test_idempotent_order_is_placed_once(db):

@@ -582,15 +582,17 @@ class RouterMethods:
 
     def expire_day_orders(self, *, cutoff: datetime | str | None = None) -> int:
         """End-of-day maintenance: expires open DAY orders placed before p_cutoff (default: today 00:00
-        UTC); returns how many. Raises FS001, FS070
+        UTC); returns how many; does nothing (returns 0) on a standby or while another run holds the
+        lock. Raises FS001, FS070
         """
         result: int = self.call("expire_day_orders", cutoff=cutoff)
         return result
 
     def expire_pending_transfers(self, *, limit: int | None = None) -> int:
         """Expires up to p_limit pending transfers past their timeout (releasing their reservations);
-        returns how many. Run it periodically (cron or pg_cron). Raises FS005 unless 1 <= p_limit <=
-        1000000
+        returns how many. Run it periodically (the finshard-expire-pending pg_cron job does, every
+        minute); does nothing (returns 0) on a standby or while another run holds the lock. Raises
+        FS005 unless 1 <= p_limit <= 1000000
         """
         result: int = self.call("expire_pending_transfers", limit=limit)
         return result
@@ -1418,15 +1420,17 @@ class AsyncRouterMethods:
 
     async def expire_day_orders(self, *, cutoff: datetime | str | None = None) -> int:
         """End-of-day maintenance: expires open DAY orders placed before p_cutoff (default: today 00:00
-        UTC); returns how many. Raises FS001, FS070
+        UTC); returns how many; does nothing (returns 0) on a standby or while another run holds the
+        lock. Raises FS001, FS070
         """
         result: int = await self.call("expire_day_orders", cutoff=cutoff)
         return result
 
     async def expire_pending_transfers(self, *, limit: int | None = None) -> int:
         """Expires up to p_limit pending transfers past their timeout (releasing their reservations);
-        returns how many. Run it periodically (cron or pg_cron). Raises FS005 unless 1 <= p_limit <=
-        1000000
+        returns how many. Run it periodically (the finshard-expire-pending pg_cron job does, every
+        minute); does nothing (returns 0) on a standby or while another run holds the lock. Raises
+        FS005 unless 1 <= p_limit <= 1000000
         """
         result: int = await self.call("expire_pending_transfers", limit=limit)
         return result

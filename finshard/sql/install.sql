@@ -145,6 +145,7 @@ END $$;
 \ir procedures/_not_null.sql
 \ir procedures/_notify.sql
 \ir procedures/_notify_now.sql
+\ir procedures/_partitions_cover.sql
 \ir procedures/_pii_keys.sql
 \ir procedures/_post_entry.sql
 \ir procedures/_read_manifest.sql

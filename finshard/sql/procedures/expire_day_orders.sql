@@ -15,7 +15,14 @@ BEGIN
     IF NOT isfinite(p_cutoff) THEN
         PERFORM finshard.fail('FS070', format('p_cutoff %s must be a finite time', p_cutoff));
     END IF;
+    -- Maintenance does nothing on a standby, and never runs twice at once: a second run would read
+    -- the same orders and wait on the first's account locks only to skip them.
     IF pg_is_in_recovery() THEN
+        RAISE NOTICE 'finshard.expire_day_orders: standby, nothing done';
+        RETURN 0;
+    END IF;
+    IF NOT pg_try_advisory_xact_lock(hashtext('finshard.expire_day_orders')) THEN
+        RAISE NOTICE 'finshard.expire_day_orders: another run holds the lock, nothing done';
         RETURN 0;
     END IF;
     -- DAY orders placed before the trading day's start (UTC midnight unless p_cutoff says
@@ -25,12 +32,18 @@ BEGIN
          WHERE o.time_in_force = 'DAY' AND o.status IN ('new', 'partially_filled') AND o.created_at < p_cutoff
     LOOP
         PERFORM 1 FROM finshard.accounts a WHERE a.account_id = v_order.account_id FOR UPDATE;
+        -- Still open once its account is locked (as _match_order checks): a cancel or fill since
+        -- this run read it has already released what it reserved.
+        PERFORM 1 FROM finshard.orders o
+         WHERE o.account_id = v_order.account_id AND o.order_id = v_order.order_id AND o.created_at = v_order.created_at
+           AND o.status IN ('new', 'partially_filled') FOR UPDATE;
+        CONTINUE WHEN NOT FOUND;
         PERFORM finshard._close_order(v_order.account_id, v_order.order_id, 'expired', v_order.created_at);
         v_count := v_count + 1;
     END LOOP;
     RETURN v_count;
 END
 $$;
-COMMENT ON FUNCTION finshard.expire_day_orders(timestamptz) IS 'End-of-day maintenance: expires open DAY orders placed before p_cutoff (default: today 00:00 UTC); returns how many. Raises FS001, FS070';
+COMMENT ON FUNCTION finshard.expire_day_orders(timestamptz) IS 'End-of-day maintenance: expires open DAY orders placed before p_cutoff (default: today 00:00 UTC); returns how many; does nothing (returns 0) on a standby or while another run holds the lock. Raises FS001, FS070';
 REVOKE ALL ON FUNCTION finshard.expire_day_orders(timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION finshard.expire_day_orders(timestamptz) TO finshard_admin;

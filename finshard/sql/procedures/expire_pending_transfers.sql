@@ -11,7 +11,14 @@ BEGIN
     -- No end user: the audit entries this may write (fills, expiries) name none, whatever a caller SET.
     PERFORM pg_catalog.set_config('finshard.on_behalf_of', '', true);
     PERFORM finshard._check_limit(p_limit, 1000000);
+    -- Maintenance does nothing on a standby, and never runs twice at once: a second run would read
+    -- the same transfers as the first and fail on each one the first had expired.
     IF pg_is_in_recovery() THEN
+        RAISE NOTICE 'finshard.expire_pending_transfers: standby, nothing done';
+        RETURN 0;
+    END IF;
+    IF NOT pg_try_advisory_xact_lock(hashtext('finshard.expire_pending_transfers')) THEN
+        RAISE NOTICE 'finshard.expire_pending_transfers: another run holds the lock, nothing done';
         RETURN 0;
     END IF;
     -- One scan of every shard's partial index, then each expiry on its own account's shard.
@@ -26,6 +33,6 @@ BEGIN
     RETURN v_count;
 END
 $$;
-COMMENT ON FUNCTION finshard.expire_pending_transfers(integer) IS 'Expires up to p_limit pending transfers past their timeout (releasing their reservations); returns how many. Run it periodically (cron or pg_cron). Raises FS005 unless 1 <= p_limit <= 1000000';
+COMMENT ON FUNCTION finshard.expire_pending_transfers(integer) IS 'Expires up to p_limit pending transfers past their timeout (releasing their reservations); returns how many. Run it periodically (the finshard-expire-pending pg_cron job does, every minute); does nothing (returns 0) on a standby or while another run holds the lock. Raises FS005 unless 1 <= p_limit <= 1000000';
 REVOKE ALL ON FUNCTION finshard.expire_pending_transfers(integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION finshard.expire_pending_transfers(integer) TO finshard_admin;
