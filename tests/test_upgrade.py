@@ -23,7 +23,7 @@ import pytest
 
 from finshard.errors import FinshardError
 from finshard.ops.installer import SchemaMismatch, install, installed_schema, migrations, sql_root
-from tests.helpers import new_account, scratch_database
+from tests.helpers import create_test_login, new_account, scratch_database
 
 ROOT = Path(__file__).resolve().parent.parent
 PREVIOUS_RELEASE = "e2d80c4016ef2fde8d070722a6eedd1bcf482a89"  # v0.1.0
@@ -217,10 +217,25 @@ def test_every_migration_reruns_harmlessly(plain):
         assert schema_dump(dsn) == before
 
 
-def test_install_sql_requires_the_last_migrations_level():
-    """psql -f install.sql refuses another level (FS095) by the number it carries: the last migration's."""
+def test_install_sql_requires_and_records_the_last_migrations_level():
+    """psql -f install.sql refuses another level (FS095) by the number it carries, and records a
+    run with it: the last migration's, and this finshard's version."""
+    from finshard import __version__
+
     text = (sql_root() / "install.sql").read_text()
     assert f"v_required constant integer := {len(migrations())};" in text
+    assert f"SELECT '{__version__}', clock_timestamp(), EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus'), {len(migrations())}" in text
+
+
+# The tables' fingerprint at each schema level. A table file's DDL that changes without a new
+# migration fails here: add the migration (finshard/sql/migrations/) and its level's fingerprint.
+FINGERPRINTS = {1: "082c8d226395e983c5b144f0e0d7e2192f178224f0f2031fc6ff7a9a9fa5838d"}
+
+
+def test_the_table_ddl_is_what_its_schema_level_says():
+    from finshard.ops.installer import schema_fingerprint
+
+    assert schema_fingerprint() == FINGERPRINTS[len(migrations())]
 
 
 def test_install_refuses_what_it_cannot_upgrade_and_changes_nothing(plain, previous_release):
@@ -264,3 +279,97 @@ def test_one_install_or_upgrade_at_a_time(plain):
             other.execute("SELECT pg_advisory_lock(hashtext('finshard.install'))")
             with pytest.raises(FinshardError, match="another finshard install or upgrade is running"):
                 install(dsn)
+
+
+def test_an_upgrade_stopped_after_its_migrations_is_finished_by_the_next_run(plain, previous_release, tmp_path,
+                                                                            monkeypatch):
+    broken = tmp_path / "sql"
+    shutil.copytree(sql_root(), broken)
+    (broken / "procedures" / "withdraw.sql").write_text("SELECT 1 / 0;\n")
+    with scratch_database(plain, "finshard_stopped") as dsn:
+        install_previous(previous_release, dsn)
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            activity(conn)
+            before = state(conn)
+        monkeypatch.setenv("FINSHARD_SQL_DIR", str(broken))
+        with pytest.raises(FinshardError, match=r"install failed in procedures/withdraw.sql: division by zero"):
+            install(dsn, upgrade_only=True)
+        monkeypatch.delenv("FINSHARD_SQL_DIR")
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            assert installed_schema(conn).level == len(migrations())  # type: ignore[union-attr]
+        report = install(dsn, upgrade_only=True)  # no migration left; the install steps run again
+        assert report.migrations == [] and report.from_level == len(migrations())
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            assert state(conn) == before
+            assert verified(conn) == ([], [])
+
+
+def test_a_migration_outside_a_transaction_runs_statement_by_statement(plain, tmp_path, monkeypatch):
+    sql = tmp_path / "sql"
+    shutil.copytree(sql_root(), sql)
+    nxt = len(migrations()) + 1
+    (sql / "migrations" / f"{nxt:04d}_two_indexes.sql").write_text(
+        "-- finshard: no transaction\n"
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS banks_name_test_idx ON finshard.banks (name);\n"
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS banks_code_test_idx ON finshard.banks (code, name);\n")
+    with scratch_database(plain, "finshard_concurrently") as dsn:
+        install(dsn)
+        monkeypatch.setenv("FINSHARD_SQL_DIR", str(sql))
+        from finshard.ops.installer import _apply
+
+        (migration,) = [m for m in migrations() if m.number == nxt]
+        assert not migration.transactional
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            _apply(conn, migration, False, dsn)
+            assert conn.execute("SELECT count(*) FROM pg_indexes WHERE indexname LIKE 'banks\\_%%\\_test\\_idx'").fetchone()[0] == 2  # type: ignore[index]
+            assert installed_schema(conn).level == nxt  # type: ignore[union-attr]
+
+
+def test_psql_refuses_a_previous_release_it_installed_itself_before_any_change(plain, previous_release):
+    with scratch_database(plain, "finshard_psql_old") as dsn:
+        res = subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", dsn, "-f",
+                              str(previous_release / "install.sql")], capture_output=True, text=True)
+        assert res.returncode == 0, res.stderr
+        before = schema_dump(dsn)
+        res = subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-v", "VERBOSITY=verbose", "-d", dsn,
+                              "-f", str(sql_root() / "install.sql")], capture_output=True, text=True)
+        assert res.returncode != 0 and "FS095" in res.stderr and "schema level 0" in res.stderr
+        assert schema_dump(dsn) == before
+        # finshard upgrade takes it from there, and psql then installs over it (and records its run).
+        assert install(dsn, upgrade_only=True).migrations == [m.name for m in migrations()]
+        res = subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", dsn, "-f", str(sql_root() / "install.sql")],
+                             capture_output=True, text=True)
+        assert res.returncode == 0, res.stderr
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            assert conn.execute("SELECT migration, schema_hash IS NULL FROM finshard.schema_version "
+                                "ORDER BY installed_at DESC LIMIT 1").fetchone() == (len(migrations()), True)
+
+
+def test_install_needs_a_superuser_and_never_prints_a_password(plain):
+    from finshard.ops.installer import _safe
+
+    for dsn in ("host=h port=5 dbname=d user=u password = 'Sekr3t PW'", "postgresql://u:se:cr/et@h:5/d",
+                "postgresql://u:Sekr3t@h/d?sslmode=require", "user=u password=Sekr3t host=h"):
+        assert "Sekr3t" not in _safe(dsn) and "se:cr" not in _safe(dsn) and "PW" not in _safe(dsn), dsn
+    with scratch_database(plain, "finshard_nosuper") as dsn:
+        install(dsn)
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute("DROP ROLE IF EXISTS installer_app")
+            create_test_login(conn, plain, "installer_app", "finshard_app")
+        try:
+            res = cli("upgrade", "--dsn", psycopg.conninfo.make_conninfo(dsn, user="installer_app"))
+            assert res.returncode == 1 and len(res.stderr.strip().splitlines()) == 1, res.stderr
+            assert "logs in as installer_app, not a superuser" in res.stderr
+        finally:
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                conn.execute("DROP OWNED BY installer_app")
+                conn.execute("DROP ROLE installer_app")
+
+
+@pytest.mark.citus
+def test_a_dry_run_on_citus_leaves_a_database_without_finshard_untouched(citus):
+    with scratch_database(citus, "finshard_dry") as dsn:
+        res = cli("upgrade", "--dsn", dsn, "--dry-run")
+        assert res.returncode == 1 and "holds no finshard to upgrade" in res.stderr
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            assert conn.execute("SELECT count(*) FROM pg_extension WHERE extname = 'citus'").fetchone()[0] == 0  # type: ignore[index]

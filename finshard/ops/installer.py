@@ -43,6 +43,22 @@ def sql_root() -> Path:
     return root
 
 
+def _statements(sql: str) -> list[str]:
+    """``sql`` split at lines ending in ';' outside a dollar-quoted body, as install_steps splits."""
+    out: list[str] = []
+    pending: list[str] = []
+    for line in sql.splitlines():
+        if not pending and (not line.strip() or line.strip().startswith("--")):
+            continue
+        pending.append(line)
+        if line.rstrip().endswith(";") and "\n".join(pending).count("$$") % 2 == 0:
+            out.append("\n".join(pending))
+            pending = []
+    if "\n".join(pending).strip():
+        out.append("\n".join(pending))
+    return out
+
+
 def install_steps(root: Path | None = None) -> list[tuple[str, str]]:
     """(label, sql) pairs in install order, from install.sql."""
     root = root or sql_root()
@@ -84,8 +100,19 @@ def schema_fingerprint(steps: list[tuple[str, str]] | None = None) -> str:
     digest = hashlib.sha256()
     for label, sql in steps if steps is not None else install_steps():
         if label.startswith("schema/") and _TABLE_DDL.search(sql):
-            digest.update(label.encode() + b"\0" + sql.encode() + b"\0")
+            digest.update(label.encode() + b"\0" + _ddl_only(sql).encode() + b"\0")
     return digest.hexdigest()
+
+
+_COMMENT_ON = re.compile(r"^\s*COMMENT\s+ON\b.*?;\s*$", re.IGNORECASE | re.MULTILINE | re.DOTALL)
+
+
+def _ddl_only(sql: str) -> str:
+    """The statements without their comments (-- lines, COMMENT ON) and with one space for any run
+    of whitespace: rewording a comment changes no table."""
+    sql = _COMMENT_ON.sub("", "\n".join(line.split("--", 1)[0] if "'" not in line.split("--", 1)[0] else line
+                                       for line in sql.splitlines()))
+    return " ".join(sql.split())
 
 
 _MIGRATION_FILE = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
@@ -132,11 +159,15 @@ def installed_schema(conn: db.Connection[Any]) -> InstalledSchema | None:
         return None
     # to_jsonb: columns a 0.1.x table does not have yet read as NULL.
     level = _scalar(conn, "SELECT coalesce(max((to_jsonb(v) ->> 'migration')::integer), 0) FROM finshard.schema_version v")
-    # The newest row names the finshard that last ran; the newest install row, the tables it left.
+    # The newest row names the finshard that last ran. The tables' fingerprint is that of the newest
+    # install row at this level (or, at level 0, of 0.1.x's newest): none when a run was stopped
+    # after its migrations, and the next run then installs over them.
     row = conn.execute("SELECT (SELECT v.version FROM finshard.schema_version v ORDER BY v.installed_at DESC LIMIT 1), "
                        "       (SELECT to_jsonb(v) ->> 'schema_hash' FROM finshard.schema_version v "
-                       "         WHERE to_jsonb(v) ->> 'step' IS NULL ORDER BY v.installed_at DESC LIMIT 1)").fetchone()
-    version = row[0] if row is not None and row[0] is not None else "unrecorded (a psql install)"
+                       "         WHERE to_jsonb(v) ->> 'step' IS NULL "
+                       "           AND coalesce((to_jsonb(v) ->> 'migration')::integer, 0) = %s "
+                       "         ORDER BY v.installed_at DESC LIMIT 1)", (level,)).fetchone()
+    version = row[0] if row is not None and row[0] is not None else "unrecorded"
     return InstalledSchema(version=version, level=int(level), schema_hash=row[1] if row is not None else None)
 
 
@@ -158,9 +189,11 @@ def install(dsn: str, *, shard_count: int | None = None, upgrade_only: bool = Fa
 
     shard_count sets citus.shard_count for tables distributed by this run (Citus' default is 32).
     upgrade_only refuses a database without finshard; dry_run reports the pending migrations and
-    changes nothing. On Citus, run it on the coordinator: DDL there reaches every shard.
+    changes nothing. Give a superuser's direct DSN (not pgbouncer: the run keeps session settings);
+    on Citus, the coordinator's, whose DDL reaches every shard.
     Raises FinshardError (SchemaMismatch when the tables cannot be brought to this release) naming
-    the step that failed; a failed migration leaves the database at the level before it.
+    the step that failed; a failed migration leaves the database at the level before it, and a run
+    stopped after its migrations is finished by the next.
     """
     started = time.monotonic()
     root = sql_root()
@@ -169,20 +202,23 @@ def install(dsn: str, *, shard_count: int | None = None, upgrade_only: bool = Fa
     latest = len(chain)
     try:
         conn = db.connect(dsn)
+        guard = db.connect(dsn, autocommit=False)
     except db.Error as exc:
         raise FinshardError(f"cannot connect to {_safe(dsn)}: {_first_line(exc)}") from None
-    with conn:
-        citus = _ensure_citus(conn, dsn)
-        conn.execute("SET client_min_messages = warning")
-        if citus and shard_count:
-            conn.execute(f"SET citus.shard_count = {int(shard_count)}")
-        # One install or upgrade at a time: two would race to apply the same migration.
-        if not _scalar(conn, "SELECT pg_try_advisory_lock(hashtext('finshard.install'))"):
+    with conn, guard:
+        if not _scalar(conn, "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"):
+            raise FinshardError(f"{_safe(dsn)} logs in as {_scalar(conn, 'SELECT current_user')}, not a superuser: install "
+                                "and upgrade create roles, extensions and SECURITY DEFINER functions")
+        # One install or upgrade at a time, held by a transaction left open on a connection of its
+        # own: it ends with that connection, whatever happens to this run (or a pooler in front).
+        if not _scalar(guard, "SELECT pg_try_advisory_xact_lock(hashtext('finshard.install'))"):
             raise FinshardError(f"another finshard install or upgrade is running on {_safe(dsn)}; wait for it and retry")
-        fingerprint = schema_fingerprint(steps)
         found = installed_schema(conn)
         if found is None and upgrade_only:
             raise FinshardError(f"{_safe(dsn)} holds no finshard to upgrade; install it with finshard install --dsn DSN")
+        # Citus is created only for a first install: a plain finshard stays plain.
+        citus = _citus(conn, dsn, create=found is None and not dry_run)
+        fingerprint = schema_fingerprint(steps)
         if found is not None:
             _check_level(found, latest, fingerprint, dsn)
         pending = [m for m in chain if found is not None and m.number > found.level]
@@ -192,13 +228,18 @@ def install(dsn: str, *, shard_count: int | None = None, upgrade_only: bool = Fa
             report.migrations = [m.name for m in pending]
             report.seconds = time.monotonic() - started
             return report
+        conn.execute("SET client_min_messages = warning")
+        # install.sql records a psql run itself; this run records its own row below.
+        conn.execute("SET finshard.installer = 'python'")
+        if citus and shard_count:
+            conn.execute(f"SET citus.shard_count = {int(shard_count)}")
         for migration in pending:
             progress(migration.name)
             _apply(conn, migration, citus, dsn)
             report.migrations.append(migration.name)
-        # A 0.1.x database whose tables no migration knows (a psql install, a development build)
-        # shows it only when a step fails: say so then.
-        unjudged = found is not None and found.schema_hash is None and found.level == 0
+        # Tables no migration knows (a psql install of 0.1.x, a development build) show only when a
+        # step fails: say so then.
+        unjudged = found is not None and found.schema_hash is None
         for label, sql in steps:
             progress(label)
             try:
@@ -215,10 +256,11 @@ def install(dsn: str, *, shard_count: int | None = None, upgrade_only: bool = Fa
     return report
 
 
-def _ensure_citus(conn: db.Connection[Any], dsn: str) -> bool:
-    """Whether this database runs Citus (created here when the server preloads it); refuses a worker."""
+def _citus(conn: db.Connection[Any], dsn: str, *, create: bool) -> bool:
+    """Whether this database runs Citus (with ``create``, made so where the server preloads it);
+    refuses a worker."""
     citus = bool(_scalar(conn, "SELECT count(*) FROM pg_extension WHERE extname = 'citus'"))
-    if not citus and _scalar(conn, "SELECT count(*) FROM pg_available_extensions WHERE name = 'citus'"):
+    if create and not citus and _scalar(conn, "SELECT count(*) FROM pg_available_extensions WHERE name = 'citus'"):
         # Citus is installed on the machine but not created here: use it only if preloaded.
         if "citus" in str(_scalar(conn, "SHOW shared_preload_libraries")):
             conn.execute("CREATE EXTENSION citus")
@@ -250,7 +292,9 @@ def _apply(conn: db.Connection[Any], migration: Migration, citus: bool, dsn: str
                 conn.execute(migration.sql.encode())
                 conn.execute(record, params)
         else:
-            conn.execute(migration.sql.encode())
+            # A multi-statement query runs in an implicit transaction: send them one by one.
+            for statement in _statements(migration.sql):
+                conn.execute(statement.encode())
             conn.execute(record, params)
     except db.Error as exc:
         raise FinshardError(f"upgrade failed in {migration.name}: {_first_line(exc)}; {_safe(dsn)} stays at schema "
@@ -268,4 +312,13 @@ def _first_line(exc: Exception) -> str:
 
 
 def _safe(dsn: str) -> str:
-    return re.sub(r"(password=)\S+|(:)[^:@/]+(@)", lambda m: (m.group(1) or ":") + "***" + (m.group(3) or ""), dsn)
+    """The DSN's host, port, database and user, never its password, whatever form it has."""
+    try:
+        info = db.conninfo_to_dict(dsn)
+    except db.Error:
+        return "the given DSN"
+    shown = {k: str(info[k]) for k in ("host", "port", "dbname", "user") if info.get(k)}
+    # A URI with an unescaped ':' or '/' in its password parses into odd fields: show none of them.
+    if not shown.get("port", "1").replace(",", "").isdigit() or any(c in v for v in shown.values() for c in ":@"):
+        return "the given DSN"
+    return " ".join(f"{k}={v}" for k, v in shown.items()) or "the default server"

@@ -14,11 +14,17 @@ BEGIN
     IF to_regclass('finshard.schema_version') IS NULL THEN
         RETURN;
     END IF;
-    -- to_jsonb: a 0.1.x table has no migration column yet.
-    SELECT max((to_jsonb(v) ->> 'migration')::integer) INTO v_level
-      FROM finshard.schema_version v
-    HAVING count(*) > 0;
-    IF FOUND AND coalesce(v_level, 0) <> v_required THEN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute
+                    WHERE attrelid = 'finshard.schema_version'::regclass AND attname = 'migration' AND NOT attisdropped) THEN
+        -- finshard 0.1.x, whether its install was recorded or not (psql recorded none).
+        v_level := 0;
+    ELSE
+        SELECT max(v.migration) INTO v_level FROM finshard.schema_version v HAVING count(*) > 0;
+        IF NOT FOUND THEN
+            RETURN;  -- the table, but no run finished: nothing to judge
+        END IF;
+    END IF;
+    IF coalesce(v_level, 0) <> v_required THEN
         RAISE EXCEPTION 'this database holds finshard tables of schema level %, and this install is level %', coalesce(v_level, 0), v_required
               USING ERRCODE = 'FS095',
                     HINT = CASE WHEN coalesce(v_level, 0) < v_required THEN 'Run finshard upgrade --dsn DSN: it applies the migrations, then installs.'
@@ -247,3 +253,7 @@ SELECT finshard._ensure_keys() AS keys_created;
 \ir schema/grants.sql
 -- pg_cron jobs where pg_cron runs here (finshard maintenance status says why not elsewhere).
 SELECT count(*) FILTER (WHERE scheduled) AS maintenance_jobs_scheduled FROM finshard.schedule_maintenance();
+-- A psql run records its level here; finshard install records its own row, with the tables' fingerprint.
+INSERT INTO finshard.schema_version (version, installed_at, citus, migration)
+SELECT '0.2.0', clock_timestamp(), EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus'), 1
+ WHERE current_setting('finshard.installer', true) IS DISTINCT FROM 'python';
