@@ -10,6 +10,6 @@ CREATE TABLE IF NOT EXISTS finshard.schema_version (
     PRIMARY KEY (version, installed_at)
 );
 COMMENT ON TABLE finshard.schema_version IS 'One row per install or upgrade run and one per migration it applied; the highest migration is the schema level';
-COMMENT ON COLUMN finshard.schema_version.schema_hash IS 'sha256 of the table, domain and type DDL installed (finshard.installer.schema_fingerprint); NULL from psql installs and on migration rows';
+COMMENT ON COLUMN finshard.schema_version.schema_hash IS 'sha256 of the table, domain and type DDL installed (finshard.ops.installer.schema_fingerprint); NULL from psql runs and on migration rows';
 COMMENT ON COLUMN finshard.schema_version.migration IS 'The schema level: on a migration row the migration applied, on an install row the level the run left';
 COMMENT ON COLUMN finshard.schema_version.step IS 'The migration file a migration row applied (migrations/NNNN_name.sql); NULL on install rows';
