@@ -49,11 +49,13 @@ def session_cost(dsn: str, *, clients: int = 8, seconds: float = 8, accounts: in
         raise RuntimeError("bench accounts are not consecutive; run on a quiet database")
     tag = uuid.uuid4().hex[:8]
     login = f"bench_app_{tag}"
+    password = uuid.uuid4().hex
     with db.connect(dsn) as conn:
         # One owner for every bench account, so that one session may debit any of them.
         owner = conn.execute("SELECT finshard.create_user(%s, %s, 'benchmark-pw')", (f"bench{tag}", f"bench{tag}@example.com")).fetchone()[0]  # type: ignore[index]
         conn.execute("UPDATE finshard.accounts SET user_id = %s WHERE account_id = ANY (%s)", (owner, ids))
-        conn.execute(f'CREATE ROLE "{login}" LOGIN IN ROLE finshard_app')
+        # A password: a cluster's TCP connections take SCRAM (libpq_env hands it to pgbench).
+        conn.execute(f"CREATE ROLE \"{login}\" LOGIN PASSWORD '{password}' IN ROLE finshard_app")
         conn.execute(f'SET ROLE "{login}"')
         token = conn.execute("SELECT token FROM finshard.login(%s, 'benchmark-pw', interval '1 day')", (f"bench{tag}",)).fetchone()[0]  # type: ignore[index]
     pick = "\\set f random(0, :n - 1)\n\\set d random(1, :n - 1)\n\\set src :base + :f\n\\set dst :base + ((:f + :d) % :n)\n"
@@ -61,7 +63,7 @@ def session_cost(dsn: str, *, clients: int = 8, seconds: float = 8, accounts: in
     # pgbench puts a variable's text in place in the simple protocol, and sends it as a parameter in the prepared one.
     with_session = {"simple": pick + "SELECT finshard.transfer(:src::bigint, :dst::bigint, 0.01, p_session => ':tok');\n",
                     "prepared": pick + "SELECT finshard.transfer(:src::bigint, :dst::bigint, 0.01, p_session => :tok::text);\n"}
-    app_dsn = db.make_conninfo(dsn, user=login)
+    app_dsn = db.make_conninfo(dsn, user=login, password=password)
     out: dict[str, Any] = {"benchmark": "transfer with an end user's session vs without", "clients": clients,
                            "seconds_each": seconds, "rounds": rounds, "accounts": span, "dispatcher": "running"}
     variables = {"n": span, "base": base, "tok": token}
