@@ -136,6 +136,25 @@ def accounts_by_node(dsn: str, ids: list[int]) -> dict[str, list[int]]:
     return groups
 
 
+def node_pairs(dsn: str, accounts: int, scripts: int, seed: int = 1) -> tuple[dict[str, list[tuple[int, int]]],
+                                                                            dict[str, list[tuple[int, int]]]]:
+    """``accounts`` new accounts on a Citus cluster and ``scripts`` transfer pairs from them, by the
+    source's node: same-node pairs (both accounts there) and cross-node pairs (the destination on
+    the next node)."""
+    groups = accounts_by_node(dsn, make_accounts(dsn, accounts))
+    nodes = sorted(groups)
+    if len(nodes) < 2:
+        raise RuntimeError("same vs cross node needs at least two worker nodes (a Citus cluster)")
+    rng = random.Random(seed)
+    same: dict[str, list[tuple[int, int]]] = {n: [] for n in nodes}
+    cross: dict[str, list[tuple[int, int]]] = {n: [] for n in nodes}
+    for i in range(scripts):
+        a, b = nodes[i % len(nodes)], nodes[(i + 1) % len(nodes)]
+        same[a].append(tuple(rng.sample(groups[a], 2)))  # type: ignore[arg-type]
+        cross[a].append((rng.choice(groups[a]), rng.choice(groups[b])))
+    return same, cross
+
+
 def pair_scripts(pairs: list[tuple[int, int]]) -> list[str]:
     """One pgbench script per pair: a transfer of 0.01 from the first account to the second."""
     return [f"SELECT finshard.transfer({a}::bigint, {b}::bigint, 0.01);\n" for a, b in pairs]

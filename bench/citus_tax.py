@@ -20,7 +20,7 @@ import statistics
 from pathlib import Path
 from typing import Any, Callable
 
-from _common import accounts_by_node, make_accounts, pair_scripts, pgbench, pgbench_on_nodes, show
+from _common import make_accounts, node_pairs, pair_scripts, pgbench, pgbench_on_nodes, show
 from orders import quote_fill_cost
 
 from finshard.local.cluster import Cluster
@@ -31,17 +31,8 @@ TARGETS = {"same_node_vs_plain": 0.6, "cross_node_vs_same_node": 0.6}
 
 def pairs_by_kind(citus_dsn: str, plain_dsn: str, *, accounts: int, scripts: int) -> dict[str, Any]:
     """Transfer pairs: same-node and cross-node per source worker on Citus, and random pairs on plain."""
-    groups = accounts_by_node(citus_dsn, make_accounts(citus_dsn, accounts))
-    nodes = sorted(groups)
-    if len(nodes) < 2:
-        raise SystemExit("the Citus cluster needs two workers")
+    same, cross = node_pairs(citus_dsn, accounts, scripts, seed=20)
     rng = random.Random(20)
-    same: dict[str, list[tuple[int, int]]] = {n: [] for n in nodes}
-    cross: dict[str, list[tuple[int, int]]] = {n: [] for n in nodes}
-    for i in range(scripts):
-        a, b = nodes[i % len(nodes)], nodes[(i + 1) % len(nodes)]
-        same[a].append(tuple(rng.sample(groups[a], 2)))  # type: ignore[arg-type]
-        cross[a].append((rng.choice(groups[a]), rng.choice(groups[b])))
     plain_ids = make_accounts(plain_dsn, accounts)
     plain = [tuple(rng.sample(plain_ids, 2)) for _ in range(scripts)]
     return {"same": same, "cross": cross, "plain": plain}

@@ -7,14 +7,13 @@ on Citus also same-node vs cross-node transfers. Prints ratios; asserts nothing.
 
 from __future__ import annotations
 
-import random
 import shutil
 import statistics
 import subprocess
 from typing import Any, Callable
 
-from _common import (Dispatcher, accounts_by_node, alternate, cluster_from_args, libpq_env, make_accounts,
-                     nodes_through_pgbouncer, pair_scripts, pgbench, pgbench_on_nodes, show)
+from _common import (Dispatcher, alternate, cluster_from_args, libpq_env, make_accounts,
+                     node_pairs, nodes_through_pgbouncer, pair_scripts, pgbench, pgbench_on_nodes, show)
 
 from finshard import db
 from finshard.local.postgres import find_pg_bin
@@ -85,17 +84,7 @@ def same_vs_cross_node(dsn: str, *, clients: int = 8, seconds: float = 10, accou
     cross-node transfer opens a new worker-to-worker connection (and a new backend) every time,
     unless the nodes reach each other through pgbouncer (pg_dist_poolinfo; see finshard.local.pgbouncer).
     """
-    groups = accounts_by_node(dsn, make_accounts(dsn, accounts))
-    nodes = sorted(groups)
-    if len(nodes) < 2:
-        raise RuntimeError("same vs cross node needs at least two worker nodes (a Citus cluster)")
-    rng = random.Random(1)
-    same: dict[str, list[tuple[int, int]]] = {n: [] for n in nodes}
-    cross: dict[str, list[tuple[int, int]]] = {n: [] for n in nodes}
-    for i in range(scripts):
-        a, b = nodes[i % len(nodes)], nodes[(i + 1) % len(nodes)]
-        same[a].append(tuple(rng.sample(groups[a], 2)))  # type: ignore[arg-type]
-        cross[a].append((rng.choice(groups[a]), rng.choice(groups[b])))
+    same, cross = node_pairs(dsn, accounts, scripts)
 
     def direct(pairs: dict[str, list[tuple[int, int]]]) -> Callable[[], float]:
         return lambda: pgbench_on_nodes(dsn, {n: pair_scripts(p) for n, p in pairs.items()}, clients, seconds)
