@@ -383,17 +383,23 @@ def test_a_queued_notification_without_a_partition_neither_blocks_the_queue_nor_
                      "VALUES (%s, nextval('finshard.notifications_notification_id_seq'), %s, 'account', 'retired', '{}', '1990-01-15'), "
                      "       (%s, nextval('finshard.notifications_notification_id_seq'), %s, 'account', 'ahead', '{}', '2300-01-15')",
                      (acc, user, acc, user))
-        warnings = []
-        conn.add_notice_handler(lambda d: warnings.append((d.severity_nonlocalized, d.message_primary)))
-        with db.connect() as listener:
-            listener.execute("LISTEN finshard_events")
-            assert conn.execute("SELECT finshard.dispatch_notifications()").fetchone()[0] == 1
-            assert _my_events(listener, acc, timeout=5) == ["credited"]
-        assert ("WARNING", "finshard.dispatch_notifications: 1 queued notification(s) wait for a partition of "
-                           "finshard.notifications for their month") in warnings
+        _dispatch_sends_one_and_one_waits(db, conn, acc)
         assert conn.execute("SELECT message FROM finshard.notification_outbox WHERE account_id = %s", (acc,)).fetchall() == [("ahead",)]
         assert conn.execute("SELECT kind FROM finshard.notifications WHERE account_id = %s", (acc,)).fetchall() == [("credited",)]
         conn.execute("DELETE FROM finshard.notification_outbox WHERE account_id = %s", (acc,))  # the far future stays unmade
+
+
+def _dispatch_sends_one_and_one_waits(db, conn, acc: int) -> None:
+    """One dispatcher pass sends acc's queued 'credited' and warns that one notification waits for
+    its month's partition."""
+    warnings = []
+    conn.add_notice_handler(lambda d: warnings.append((d.severity_nonlocalized, d.message_primary)))
+    with db.connect() as listener:
+        listener.execute("LISTEN finshard_events")
+        assert conn.execute("SELECT finshard.dispatch_notifications()").fetchone()[0] == 1
+        assert _my_events(listener, acc, timeout=5) == ["credited"]
+    assert ("WARNING", "finshard.dispatch_notifications: 1 queued notification(s) wait for a partition of "
+                       "finshard.notifications for their month") in warnings
 
 
 def _my_events(listener, *accounts, timeout=0.5):
@@ -430,16 +436,9 @@ def test_a_notification_for_next_month_without_its_partition_waits_while_the_res
             "WHERE l.table_name = 'finshard.notifications'::regclass "
             "AND l.range_from = date_trunc('month', now(), 'UTC') + interval '1 month'").fetchone()
         _inject(conn, acc, "next month", at)
-        warnings = []
-        conn.add_notice_handler(lambda d: warnings.append((d.severity_nonlocalized, d.message_primary)))
         conn.execute(f"ALTER TABLE finshard.notifications DETACH PARTITION finshard.{month}")
         try:
-            with db.connect() as listener:
-                listener.execute("LISTEN finshard_events")
-                assert conn.execute("SELECT finshard.dispatch_notifications()").fetchone()[0] == 1
-                assert _my_events(listener, acc, timeout=5) == ["credited"]
-            assert ("WARNING", "finshard.dispatch_notifications: 1 queued notification(s) wait for a partition of "
-                               "finshard.notifications for their month") in warnings
+            _dispatch_sends_one_and_one_waits(db, conn, acc)
             assert conn.execute("SELECT message FROM finshard.notification_outbox WHERE account_id = %s", (acc,)).fetchall() == [("next month",)]
         finally:
             conn.execute(f"ALTER TABLE finshard.notifications ATTACH PARTITION finshard.{month} {bound}")
