@@ -73,6 +73,21 @@ def assert_rejected(conn: psycopg.Connection, sql: str, params: Any, sqlstate: s
 TEST_LOGIN_PASSWORD = "finshard-test-login-password"
 
 
+@contextmanager
+def scratch_login(server: Any, dsn: str, name: str, *groups: str) -> Iterator[str]:
+    """A fresh login ``name`` in ``groups`` on database ``dsn`` of ``server`` (create_test_login) for
+    the block; its DSN. Dropped afterwards with what it owns."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f"DROP ROLE IF EXISTS {name}")
+        create_test_login(conn, server, name, *groups)
+    try:
+        yield psycopg.conninfo.make_conninfo(dsn, user=name)
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f"DROP OWNED BY {name}")
+            conn.execute(f"DROP ROLE {name}")
+
+
 def create_test_login(conn: psycopg.Connection, server: Any, name: str, *groups: str) -> None:
     """CREATE ROLE name LOGIN in ``groups`` that can log in over TLS with SCRAM like an application:
     a password, listed in the cluster's password file (so DSNs naming the user connect), and on

@@ -10,7 +10,7 @@ from pathlib import Path
 import psycopg
 
 from finshard.ops.installer import install
-from tests.helpers import create_test_login, scratch_database
+from tests.helpers import scratch_database, scratch_login
 
 ROOT = Path(__file__).resolve().parent.parent
 README_DSN = "postgresql://shop:PASSWORD@coordinator:5432/finshard?sslmode=verify-full&sslrootcert=ca.crt"
@@ -23,21 +23,14 @@ def test_the_readmes_router_example_runs_as_written(plain, capsys) -> None:  # t
     assert block and README_DSN in block.group(1), "the README's first Python example changed: update this test"
     with scratch_database(plain, "finshard_readme") as dsn:
         install(dsn)
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            conn.execute("DROP ROLE IF EXISTS shop")
-            create_test_login(conn, plain, "shop", "finshard_app")
-        try:
-            code = block.group(1).replace(README_DSN, psycopg.conninfo.make_conninfo(dsn, user="shop"))
+        with scratch_login(plain, dsn, "shop", "finshard_app") as shop:
+            code = block.group(1).replace(README_DSN, shop)
             exec(compile(code, "README.md", "exec"), {})
             printed = capsys.readouterr().out
             assert printed.startswith("FS013 "), printed  # the example's InsufficientFunds
             with psycopg.connect(dsn, autocommit=True) as conn:
                 moved = conn.execute("SELECT count(*) FROM finshard.transfers WHERE idempotency_key = 't-1'").fetchone()[0]
                 assert moved == 1
-        finally:
-            with psycopg.connect(dsn, autocommit=True) as conn:
-                conn.execute("DROP OWNED BY shop")
-                conn.execute("DROP ROLE shop")
 
 
 def _blocks(lang: str, path: Path = ROOT / "README.md") -> list[str]:
@@ -81,10 +74,8 @@ def test_the_readmes_sql_runs_as_written(plain) -> None:  # type: ignore[no-unty
             assert conn.execute("SELECT balance FROM finshard.accounts WHERE account_id = 4").fetchone()[0] == Decimal("935.00") - Decimal("5") * Decimal("99.45") - conn.execute(
                 "SELECT coalesce(sum(-amount), 0) FROM finshard.transactions WHERE account_id = 4 AND transaction_type = 'fee'").fetchone()[0]
             assert results[-2] == [] and results[-1] == []  # audit_verify, ledger_verify
-            conn.execute("DROP ROLE IF EXISTS shop_sql")
-            create_test_login(conn, plain, "shop_sql", "finshard_app")
-        try:
-            with psycopg.connect(psycopg.conninfo.make_conninfo(dsn, user="shop_sql"), autocommit=True) as app:
+        with scratch_login(plain, dsn, "shop_sql", "finshard_app") as shop:
+            with psycopg.connect(shop, autocommit=True) as app:
                 app_statements = statements(app_part)
                 token = app.execute(app_statements[0].rstrip(";")).fetchone()[0]
                 assert token.startswith("fss_")
@@ -92,7 +83,3 @@ def test_the_readmes_sql_runs_as_written(plain) -> None:  # type: ignore[no-unty
                     app.execute(s.rstrip(";").replace("'fss_...'", "%s"), (token,))
             with psycopg.connect(dsn, autocommit=True) as conn:
                 assert conn.execute("SELECT count(*) FROM finshard.transfers WHERE idempotency_key = 'tr-2'").fetchone()[0] == 1
-        finally:
-            with psycopg.connect(dsn, autocommit=True) as conn:
-                conn.execute("DROP OWNED BY shop_sql")
-                conn.execute("DROP ROLE shop_sql")

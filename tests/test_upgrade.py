@@ -23,7 +23,7 @@ import pytest
 
 from finshard.errors import FinshardError
 from finshard.ops.installer import SchemaMismatch, install, installed_schema, migrations, sql_root
-from tests.helpers import create_test_login, new_account, scratch_database
+from tests.helpers import new_account, scratch_database, scratch_login
 
 ROOT = Path(__file__).resolve().parent.parent
 PREVIOUS_RELEASE = "e2d80c4016ef2fde8d070722a6eedd1bcf482a89"  # v0.1.0
@@ -353,17 +353,10 @@ def test_install_needs_a_superuser_and_never_prints_a_password(plain):
         assert "Sekr3t" not in _safe(dsn) and "se:cr" not in _safe(dsn) and "PW" not in _safe(dsn), dsn
     with scratch_database(plain, "finshard_nosuper") as dsn:
         install(dsn)
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            conn.execute("DROP ROLE IF EXISTS installer_app")
-            create_test_login(conn, plain, "installer_app", "finshard_app")
-        try:
-            res = cli("upgrade", "--dsn", psycopg.conninfo.make_conninfo(dsn, user="installer_app"))
+        with scratch_login(plain, dsn, "installer_app", "finshard_app") as app:
+            res = cli("upgrade", "--dsn", app)
             assert res.returncode == 1 and len(res.stderr.strip().splitlines()) == 1, res.stderr
             assert "logs in as installer_app, not a superuser" in res.stderr
-        finally:
-            with psycopg.connect(dsn, autocommit=True) as conn:
-                conn.execute("DROP OWNED BY installer_app")
-                conn.execute("DROP ROLE installer_app")
 
 
 @pytest.mark.citus

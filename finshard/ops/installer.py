@@ -110,9 +110,13 @@ _COMMENT_ON = re.compile(r"^\s*COMMENT\s+ON\b.*?;\s*$", re.IGNORECASE | re.MULTI
 def _ddl_only(sql: str) -> str:
     """The statements without their comments (-- lines, COMMENT ON) and with one space for any run
     of whitespace: rewording a comment changes no table."""
-    sql = _COMMENT_ON.sub("", "\n".join(line.split("--", 1)[0] if "'" not in line.split("--", 1)[0] else line
-                                       for line in sql.splitlines()))
-    return " ".join(sql.split())
+    return " ".join(_COMMENT_ON.sub("", "\n".join(_without_comment(line) for line in sql.splitlines())).split())
+
+
+def _without_comment(line: str) -> str:
+    """``line`` up to its ``--`` comment, unless a quote comes before it (the ``--`` may be in a string)."""
+    code = line.split("--", 1)[0]
+    return line if "'" in code else code
 
 
 _MIGRATION_FILE = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
