@@ -162,6 +162,7 @@ CODES: dict[str, tuple[str, str]] = {
     "FS093": ("RestorePointUnavailable", 'this node cannot write a restore point (a standby, WAL archiving off, or not the coordinator)'),
     "FS094": ("RestorePointFailed", 'a node could not be paused or reached while writing the restore point'),
     "FS095": ("SchemaLevelMismatch", 'the database holds finshard tables of another schema level than this install (older: their migrations have not run; newer: a later finshard installed them)'),
+    "FS096": ("LocalShardsFailed", 'a node could not attach (or detach) its shards to its finshard_local tables'),
 }
 
 
@@ -591,6 +592,12 @@ class SchemaLevelMismatch(OperationsError):
     sqlstate = "FS095"
 
 
+class LocalShardsFailed(OperationsError):
+    """FS096: a node could not attach (or detach) its shards to its finshard_local tables."""
+
+    sqlstate = "FS096"
+
+
 by_sqlstate: dict[str, type[FinshardError]] = {
     "FS001": NullArgument,
     "FS002": InvalidAmount,
@@ -663,6 +670,7 @@ by_sqlstate: dict[str, type[FinshardError]] = {
     "FS093": RestorePointUnavailable,
     "FS094": RestorePointFailed,
     "FS095": SchemaLevelMismatch,
+    "FS096": LocalShardsFailed,
 }
 __all__ += [cls.__name__ for cls in by_sqlstate.values()]
 # --- END GENERATED ---

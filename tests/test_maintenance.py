@@ -26,7 +26,7 @@ from finshard.router import Router
 from tests.helpers import new_account, scratch_database, snapshot
 
 JOBS = {"finshard-partitions", "finshard-expire-pending", "finshard-expire-day-orders", "finshard-retire",
-        "finshard-check-archiving", "finshard-job-history", "finshard-restore-point"}
+        "finshard-check-archiving", "finshard-job-history", "finshard-restore-point", "finshard-local-shards"}
 
 
 def cli(*args: str):

@@ -237,6 +237,11 @@ def install(dsn: str, *, shard_count: int | None = None, upgrade_only: bool = Fa
         conn.execute("SET finshard.installer = 'python'")
         if citus and shard_count:
             conn.execute(f"SET citus.shard_count = {int(shard_count)}")
+        if citus and pending and _scalar(conn, "SELECT to_regprocedure('finshard.sync_local_shards(boolean)') IS NOT NULL"):
+            # Citus sends a table's DDL on to its shards, and a shard attached to a finshard_local
+            # table refuses some of it (a new column): detached here, attached again by the install.
+            progress("detach local shards")
+            conn.execute("SELECT finshard.sync_local_shards(false)")
         for migration in pending:
             progress(migration.name)
             _apply(conn, migration, citus, dsn)

@@ -878,6 +878,15 @@ class RouterMethods:
         """
         self.call("set_house_limit", currency=currency, limit=limit)
 
+    def sync_local_shards(self, *, attach: bool | None = None) -> int:
+        """On Citus: every node attaches the shards it holds to its finshard_local stand-ins (detaches
+        them all with false), which lets same-node transfers run as one statement; after shard moves
+        and splits, by the finshard-local-shards job every minute. Returns the changes; FS096 when a
+        node fails. On plain PostgreSQL returns 0
+        """
+        result: int = self.call("sync_local_shards", attach=attach)
+        return result
+
     def trading_volume(
         self,
         *,
@@ -1715,6 +1724,15 @@ class AsyncRouterMethods:
         beyond it is refused (FS088). Raises FS001, FS002, FS017
         """
         await self.call("set_house_limit", currency=currency, limit=limit)
+
+    async def sync_local_shards(self, *, attach: bool | None = None) -> int:
+        """On Citus: every node attaches the shards it holds to its finshard_local stand-ins (detaches
+        them all with false), which lets same-node transfers run as one statement; after shard moves
+        and splits, by the finshard-local-shards job every minute. Returns the changes; FS096 when a
+        node fails. On plain PostgreSQL returns 0
+        """
+        result: int = await self.call("sync_local_shards", attach=attach)
+        return result
 
     async def trading_volume(
         self,

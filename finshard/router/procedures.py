@@ -80,6 +80,7 @@ PROCEDURES: tuple[Proc, ...] = (
     Proc("search_instruments", _p("query:text", "after_symbol:text", "limit:integer"), "rows", writes=False),
     Proc("set_fx_rate", _p("base_currency:text", "quote_currency:text", "rate:numeric", "valid_from:timestamptz", "confirm:boolean"), "void"),
     Proc("set_house_limit", _p("currency:text", "limit:numeric"), "void"),
+    Proc("sync_local_shards", _p("attach:boolean"), "scalar"),
     Proc("trading_volume", _p("from:timestamptz", "to:timestamptz"), "rows", writes=False),
     Proc("transfer", _p("from_account_id:bigint", "to_account_id:bigint", "amount:numeric", "idempotency_key:text", "description:text", "session:text"), "row", route_by="from_account_id", idempotent_key="idempotency_key"),
     Proc("unfreeze_account", _p("account_id:bigint", "reason:text", "session:text"), "void", route_by="account_id"),

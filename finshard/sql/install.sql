@@ -8,7 +8,7 @@ SET client_min_messages = warning;
 -- step: its migrations run first (finshard upgrade). The level is the highest in migrations/.
 DO $$
 DECLARE
-    v_required constant integer := 1;
+    v_required constant integer := 2;
     v_level    integer;
 BEGIN
     IF to_regclass('finshard.schema_version') IS NULL THEN
@@ -83,13 +83,15 @@ END $$;
 \ir partitions/restore_archive.sql
 
 -- Helper signatures change between versions; CREATE OR REPLACE would add an overload beside the old
--- one and make calls ambiguous. Helpers are late-bound PL/pgSQL: drop them and create them again.
+-- one and make calls ambiguous. Helpers are late-bound PL/pgSQL: drop them and create them again
+-- (an event trigger's function is replaced in place: the trigger holds on to it).
 DO $$
 DECLARE
     f regprocedure;
 BEGIN
     FOR f IN SELECT p.oid::regprocedure FROM pg_proc p
               WHERE p.pronamespace = 'finshard'::regnamespace AND p.proname LIKE '\_%'
+                AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_event_trigger e WHERE e.evtfoid = p.oid)
     LOOP
         EXECUTE format('DROP FUNCTION %s', f);
     END LOOP;
@@ -141,6 +143,8 @@ END $$;
 \ir procedures/_instant_after.sql
 \ir procedures/_instrument.sql
 \ir procedures/_key.sql
+\ir procedures/_local_keeps_shards.sql
+\ir procedures/_local_shards.sql
 \ir procedures/_lock_account.sql
 \ir procedures/_login_attempt.sql
 \ir procedures/_loopback.sql
@@ -222,8 +226,11 @@ END $$;
 \ir procedures/set_fx_rate.sql
 \ir procedures/set_house_limit.sql
 \ir procedures/set_notify_delivery.sql
+\ir procedures/sync_local_shards.sql
 \ir procedures/trading_volume.sql
 \ir procedures/transfer.sql
+-- generated from transfer.sql's one statement, so after it
+\ir procedures/_transfer_local.sql
 \ir procedures/unfreeze_account.sql
 \ir procedures/unlock_user.sql
 \ir procedures/update_quote.sql
@@ -249,11 +256,13 @@ SELECT count(*) AS partitions_created FROM finshard.create_partitions(12, 3) WHE
 SELECT finshard._bootstrap();
 -- Key files in every node's data directory, where missing (docs/security.md).
 SELECT finshard._ensure_keys() AS keys_created;
+-- On Citus, every node's shards attached to its finshard_local tables (same-node transfers in one statement).
+SELECT finshard.sync_local_shards() AS local_shards_attached;
 \ir schema/portfolio_view.sql
 \ir schema/grants.sql
 -- pg_cron jobs where pg_cron runs here (finshard maintenance status says why not elsewhere).
 SELECT count(*) FILTER (WHERE scheduled) AS maintenance_jobs_scheduled FROM finshard.schedule_maintenance();
 -- A psql run records its level here; finshard install records its own row, with the tables' fingerprint.
 INSERT INTO finshard.schema_version (version, installed_at, citus, migration)
-SELECT '0.2.0', clock_timestamp(), EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus'), 1
+SELECT '0.2.0', clock_timestamp(), EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus'), 2
  WHERE current_setting('finshard.installer', true) IS DISTINCT FROM 'python';

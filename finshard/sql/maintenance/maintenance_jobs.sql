@@ -23,6 +23,10 @@ AS $$
          'partitions past retention are archived, verified and dropped, monthly'),
         ('finshard-check-archiving', '*/5 * * * *', 'SELECT count(*) FROM finshard.check_archiving()',
          'fails when WAL archiving fails or is behind on a node, every 5 minutes'),
+        -- After a shard move or split, same-node transfers take the per-leg path on the nodes
+        -- concerned until their new shards are attached (docs/citus-tax.md).
+        ('finshard-local-shards', '* * * * *', 'SELECT finshard.sync_local_shards()',
+         'every node''s shards attached to its finshard_local tables (Citus), every minute'),
         ('finshard-job-history', '23 2 * * *', 'SELECT finshard.purge_job_history()',
          'pg_cron''s run history of these jobs older than 30 days is deleted, daily'),
         -- Where WAL is archived: the points a time target resolves to on Citus (docs/backup.md),

@@ -30,6 +30,7 @@ DECLARE
     v_failed   bigint;
     v_authorized boolean := false;
     v_user     bigint;       -- the end user of p_session, when it is live
+    v_here     record;       -- the one statement on this Citus node's shards
 BEGIN
     IF p_idempotency_key IS NOT NULL THEN
         -- Who may do this, for whom (docs/roles.md), before a replay could answer a stranger: on the
@@ -53,11 +54,10 @@ BEGIN
     -- statement of a PL/pgSQL function pays executor start-up, a snapshot and plan revalidation,
     -- and this one replaces nine. It writes exactly the rows the per-leg path (_move) writes, and
     -- only when every rule holds; otherwise it writes nothing, and the checks and the per-leg path
-    -- below raise the reason or convert across currencies. Citus plans a modifying CTE over two
-    -- shards through intermediate results, so it keeps the per-leg path. SET
-    -- finshard.one_statement_transfer = off sends every transfer down the per-leg path.
-    IF current_setting('citus.version', true) IS NULL
-       AND coalesce(current_setting('finshard.one_statement_transfer', true), '') <> 'off'
+    -- below raise the reason or convert across currencies. On Citus the same statement runs on the
+    -- node's own shards when both accounts are there (_transfer_local); otherwise the per-leg path
+    -- does it. SET finshard.one_statement_transfer = off sends every transfer down the per-leg path.
+    IF coalesce(current_setting('finshard.one_statement_transfer', true), '') <> 'off'
        -- Without a session, only a finshard_admin role acts as itself; others take the path that says why.
        AND (p_session IS NOT NULL OR pg_catalog.pg_has_role(finshard._actor(), 'finshard_admin', 'MEMBER')) THEN
         IF p_session IS NOT NULL AND NOT v_authorized THEN
@@ -80,12 +80,23 @@ BEGIN
         -- once, for the hash and for the entry (OFFSET 0 keeps it a subquery, so that they are not
         -- built again where they are used). The index scan over the two ids locks them in ascending
         -- id order, the lock order of every movement: the function turns off sequential and bitmap
-        -- scans, which would lock them in heap order.
+        -- scans, which would lock them in heap order. The hashint8 terms are Citus' shard key: where the
+        -- tables are partitioned by it (_transfer_local), they confine each scan to the account's shard.
+        IF current_setting('citus.version', true) IS NOT NULL THEN
+            -- This statement, generated from the text below onto this node's shards, when both
+            -- accounts are here; no row moved (NULL) otherwise.
+            v_here := finshard._transfer_local(p_from_account_id, p_to_account_id, p_amount, p_idempotency_key,
+                                               p_description, p_session, v_user, v_clock, v_ids, transfer_id);
+            v_moved := v_here.v_moved;
+            from_balance := v_here.from_balance;
+            to_balance := v_here.to_balance;
+        ELSE
+        -- finshard: the one statement begins (_transfer_local.sql copies it from here)
         WITH u AS (
             UPDATE finshard.accounts a
                SET balance = a.balance + CASE WHEN a.account_id = p_from_account_id THEN -p_amount ELSE p_amount END,
                    entry_seq = a.entry_seq + 1,
-                   -- _next_instant's rule, inlined: on one node (no Citus) a STABLE expression is allowed.
+                   -- _next_instant's rule, inlined: on plain tables (not Citus') a STABLE expression is allowed.
                    last_entry_at = greatest(v_clock, a.last_entry_at + interval '1 microsecond'),
                    updated_at = v_clock,
                    audit_seq = a.audit_seq + (a.account_id = p_from_account_id)::integer,
@@ -103,6 +114,7 @@ BEGIN
                       JOIN finshard.accounts t ON t.account_id = p_to_account_id AND t.currency = f.currency
                       JOIN finshard.currencies m ON m.code = f.currency
                      WHERE f.account_id = p_from_account_id AND p_from_account_id <> p_to_account_id
+                       AND hashint8(f.account_id) = hashint8(p_from_account_id) AND hashint8(t.account_id) = hashint8(p_to_account_id)
                        -- _authorize's rules, inlined: an active owner, acting through a live session
                        -- of theirs, or a finshard_admin role acting as itself (checked above).
                        AND f.owner_active AND (p_session IS NULL OR f.user_id = v_user)
@@ -113,6 +125,7 @@ BEGIN
                        AND t.balance + p_amount < 1e18
                     OFFSET 0) chk
              WHERE a.account_id IN (p_from_account_id, p_to_account_id)
+               AND hashint8(a.account_id) IN (hashint8(p_from_account_id), hashint8(p_to_account_id))
                AND a.status = 'active' AND a.account_type NOT IN ('house', 'system')
                AND (a.account_id <> p_from_account_id OR a.balance - p_amount >= a.reserved)
                AND p_amount > 0 AND p_amount < 1e18 AND coalesce(length(p_description), 0) <= 500
@@ -156,14 +169,16 @@ BEGIN
                                 ELSE pg_try_advisory_xact_lock_shared(finshard._dispatcher_key()) END) AS send_now
               FROM u
         ), notes AS (
-            -- Sent now: stored here, and signalled by the RETURNING.
+            -- Sent now: stored here, and signalled by the RETURNING. On Citus stored when queued
+            -- too (_notify's rule: there a client's transaction block queues as well).
             INSERT INTO finshard.notifications (account_id, notification_id, user_id, kind, message, payload, created_at)
             SELECT m.account_id, m.notification_id, m.user_id, m.kind, m.message, m.payload, m.created_at
               FROM msgs m
-             WHERE m.send_now
+             WHERE m.send_now OR current_setting('citus.version', true) IS NOT NULL
             -- Signalled here, row by row (a data-modifying WITH runs to the end, RETURNING included,
             -- whether or not anything reads it).
-            RETURNING finshard._signal(notification_id, account_id, user_id, kind::text)
+            RETURNING CASE WHEN (SELECT bool_and(m.send_now) FROM msgs m)
+                           THEN finshard._signal(notification_id, account_id, user_id, kind::text) END
         ), queued AS (
             -- Not sent now: queued whole; dispatch_notifications() stores and sends them.
             INSERT INTO finshard.notification_outbox (account_id, notification_id, user_id, kind, message, payload, created_at)
@@ -185,6 +200,8 @@ BEGIN
                max(u.balance) FILTER (WHERE u.account_id = p_to_account_id)
           FROM u
           INTO v_moved, from_balance, to_balance;
+        -- finshard: the one statement ends
+        END IF;
         IF v_moved = 1 THEN
             -- Both rows passed on the snapshot, but one failed its guard once locked: a concurrent change
             -- committed in between (a debit that took the funds, a freeze). The UPDATE locked that row's

@@ -1,0 +1,167 @@
+CREATE OR REPLACE FUNCTION finshard._local_shards(p_step text)
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_group   integer;
+    v_changes integer := 0;
+    v_shape   text;
+    v_attach  boolean := p_step <> 'detach';
+    r         record;
+BEGIN
+    -- On a Citus node, finshard_local holds one plain table per hash-distributed finshard table,
+    -- partitioned by Citus' own hash of the distribution column, with this node's shards of it
+    -- attached as its partitions, and one view per reference table over its shard here. A
+    -- statement on them is planned by PostgreSQL alone and its plan cached (docs/citus-tax.md);
+    -- _transfer_local runs on them only after proving, under Citus' shard metadata lock, that
+    -- the shards it needs are the active ones and attached. Nothing here moves or copies data.
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus') THEN
+        RETURN 0;
+    END IF;
+    IF p_step IS NULL OR p_step NOT IN ('detach', 'constrain', 'validate', 'attach') THEN
+        PERFORM finshard.fail('FS005', format('step %s is not one of detach, constrain, validate, attach', p_step));
+    END IF;
+    -- Local objects: not propagated to other nodes, and Citus lets this node attach its shards.
+    PERFORM set_config('citus.enable_ddl_propagation', 'off', true);
+    PERFORM set_config('citus.enable_manual_changes_to_shards', 'on', true);
+    PERFORM pg_advisory_xact_lock(hashtext('finshard._local_shards'));
+    EXECUTE 'SELECT groupid FROM pg_dist_local_group' INTO v_group;
+    CREATE SCHEMA IF NOT EXISTS finshard_local;
+    REVOKE ALL ON SCHEMA finshard_local FROM PUBLIC;
+    COMMENT ON SCHEMA finshard_local IS 'This node''s shards of the finshard tables, as partitions of plain tables (finshard._local_shards)';
+    -- The shard relations attached here, by shard id: the proof _transfer_local reads.
+    CREATE TABLE IF NOT EXISTS finshard_local.shards (shardid bigint PRIMARY KEY, relid oid NOT NULL UNIQUE);
+    -- Dropping a partitioned table drops its partitions: here, Citus' shards. Refused while any is attached.
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_event_trigger WHERE evtname = 'finshard_local_keeps_shards') THEN
+        CREATE EVENT TRIGGER finshard_local_keeps_shards ON sql_drop EXECUTE FUNCTION finshard._local_keeps_shards();
+    END IF;
+
+    -- Attaching checks every row of the shard against its hash range, under an ACCESS EXCLUSIVE
+    -- lock; a validated CHECK of that range spares the scan. So the shards to attach get the CHECK
+    -- first (NOT VALID: no scan), then have it validated (a scan that lets writes through), each
+    -- step its own transaction (sync_local_shards); attaching drops it again (a CHECK costs every write).
+    IF p_step IN ('constrain', 'validate') THEN
+        FOR r IN EXECUTE $q$
+            SELECT s.shardid, s.shardminvalue::integer AS lo, s.shardmaxvalue::integer AS hi,
+                   column_to_column_name(d.logicalrelid, d.partkey) AS dist_column,
+                   to_regclass('finshard.' || quote_ident(c.relname || '_' || s.shardid)) AS shard_rel
+              FROM pg_dist_shard s
+              JOIN pg_dist_placement p ON p.shardid = s.shardid AND p.groupid = $1 AND p.shardstate = 1
+              JOIN pg_dist_partition d ON d.logicalrelid = s.logicalrelid AND d.partmethod = 'h'
+              JOIN pg_catalog.pg_class c ON c.oid = s.logicalrelid
+             WHERE c.relnamespace = 'finshard'::regnamespace AND NOT c.relispartition
+               AND NOT EXISTS (SELECT 1 FROM finshard_local.shards m WHERE m.shardid = s.shardid)
+             ORDER BY s.shardid$q$
+            USING v_group
+        LOOP
+            CONTINUE WHEN r.shard_rel IS NULL;
+            v_shape := (SELECT k.convalidated::text FROM pg_catalog.pg_constraint k
+                         WHERE k.conrelid = r.shard_rel::oid AND k.conname = 'finshard_local_range');
+            IF p_step = 'constrain' AND v_shape IS NULL THEN
+                EXECUTE format('ALTER TABLE %s ADD CONSTRAINT finshard_local_range CHECK (hashint8(%I) BETWEEN %s AND %s) NOT VALID',
+                               r.shard_rel, r.dist_column, r.lo, r.hi);
+                v_changes := v_changes + 1;
+            ELSIF p_step = 'validate' AND v_shape = 'false' THEN
+                EXECUTE format('ALTER TABLE %s VALIDATE CONSTRAINT finshard_local_range', r.shard_rel);
+                v_changes := v_changes + 1;
+            END IF;
+        END LOOP;
+        RETURN v_changes;
+    END IF;
+
+    -- 1. Detach what is no longer an active placement of this node (moved away, split, dropped),
+    --    or everything when detaching (before DDL on distributed tables: finshard upgrade).
+    FOR r IN EXECUTE $q$
+        SELECT i.inhrelid::regclass AS part, i.inhparent::regclass AS parent
+          FROM pg_catalog.pg_inherits i
+          JOIN pg_catalog.pg_class c ON c.oid = i.inhparent AND c.relnamespace = 'finshard_local'::regnamespace
+          LEFT JOIN finshard_local.shards m ON m.relid = i.inhrelid
+         WHERE NOT $1 OR m.shardid IS NULL
+            OR NOT EXISTS (SELECT 1 FROM pg_dist_placement p JOIN pg_dist_shard s USING (shardid)
+                            WHERE p.shardid = m.shardid AND p.groupid = $2 AND p.shardstate = 1)$q$
+        USING v_attach, v_group
+    LOOP
+        EXECUTE format('ALTER TABLE %s DETACH PARTITION %s', r.parent, r.part);
+        DELETE FROM finshard_local.shards WHERE relid = r.part::oid;
+        v_changes := v_changes + 1;
+    END LOOP;
+    DELETE FROM finshard_local.shards m
+     WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhrelid = m.relid);
+
+    -- 2. Drop the stand-ins that do not match their table (a migration changed it) or that must go;
+    --    a partitioned table is dropped only with no partition left (its partitions would go with it).
+    FOR r IN
+        SELECT c.oid::regclass AS rel, c.relkind, c.relname,
+               (SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod), ', ' ORDER BY a.attname)
+                  FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) AS shape,
+               (SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod), ', ' ORDER BY a.attname)
+                  FROM pg_catalog.pg_attribute a
+                 WHERE a.attrelid = to_regclass('finshard.' || quote_ident(c.relname)) AND a.attnum > 0 AND NOT a.attisdropped) AS wanted
+          FROM pg_catalog.pg_class c
+         WHERE c.relnamespace = 'finshard_local'::regnamespace AND c.relkind IN ('p', 'v')
+    LOOP
+        IF NOT v_attach OR r.wanted IS DISTINCT FROM r.shape THEN
+            IF r.relkind = 'p' THEN
+                FOR v_shape IN SELECT i.inhrelid::regclass::text FROM pg_catalog.pg_inherits i WHERE i.inhparent = r.rel::oid LOOP
+                    EXECUTE format('ALTER TABLE %s DETACH PARTITION %s', r.rel, v_shape);
+                    DELETE FROM finshard_local.shards WHERE relid = v_shape::regclass::oid;
+                END LOOP;
+                EXECUTE format('DROP TABLE %s', r.rel);
+            ELSE
+                EXECUTE format('DROP VIEW %s', r.rel);
+            END IF;
+            v_changes := v_changes + 1;
+        END IF;
+    END LOOP;
+    IF NOT v_attach THEN
+        RETURN v_changes;
+    END IF;
+
+    -- 3. The stand-ins: a partitioned table per hash-distributed table (its defaults too: shard
+    --    relations have no sequence defaults), a view per reference table.
+    FOR r IN EXECUTE $q$
+        SELECT c.relname, column_to_column_name(d.logicalrelid, d.partkey) AS dist_column, d.partmethod,
+               (SELECT s.shardid FROM pg_dist_shard s WHERE s.logicalrelid = d.logicalrelid LIMIT 1) AS ref_shard
+          FROM pg_dist_partition d
+          JOIN pg_catalog.pg_class c ON c.oid = d.logicalrelid
+         WHERE c.relnamespace = 'finshard'::regnamespace AND NOT c.relispartition
+           AND (d.partmethod = 'h' OR (d.partmethod = 'n' AND d.repmodel = 't'))$q$
+    LOOP
+        IF to_regclass('finshard_local.' || quote_ident(r.relname)) IS NOT NULL THEN
+            CONTINUE;
+        ELSIF r.partmethod = 'h' THEN
+            EXECUTE format('CREATE TABLE finshard_local.%I (LIKE finshard.%I INCLUDING DEFAULTS) PARTITION BY RANGE (hashint8(%I))',
+                           r.relname, r.relname, r.dist_column);
+        ELSE
+            EXECUTE format('CREATE VIEW finshard_local.%I AS SELECT * FROM finshard.%I', r.relname, r.relname || '_' || r.ref_shard);
+        END IF;
+        v_changes := v_changes + 1;
+    END LOOP;
+
+    -- 4. Attach this node's active placements that are not attached, with their hash ranges.
+    FOR r IN EXECUTE $q$
+        SELECT s.shardid, c.relname, s.shardminvalue::integer AS lo, s.shardmaxvalue::integer AS hi,
+               to_regclass('finshard.' || quote_ident(c.relname || '_' || s.shardid)) AS shard_rel
+          FROM pg_dist_shard s
+          JOIN pg_dist_placement p ON p.shardid = s.shardid AND p.groupid = $1 AND p.shardstate = 1
+          JOIN pg_dist_partition d ON d.logicalrelid = s.logicalrelid AND d.partmethod = 'h'
+          JOIN pg_catalog.pg_class c ON c.oid = s.logicalrelid
+         WHERE c.relnamespace = 'finshard'::regnamespace AND NOT c.relispartition
+           AND NOT EXISTS (SELECT 1 FROM finshard_local.shards m WHERE m.shardid = s.shardid)
+         ORDER BY s.shardid$q$
+        USING v_group
+    LOOP
+        CONTINUE WHEN r.shard_rel IS NULL;
+        EXECUTE format('ALTER TABLE finshard_local.%I ATTACH PARTITION %s FOR VALUES FROM (%s) TO (%s)',
+                       r.relname, r.shard_rel, r.lo,
+                       CASE WHEN r.hi = 2147483647 THEN 'MAXVALUE' ELSE (r.hi::bigint + 1)::text END);
+        EXECUTE format('ALTER TABLE %s DROP CONSTRAINT IF EXISTS finshard_local_range', r.shard_rel);
+        INSERT INTO finshard_local.shards (shardid, relid) VALUES (r.shardid, r.shard_rel::oid);
+        v_changes := v_changes + 1;
+    END LOOP;
+    RETURN v_changes;
+END
+$$;
+COMMENT ON FUNCTION finshard._local_shards(text) IS 'On a Citus node, one step of sync_local_shards: attach (this node''s active shards of the hash-distributed finshard tables as partitions of finshard_local stand-ins, and views of the reference tables, detaching those it no longer holds), constrain and validate (the hash-range CHECK that spares attach a locked scan), or detach (all, dropping the stand-ins). Returns the changes';
+REVOKE ALL ON FUNCTION finshard._local_shards(text) FROM PUBLIC;
