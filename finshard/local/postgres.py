@@ -9,6 +9,7 @@ that user. Also here: where the binaries and extensions are, and free loopback p
 
 from __future__ import annotations
 
+import functools
 import os
 import pwd
 import socket
@@ -97,6 +98,13 @@ def citus_installed(pg_bin: Path | None = None) -> bool:
     """True when the citus extension is installed for these binaries (control file and library)."""
     share, lib = _pg_dirs(pg_bin or find_pg_bin())
     return (Path(share) / "extension" / "citus.control").exists() and (Path(lib) / "citus.so").exists()
+
+
+@functools.lru_cache(maxsize=4)
+def server_settings(pg_bin: Path | None = None) -> frozenset[str]:
+    """The names of the settings these PostgreSQL binaries know (``postgres --describe-config``)."""
+    res = run_pg([str((pg_bin or find_pg_bin()) / "postgres"), "--describe-config"], timeout=30)
+    return frozenset(line.split("\t", 1)[0] for line in res.stdout.splitlines() if line)
 
 
 def pg_cron_installed(pg_bin: Path | None = None) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from finshard.local import pgbackrest
-from finshard.local.postgres import pg_cron_installed
+from finshard.local.postgres import pg_cron_installed, server_settings
 from finshard.local.state import DATABASE, ClusterState, Node
 
 __all__ = ["BASE_SETTINGS", "CITUS_SETTINGS", "CRON_SETTINGS", "PG_HBA_TLS", "preload_libraries", "node_settings",
@@ -77,6 +77,10 @@ def node_settings(node: Node, *, citus: bool, cluster: ClusterState | None = Non
     settings = dict(BASE_SETTINGS, port=str(node.port), unix_socket_directories=f"'{node.datadir}'")
     if citus:
         settings.update(CITUS_SETTINGS)
+        # Citus' online shard split decodes WAL with its own output plugin; builds that name the
+        # allowed plugins (output_plugin_libraries) must list it.
+        if "output_plugin_libraries" in server_settings():
+            settings["output_plugin_libraries"] = "'pgoutput, test_decoding, citus'"
     if node.tls_dir:
         settings.update({"ssl": "on", "ssl_cert_file": "'server.crt'", "ssl_key_file": "'server.key'",
                          "ssl_min_protocol_version": "'TLSv1.2'", "password_encryption": "'scram-sha-256'"})

@@ -143,7 +143,9 @@ END $$;
 \ir procedures/_instant_after.sql
 \ir procedures/_instrument.sql
 \ir procedures/_key.sql
+\ir procedures/_local_detach.sql
 \ir procedures/_local_keeps_shards.sql
+\ir procedures/_local_shape.sql
 \ir procedures/_local_shards.sql
 \ir procedures/_lock_account.sql
 \ir procedures/_login_attempt.sql

@@ -8,9 +8,31 @@ DECLARE
     v_changes integer := 0;
     v_shape   text;
     v_attach  boolean := p_step <> 'detach';
+    v_leaf    regclass;
+    v_tables  text[];
+    -- This node's active shards not attached yet, of shard groups whose every shard is here: a
+    -- transfer's proof names the accounts shard, and the rest of its group must be attached with it.
+    v_pending constant text := $q$
+        SELECT s.shardid, c.relname, s.shardminvalue::integer AS lo, s.shardmaxvalue::integer AS hi,
+               column_to_column_name(d.logicalrelid, d.partkey) AS dist_column,
+               to_regclass('finshard.' || quote_ident(c.relname || '_' || s.shardid)) AS shard_rel
+          FROM pg_dist_shard s
+          JOIN pg_dist_placement p ON p.shardid = s.shardid AND p.groupid = $1 AND p.shardstate = 1
+          JOIN pg_dist_partition d ON d.logicalrelid = s.logicalrelid AND d.partmethod = 'h'
+          JOIN pg_catalog.pg_class c ON c.oid = s.logicalrelid
+         WHERE c.relnamespace = 'finshard'::regnamespace AND c.relname = ANY ($2)
+           AND NOT EXISTS (SELECT 1 FROM finshard_local.shards m WHERE m.shardid = s.shardid)
+           AND NOT EXISTS (SELECT 1 FROM pg_dist_shard g
+                             JOIN pg_dist_partition gd ON gd.logicalrelid = g.logicalrelid AND gd.colocationid = d.colocationid
+                             JOIN pg_catalog.pg_class gc ON gc.oid = g.logicalrelid AND gc.relname = ANY ($2)
+                            WHERE g.shardminvalue = s.shardminvalue
+                              AND (to_regclass('finshard.' || quote_ident(gc.relname || '_' || g.shardid)) IS NULL
+                                   OR NOT EXISTS (SELECT 1 FROM pg_dist_placement gp
+                                                   WHERE gp.shardid = g.shardid AND gp.groupid = $1 AND gp.shardstate = 1)))
+         ORDER BY s.shardid$q$;
     r         record;
 BEGIN
-    -- On a Citus node, finshard_local holds one plain table per hash-distributed finshard table,
+    -- On a Citus node, finshard_local holds one plain table per distributed table _transfer_local names,
     -- partitioned by Citus' own hash of the distribution column, with this node's shards of it
     -- attached as its partitions, and one view per reference table over its shard here. A
     -- statement on them is planned by PostgreSQL alone and its plan cached (docs/citus-tax.md);
@@ -26,10 +48,21 @@ BEGIN
     PERFORM set_config('citus.enable_ddl_propagation', 'off', true);
     PERFORM set_config('citus.enable_manual_changes_to_shards', 'on', true);
     PERFORM pg_advisory_xact_lock(hashtext('finshard._local_shards'));
+    -- Detaching waits for every transaction using the stand-in (one left idle would stall the
+    -- node's transfers behind the detach): give up after 3 s (autovacuum yields after 1 s), the next run tries again.
+    PERFORM set_config('lock_timeout', '3s', true);
     EXECUTE 'SELECT groupid FROM pg_dist_local_group' INTO v_group;
-    CREATE SCHEMA IF NOT EXISTS finshard_local;
-    REVOKE ALL ON SCHEMA finshard_local FROM PUBLIC;
-    COMMENT ON SCHEMA finshard_local IS 'This node''s shards of the finshard tables, as partitions of plain tables (finshard._local_shards)';
+    -- The tables the generated statements name, and no others (a month partition detached for a
+    -- while is a distributed table of its own meanwhile: it is not for the stand-ins to take).
+    v_tables := ARRAY(SELECT DISTINCT m[1]
+                        FROM pg_catalog.pg_proc p, regexp_matches(p.prosrc, 'finshard_local\.([a-z_]+)', 'g') AS m
+                       WHERE p.pronamespace = 'finshard'::regnamespace AND p.proname = '_transfer_local' AND m[1] <> 'shards');
+    -- Only when missing: a change to the schema's row would reset every session's cached plans.
+    IF to_regnamespace('finshard_local') IS NULL THEN
+        CREATE SCHEMA finshard_local;
+        REVOKE ALL ON SCHEMA finshard_local FROM PUBLIC;
+        COMMENT ON SCHEMA finshard_local IS 'This node''s shards of the finshard tables, as partitions of plain tables (finshard._local_shards)';
+    END IF;
     -- The shard relations attached here, by shard id: the proof _transfer_local reads.
     CREATE TABLE IF NOT EXISTS finshard_local.shards (shardid bigint PRIMARY KEY, relid oid NOT NULL UNIQUE);
     -- Dropping a partitioned table drops its partitions: here, Citus' shards. Refused while any is attached.
@@ -41,31 +74,23 @@ BEGIN
     -- lock; a validated CHECK of that range spares the scan. So the shards to attach get the CHECK
     -- first (NOT VALID: no scan), then have it validated (a scan that lets writes through), each
     -- step its own transaction (sync_local_shards); attaching drops it again (a CHECK costs every write).
+    -- The CHECK goes on the leaf tables: Citus attaches a new month's partition to a shard, and a
+    -- CHECK on the shard itself would refuse that partition.
     IF p_step IN ('constrain', 'validate') THEN
-        FOR r IN EXECUTE $q$
-            SELECT s.shardid, s.shardminvalue::integer AS lo, s.shardmaxvalue::integer AS hi,
-                   column_to_column_name(d.logicalrelid, d.partkey) AS dist_column,
-                   to_regclass('finshard.' || quote_ident(c.relname || '_' || s.shardid)) AS shard_rel
-              FROM pg_dist_shard s
-              JOIN pg_dist_placement p ON p.shardid = s.shardid AND p.groupid = $1 AND p.shardstate = 1
-              JOIN pg_dist_partition d ON d.logicalrelid = s.logicalrelid AND d.partmethod = 'h'
-              JOIN pg_catalog.pg_class c ON c.oid = s.logicalrelid
-             WHERE c.relnamespace = 'finshard'::regnamespace AND NOT c.relispartition
-               AND NOT EXISTS (SELECT 1 FROM finshard_local.shards m WHERE m.shardid = s.shardid)
-             ORDER BY s.shardid$q$
-            USING v_group
-        LOOP
+        FOR r IN EXECUTE v_pending USING v_group, v_tables LOOP
             CONTINUE WHEN r.shard_rel IS NULL;
-            v_shape := (SELECT k.convalidated::text FROM pg_catalog.pg_constraint k
-                         WHERE k.conrelid = r.shard_rel::oid AND k.conname = 'finshard_local_range');
-            IF p_step = 'constrain' AND v_shape IS NULL THEN
-                EXECUTE format('ALTER TABLE %s ADD CONSTRAINT finshard_local_range CHECK (hashint8(%I) BETWEEN %s AND %s) NOT VALID',
-                               r.shard_rel, r.dist_column, r.lo, r.hi);
-                v_changes := v_changes + 1;
-            ELSIF p_step = 'validate' AND v_shape = 'false' THEN
-                EXECUTE format('ALTER TABLE %s VALIDATE CONSTRAINT finshard_local_range', r.shard_rel);
-                v_changes := v_changes + 1;
-            END IF;
+            FOR v_leaf IN SELECT t.relid FROM pg_catalog.pg_partition_tree(r.shard_rel) t WHERE t.isleaf LOOP
+                v_shape := (SELECT k.convalidated::text FROM pg_catalog.pg_constraint k
+                             WHERE k.conrelid = v_leaf::oid AND k.conname = 'finshard_local_range');
+                IF p_step = 'constrain' AND v_shape IS NULL THEN
+                    EXECUTE format('ALTER TABLE %s ADD CONSTRAINT finshard_local_range CHECK (hashint8(%I) BETWEEN %s AND %s) NOT VALID',
+                                   v_leaf, r.dist_column, r.lo, r.hi);
+                    v_changes := v_changes + 1;
+                ELSIF p_step = 'validate' AND v_shape = 'false' THEN
+                    EXECUTE format('ALTER TABLE %s VALIDATE CONSTRAINT finshard_local_range', v_leaf);
+                    v_changes := v_changes + 1;
+                END IF;
+            END LOOP;
         END LOOP;
         RETURN v_changes;
     END IF;
@@ -73,7 +98,7 @@ BEGIN
     -- 1. Detach what is no longer an active placement of this node (moved away, split, dropped),
     --    or everything when detaching (before DDL on distributed tables: finshard upgrade).
     FOR r IN EXECUTE $q$
-        SELECT i.inhrelid::regclass AS part, i.inhparent::regclass AS parent
+        SELECT i.inhrelid AS part_oid, i.inhrelid::regclass::text AS part, i.inhparent::regclass::text AS parent
           FROM pg_catalog.pg_inherits i
           JOIN pg_catalog.pg_class c ON c.oid = i.inhparent AND c.relnamespace = 'finshard_local'::regnamespace
           LEFT JOIN finshard_local.shards m ON m.relid = i.inhrelid
@@ -82,8 +107,8 @@ BEGIN
                             WHERE p.shardid = m.shardid AND p.groupid = $2 AND p.shardstate = 1)$q$
         USING v_attach, v_group
     LOOP
-        EXECUTE format('ALTER TABLE %s DETACH PARTITION %s', r.parent, r.part);
-        DELETE FROM finshard_local.shards WHERE relid = r.part::oid;
+        PERFORM finshard._local_detach(r.parent, r.part);
+        DELETE FROM finshard_local.shards WHERE relid = r.part_oid;
         v_changes := v_changes + 1;
     END LOOP;
     DELETE FROM finshard_local.shards m
@@ -93,19 +118,16 @@ BEGIN
     --    a partitioned table is dropped only with no partition left (its partitions would go with it).
     FOR r IN
         SELECT c.oid::regclass AS rel, c.relkind, c.relname,
-               (SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod), ', ' ORDER BY a.attname)
-                  FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) AS shape,
-               (SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod), ', ' ORDER BY a.attname)
-                  FROM pg_catalog.pg_attribute a
-                 WHERE a.attrelid = to_regclass('finshard.' || quote_ident(c.relname)) AND a.attnum > 0 AND NOT a.attisdropped) AS wanted
+               finshard._local_shape(c.oid, c.relkind = 'p') AS shape,
+               finshard._local_shape(to_regclass('finshard.' || quote_ident(c.relname)), c.relkind = 'p') AS wanted
           FROM pg_catalog.pg_class c
          WHERE c.relnamespace = 'finshard_local'::regnamespace AND c.relkind IN ('p', 'v')
     LOOP
-        IF NOT v_attach OR r.wanted IS DISTINCT FROM r.shape THEN
+        IF NOT v_attach OR r.wanted IS DISTINCT FROM r.shape OR NOT r.relname = ANY (v_tables) THEN
             IF r.relkind = 'p' THEN
-                FOR v_shape IN SELECT i.inhrelid::regclass::text FROM pg_catalog.pg_inherits i WHERE i.inhparent = r.rel::oid LOOP
-                    EXECUTE format('ALTER TABLE %s DETACH PARTITION %s', r.rel, v_shape);
-                    DELETE FROM finshard_local.shards WHERE relid = v_shape::regclass::oid;
+                FOR v_leaf IN SELECT i.inhrelid FROM pg_catalog.pg_inherits i WHERE i.inhparent = r.rel::oid LOOP
+                    DELETE FROM finshard_local.shards WHERE relid = v_leaf::oid;
+                    PERFORM finshard._local_detach(r.rel::text, v_leaf::text);
                 END LOOP;
                 EXECUTE format('DROP TABLE %s', r.rel);
             ELSE
@@ -125,8 +147,9 @@ BEGIN
                (SELECT s.shardid FROM pg_dist_shard s WHERE s.logicalrelid = d.logicalrelid LIMIT 1) AS ref_shard
           FROM pg_dist_partition d
           JOIN pg_catalog.pg_class c ON c.oid = d.logicalrelid
-         WHERE c.relnamespace = 'finshard'::regnamespace AND NOT c.relispartition
+         WHERE c.relnamespace = 'finshard'::regnamespace AND c.relname = ANY ($1)
            AND (d.partmethod = 'h' OR (d.partmethod = 'n' AND d.repmodel = 't'))$q$
+        USING v_tables
     LOOP
         IF to_regclass('finshard_local.' || quote_ident(r.relname)) IS NOT NULL THEN
             CONTINUE;
@@ -140,28 +163,20 @@ BEGIN
     END LOOP;
 
     -- 4. Attach this node's active placements that are not attached, with their hash ranges.
-    FOR r IN EXECUTE $q$
-        SELECT s.shardid, c.relname, s.shardminvalue::integer AS lo, s.shardmaxvalue::integer AS hi,
-               to_regclass('finshard.' || quote_ident(c.relname || '_' || s.shardid)) AS shard_rel
-          FROM pg_dist_shard s
-          JOIN pg_dist_placement p ON p.shardid = s.shardid AND p.groupid = $1 AND p.shardstate = 1
-          JOIN pg_dist_partition d ON d.logicalrelid = s.logicalrelid AND d.partmethod = 'h'
-          JOIN pg_catalog.pg_class c ON c.oid = s.logicalrelid
-         WHERE c.relnamespace = 'finshard'::regnamespace AND NOT c.relispartition
-           AND NOT EXISTS (SELECT 1 FROM finshard_local.shards m WHERE m.shardid = s.shardid)
-         ORDER BY s.shardid$q$
-        USING v_group
+    FOR r IN EXECUTE v_pending USING v_group, v_tables
     LOOP
         CONTINUE WHEN r.shard_rel IS NULL;
         EXECUTE format('ALTER TABLE finshard_local.%I ATTACH PARTITION %s FOR VALUES FROM (%s) TO (%s)',
                        r.relname, r.shard_rel, r.lo,
                        CASE WHEN r.hi = 2147483647 THEN 'MAXVALUE' ELSE (r.hi::bigint + 1)::text END);
-        EXECUTE format('ALTER TABLE %s DROP CONSTRAINT IF EXISTS finshard_local_range', r.shard_rel);
+        FOR v_leaf IN SELECT t.relid FROM pg_catalog.pg_partition_tree(r.shard_rel) t WHERE t.isleaf LOOP
+            EXECUTE format('ALTER TABLE %s DROP CONSTRAINT IF EXISTS finshard_local_range', v_leaf);
+        END LOOP;
         INSERT INTO finshard_local.shards (shardid, relid) VALUES (r.shardid, r.shard_rel::oid);
         v_changes := v_changes + 1;
     END LOOP;
     RETURN v_changes;
 END
 $$;
-COMMENT ON FUNCTION finshard._local_shards(text) IS 'On a Citus node, one step of sync_local_shards: attach (this node''s active shards of the hash-distributed finshard tables as partitions of finshard_local stand-ins, and views of the reference tables, detaching those it no longer holds), constrain and validate (the hash-range CHECK that spares attach a locked scan), or detach (all, dropping the stand-ins). Returns the changes';
+COMMENT ON FUNCTION finshard._local_shards(text) IS 'On a Citus node, one step of sync_local_shards: attach (this node''s active shards of the tables _transfer_local names as partitions of finshard_local stand-ins, and views of the reference tables, detaching those it no longer holds), constrain and validate (the hash-range CHECK that spares attach a locked scan), or detach (all, dropping the stand-ins). Returns the changes';
 REVOKE ALL ON FUNCTION finshard._local_shards(text) FROM PUBLIC;

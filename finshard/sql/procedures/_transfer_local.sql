@@ -1,6 +1,7 @@
 -- finshard._transfer_local: transfer's one statement, run on this Citus node's own shards.
 -- Generated from transfer's source, not written twice: the statement between its two marker
--- lines, with each finshard table it names read from finshard_local instead (_local_shards).
+-- lines, with each finshard table it names read from finshard_local instead (_local_shards), and
+-- its shard-pruning terms, comments there, made terms.
 DO $gen$
 DECLARE
     v_src  text;
@@ -13,6 +14,8 @@ BEGIN
     IF v_stmt IS NULL THEN
         PERFORM finshard.fail('FS009', 'finshard.transfer has no one-statement block to copy into _transfer_local');
     END IF;
+    -- Its /*on shards: ...*/ comments become terms: they prune each scan to the account's shard.
+    v_stmt := regexp_replace(v_stmt, '/\*on shards: (.*?) \*/', '\1', 'g');
     -- Tables only: the functions, types and sequences it names stay where they are.
     FOR v_name IN SELECT DISTINCT m[1] FROM regexp_matches(v_stmt, '\mfinshard\.([a-z_]+)\M', 'g') AS m LOOP
         IF (SELECT c.relkind FROM pg_catalog.pg_class c WHERE c.oid = to_regclass('finshard.' || v_name)) IN ('r', 'p') THEN
@@ -38,8 +41,11 @@ BEGIN
     -- switch placements (a split removes the old shard's), so the shards stay here until this
     -- transaction ends. Read committed only: the check after the lock must see what committed
     -- before it.
+    -- And not with Citus' local execution off: its later commands in this transaction would go
+    -- over a loopback connection that cannot see these writes.
     IF p_from_account_id IS NULL OR p_to_account_id IS NULL OR to_regclass('finshard_local.accounts') IS NULL
-       OR current_setting('transaction_isolation') <> 'read committed' THEN
+       OR current_setting('transaction_isolation') <> 'read committed'
+       OR current_setting('citus.enable_local_execution') = 'off' THEN
         RETURN;
     END IF;
     v_shards := ARRAY[get_shard_id_for_distribution_column('finshard.accounts', p_from_account_id),
@@ -57,7 +63,7 @@ BEGIN
         AND hashint8(a.account_id) IN (hashint8(p_from_account_id), hashint8(p_to_account_id))
         AND (SELECT count(*)
                FROM finshard_local.shards m
-               JOIN pg_catalog.pg_inherits i ON i.inhrelid = m.relid
+               JOIN pg_catalog.pg_inherits i ON i.inhrelid = m.relid AND i.inhparent = 'finshard_local.accounts'::regclass
                JOIN pg_dist_placement p ON p.shardid = m.shardid AND p.shardstate = 1
               WHERE m.shardid = ANY (v_shards) AND p.groupid = (SELECT g.groupid FROM pg_dist_local_group g))
             = cardinality(v_shards)

@@ -14,6 +14,12 @@ BEGIN
         RETURN 0;
     END IF;
     PERFORM finshard._not_null(p_attach, 'p_attach');
+    -- Not while an install or upgrade runs (it detaches before its migrations and attaches after),
+    -- unless this is that install's own call.
+    IF current_setting('finshard.installer', true) IS DISTINCT FROM 'python'
+       AND NOT pg_try_advisory_xact_lock_shared(hashtext('finshard.install')) THEN
+        RETURN 0;
+    END IF;
     -- Every node, each step in a transaction of its own there (_local_shards says why).
     FOREACH v_step IN ARRAY CASE WHEN p_attach THEN ARRAY['constrain', 'validate', 'attach'] ELSE ARRAY['detach'] END LOOP
         v_total := 0;
@@ -23,8 +29,7 @@ BEGIN
         LOOP
             IF NOT r.success THEN
                 PERFORM finshard.fail('FS096', format('node %s:%s could not %s its local shards: %s', r.nodename, r.nodeport,
-                                                      v_step, r.result),
-                                      'Run finshard.sync_local_shards() again; until it succeeds, transfers on that node take the slower per-leg path.');
+                                                      v_step, r.result));
             END IF;
             v_total := v_total + r.result::integer;
         END LOOP;

@@ -80,8 +80,9 @@ BEGIN
         -- once, for the hash and for the entry (OFFSET 0 keeps it a subquery, so that they are not
         -- built again where they are used). The index scan over the two ids locks them in ascending
         -- id order, the lock order of every movement: the function turns off sequential and bitmap
-        -- scans, which would lock them in heap order. The hashint8 terms are Citus' shard key: where the
-        -- tables are partitioned by it (_transfer_local), they confine each scan to the account's shard.
+        -- scans, which would lock them in heap order. The /*on shards: ...*/ terms are Citus' shard
+        -- key: _transfer_local's copy, on tables partitioned by it, keeps them so that each scan looks
+        -- in the account's shard only; here they would cost a fifth of the statement.
         IF current_setting('citus.version', true) IS NOT NULL THEN
             -- This statement, generated from the text below onto this node's shards, when both
             -- accounts are here; no row moved (NULL) otherwise.
@@ -114,7 +115,8 @@ BEGIN
                       JOIN finshard.accounts t ON t.account_id = p_to_account_id AND t.currency = f.currency
                       JOIN finshard.currencies m ON m.code = f.currency
                      WHERE f.account_id = p_from_account_id AND p_from_account_id <> p_to_account_id
-                       AND hashint8(f.account_id) = hashint8(p_from_account_id) AND hashint8(t.account_id) = hashint8(p_to_account_id)
+                       /*on shards: AND hashint8(f.account_id) = hashint8(p_from_account_id)
+                                    AND hashint8(t.account_id) = hashint8(p_to_account_id) */
                        -- _authorize's rules, inlined: an active owner, acting through a live session
                        -- of theirs, or a finshard_admin role acting as itself (checked above).
                        AND f.owner_active AND (p_session IS NULL OR f.user_id = v_user)
@@ -125,7 +127,7 @@ BEGIN
                        AND t.balance + p_amount < 1e18
                     OFFSET 0) chk
              WHERE a.account_id IN (p_from_account_id, p_to_account_id)
-               AND hashint8(a.account_id) IN (hashint8(p_from_account_id), hashint8(p_to_account_id))
+               /*on shards: AND hashint8(a.account_id) IN (hashint8(p_from_account_id), hashint8(p_to_account_id)) */
                AND a.status = 'active' AND a.account_type NOT IN ('house', 'system')
                AND (a.account_id <> p_from_account_id OR a.balance - p_amount >= a.reserved)
                AND p_amount > 0 AND p_amount < 1e18 AND coalesce(length(p_description), 0) <= 500
@@ -169,22 +171,26 @@ BEGIN
                                 ELSE pg_try_advisory_xact_lock_shared(finshard._dispatcher_key()) END) AS send_now
               FROM u
         ), notes AS (
-            -- Sent now: stored here, and signalled by the RETURNING. On Citus stored when queued
-            -- too (_notify's rule: there a client's transaction block queues as well).
+            -- Sent now: stored here, and signalled by the RETURNING.
             INSERT INTO finshard.notifications (account_id, notification_id, user_id, kind, message, payload, created_at)
             SELECT m.account_id, m.notification_id, m.user_id, m.kind, m.message, m.payload, m.created_at
               FROM msgs m
-             WHERE m.send_now OR current_setting('citus.version', true) IS NOT NULL
+             WHERE m.send_now
             -- Signalled here, row by row (a data-modifying WITH runs to the end, RETURNING included,
             -- whether or not anything reads it).
-            RETURNING CASE WHEN (SELECT bool_and(m.send_now) FROM msgs m)
-                           THEN finshard._signal(notification_id, account_id, user_id, kind::text) END
+            RETURNING finshard._signal(notification_id, account_id, user_id, kind::text)
         ), queued AS (
             -- Not sent now: queued whole; dispatch_notifications() stores and sends them.
             INSERT INTO finshard.notification_outbox (account_id, notification_id, user_id, kind, message, payload, created_at)
             SELECT m.account_id, m.notification_id, m.user_id, m.kind, m.message, m.payload, m.created_at
               FROM msgs m
              WHERE NOT m.send_now
+        /*on shards: ), kept AS (
+            -- On Citus also stored when queued (_notify's rule there: a client's transaction block queues too).
+            INSERT INTO finshard.notifications (account_id, notification_id, user_id, kind, message, payload, created_at)
+            SELECT m.account_id, m.notification_id, m.user_id, m.kind, m.message, m.payload, m.created_at
+              FROM msgs m
+             WHERE NOT m.send_now */
         ), record AS (
             INSERT INTO finshard.transfers (transfer_id, from_account_id, to_account_id, amount, currency, to_amount, to_currency,
                                             status, idempotency_key, description, resolved_at)
