@@ -32,6 +32,16 @@ def _by_node(citus, accounts: list[int]) -> dict[int, list[int]]:
     return groups
 
 
+def _worker_accounts(citus, count: int, deposit: str) -> tuple[list[int], dict[int, list[int]], int, list[int]]:
+    """``count`` new USD accounts: all of them, grouped by worker port, and the worker holding most
+    with its accounts."""
+    with citus.connect() as conn:
+        accounts = [new_account(conn, "USD", deposit) for _ in range(count)]
+    groups = _by_node(citus, accounts)
+    port, local = max(groups.items(), key=lambda kv: len(kv[1]))
+    return accounts, groups, port, local
+
+
 def _shard(conn, acc: int) -> int:
     return conn.execute("SELECT get_shard_id_for_distribution_column('finshard.accounts', %s::bigint)", (acc,)).fetchone()[0]
 
@@ -49,10 +59,7 @@ def _paths(conn, src: int, dst: int, amount: str, key: str | None = None) -> tup
 
 
 def test_a_same_node_transfer_on_a_worker_is_one_statement_and_writes_what_the_per_leg_path_writes(citus):
-    with citus.connect() as conn:
-        accounts = [new_account(conn, "USD", "100.00") for _ in range(12)]
-    groups = _by_node(citus, accounts)
-    port, local = max(groups.items(), key=lambda kv: len(kv[1]))
+    accounts, groups, port, local = _worker_accounts(citus, 12, "100.00")
     assert len(local) >= 4
     other = next(p for p in groups if p != port)
     with psycopg.connect(_node_dsn(citus, port), autocommit=True) as worker:
@@ -80,10 +87,8 @@ def test_a_same_node_transfer_on_a_worker_is_one_statement_and_writes_what_the_p
 
 
 def test_rejections_on_the_local_path_say_why_and_change_nothing(citus):
+    accounts, groups, port, local = _worker_accounts(citus, 10, "10.00")
     with citus.connect() as conn:
-        accounts = [new_account(conn, "USD", "10.00") for _ in range(10)]
-        groups = _by_node(citus, accounts)
-        port, local = max(groups.items(), key=lambda kv: len(kv[1]))
         conn.execute("SELECT finshard.freeze_account(%s::bigint, 'test')", (local[2],))
     with psycopg.connect(_node_dsn(citus, port), autocommit=True) as worker:
         for (src, dst, amount), sqlstate in (((local[0], local[1], "10.01"), "FS013"),
@@ -101,10 +106,7 @@ def test_rejections_on_the_local_path_say_why_and_change_nothing(citus):
 def test_a_worker_never_writes_into_a_shard_it_no_longer_holds(citus):
     """Right after a move or a split, before the worker's stand-ins catch up, the old shard is
     still attached there (Citus drops it later): the transfer must not write into it."""
-    with citus.connect() as conn:
-        accounts = [new_account(conn, "USD", "50.00") for _ in range(40)]
-    groups = _by_node(citus, accounts)
-    port, local = max(groups.items(), key=lambda kv: len(kv[1]))
+    accounts, groups, port, local = _worker_accounts(citus, 40, "50.00")
     dst_port = next(p for p in groups if p != port)
     with citus.connect() as conn:
         conn.execute("ALTER SYSTEM SET citus.defer_shard_delete_interval = -1")  # keep the old shards
@@ -156,10 +158,7 @@ def test_the_books_balance_through_a_shard_move_or_split_under_load(citus, opera
     idempotency keys and retries, while a shard of it moves away online (logical replication) or
     splits in two on it; the stand-ins catch up meanwhile. Afterwards every acknowledged transfer
     is there exactly once and the books balance."""
-    with citus.connect() as conn:
-        accounts = [new_account(conn, "USD", "1000.00") for _ in range(48)]
-    groups = _by_node(citus, accounts)
-    port, local = max(groups.items(), key=lambda kv: len(kv[1]))
+    accounts, groups, port, local = _worker_accounts(citus, 48, "1000.00")
     dst_port = next(p for p in groups if p != port)
     with citus.connect() as conn:
         by_shard: dict[int, list[int]] = {}
@@ -250,10 +249,8 @@ def test_the_books_balance_through_a_shard_move_or_split_under_load(citus, opera
 
 
 def test_the_stand_ins_detach_and_attach_again_and_refuse_to_take_shards_with_them(citus):
+    accounts, groups, port, local = _worker_accounts(citus, 10, "20.00")
     with citus.connect() as conn:
-        accounts = [new_account(conn, "USD", "20.00") for _ in range(10)]
-        groups = _by_node(citus, accounts)
-        port, local = max(groups.items(), key=lambda kv: len(kv[1]))
         try:
             assert conn.execute("SELECT finshard.sync_local_shards(false)").fetchone()[0] > 0
             with psycopg.connect(_node_dsn(citus, port), autocommit=True) as worker:
@@ -296,10 +293,7 @@ def test_the_stand_ins_detach_and_attach_again_and_refuse_to_take_shards_with_th
 def test_the_local_path_declines_what_it_cannot_prove_and_the_per_leg_path_runs(citus):
     """Under repeatable read (the check after the lock would read an older snapshot), with Citus'
     local execution off, and for a shard the map lists but that is no longer attached."""
-    with citus.connect() as conn:
-        accounts = [new_account(conn, "USD", "20.00") for _ in range(12)]
-    groups = _by_node(citus, accounts)
-    port, local = max(groups.items(), key=lambda kv: len(kv[1]))
+    accounts, groups, port, local = _worker_accounts(citus, 12, "20.00")
     with psycopg.connect(_node_dsn(citus, port), autocommit=True) as worker:
         worker.execute("SET default_transaction_isolation = 'repeatable read'")
         assert _paths(worker, local[0], local[1], "1.00")[1] == (1, 1)
