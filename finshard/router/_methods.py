@@ -881,8 +881,8 @@ class RouterMethods:
     def sync_local_shards(self, *, attach: bool | None = None) -> int:
         """On Citus: every node attaches the shards it holds to its finshard_local stand-ins (detaches
         them all with false), which lets same-node transfers run as one statement; after shard moves
-        and splits, by the finshard-local-shards job every minute. Returns the changes; FS096 when a
-        node fails. On plain PostgreSQL returns 0
+        and splits, by the finshard-local-shards job every minute. Returns the shards and stand-ins
+        attached or detached; FS096 when a node fails. On plain PostgreSQL returns 0
         """
         result: int = self.call("sync_local_shards", attach=attach)
         return result
@@ -1728,8 +1728,8 @@ class AsyncRouterMethods:
     async def sync_local_shards(self, *, attach: bool | None = None) -> int:
         """On Citus: every node attaches the shards it holds to its finshard_local stand-ins (detaches
         them all with false), which lets same-node transfers run as one statement; after shard moves
-        and splits, by the finshard-local-shards job every minute. Returns the changes; FS096 when a
-        node fails. On plain PostgreSQL returns 0
+        and splits, by the finshard-local-shards job every minute. Returns the shards and stand-ins
+        attached or detached; FS096 when a node fails. On plain PostgreSQL returns 0
         """
         result: int = await self.call("sync_local_shards", attach=attach)
         return result

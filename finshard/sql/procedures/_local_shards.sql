@@ -103,7 +103,7 @@ BEGIN
           JOIN pg_catalog.pg_class c ON c.oid = i.inhparent AND c.relnamespace = 'finshard_local'::regnamespace
           LEFT JOIN finshard_local.shards m ON m.relid = i.inhrelid
          WHERE NOT $1 OR m.shardid IS NULL
-            OR NOT EXISTS (SELECT 1 FROM pg_dist_placement p JOIN pg_dist_shard s USING (shardid)
+            OR NOT EXISTS (SELECT 1 FROM pg_dist_placement p
                             WHERE p.shardid = m.shardid AND p.groupid = $2 AND p.shardstate = 1)$q$
         USING v_attach, v_group
     LOOP

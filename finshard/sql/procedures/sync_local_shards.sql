@@ -21,6 +21,7 @@ BEGIN
         RETURN 0;
     END IF;
     -- Every node, each step in a transaction of its own there (_local_shards says why).
+    -- The count returned is the last step's: shards attached (or detached), not CHECKs added.
     FOREACH v_step IN ARRAY CASE WHEN p_attach THEN ARRAY['constrain', 'validate', 'attach'] ELSE ARRAY['detach'] END LOOP
         v_total := 0;
         FOR r IN EXECUTE format('SELECT n.nodename, n.nodeport, x.success, x.result FROM run_command_on_all_nodes(%L) x '
@@ -37,6 +38,6 @@ BEGIN
     RETURN v_total;
 END
 $$;
-COMMENT ON FUNCTION finshard.sync_local_shards(boolean) IS 'On Citus: every node attaches the shards it holds to its finshard_local stand-ins (detaches them all with false), which lets same-node transfers run as one statement; after shard moves and splits, by the finshard-local-shards job every minute. Returns the changes; FS096 when a node fails. On plain PostgreSQL returns 0';
+COMMENT ON FUNCTION finshard.sync_local_shards(boolean) IS 'On Citus: every node attaches the shards it holds to its finshard_local stand-ins (detaches them all with false), which lets same-node transfers run as one statement; after shard moves and splits, by the finshard-local-shards job every minute. Returns the shards and stand-ins attached or detached; FS096 when a node fails. On plain PostgreSQL returns 0';
 REVOKE ALL ON FUNCTION finshard.sync_local_shards(boolean) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION finshard.sync_local_shards(boolean) TO finshard_admin;
