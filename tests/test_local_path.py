@@ -290,6 +290,51 @@ def test_the_stand_ins_detach_and_attach_again_and_refuse_to_take_shards_with_th
             == Decimal("200.00")
 
 
+def test_the_job_never_queues_for_a_shard_a_reader_holds(citus):
+    """A shard to attach that a multi-shard reader holds: the job neither queues for it (every later
+    reader and writer of the shard would queue behind) nor keeps the shards it locked meanwhile (the
+    reader reading one of them next would close a deadlock cycle, and Citus would cancel one side):
+    it attaches nothing this run, and everything once the reader is done."""
+    accounts, groups, port, local = _worker_accounts(citus, 4, "5.00")
+    with citus.connect() as conn:
+        try:
+            conn.execute("SELECT finshard.sync_local_shards(false)")
+            with psycopg.connect(_node_dsn(citus, port)) as reader:
+                shards = [s for (s,) in reader.execute(
+                    "SELECT s.shardid FROM pg_dist_shard s JOIN pg_dist_placement p USING (shardid) "
+                    "WHERE s.logicalrelid = 'finshard.accounts'::regclass AND p.groupid = (SELECT groupid FROM pg_dist_local_group) "
+                    "ORDER BY s.shardid").fetchall()]
+                reader.execute("SET statement_timeout = '10s'")
+                reader.execute(f"SELECT count(*) FROM finshard.accounts_{shards[-1]}")  # ACCESS SHARE, held
+                outcome: list = []
+
+                def job() -> None:
+                    try:
+                        with citus.connect() as c:
+                            outcome.append(c.execute("SELECT finshard.sync_local_shards()").fetchone()[0])
+                    except psycopg.Error as e:
+                        outcome.append(e)
+
+                worker = threading.Thread(target=job)
+                worker.start()
+                time.sleep(1.0)
+                started = time.monotonic()
+                reader.execute(f"SELECT count(*) FROM finshard.accounts_{shards[0]}")  # the job would lock this one first
+                assert time.monotonic() - started < 0.5
+                worker.join()
+                assert not isinstance(outcome[0], Exception), outcome
+                assert reader.execute("SELECT count(*) FROM finshard_local.shards").fetchone()[0] == 0
+                reader.rollback()
+            conn.execute("SELECT finshard.sync_local_shards()")
+            with psycopg.connect(_node_dsn(citus, port), autocommit=True) as worker_conn:
+                attached = worker_conn.execute("SELECT count(*) FROM finshard_local.shards WHERE shardid = ANY (%s)",
+                                               (shards,)).fetchone()[0]
+                assert attached == len(shards)
+                assert _paths(worker_conn, local[0], local[1], "1.00")[1] == (1, 0)
+        finally:
+            conn.execute("SELECT finshard.sync_local_shards()")
+
+
 def test_the_local_path_declines_what_it_cannot_prove_and_the_per_leg_path_runs(citus):
     """Under repeatable read (the check after the lock would read an older snapshot), with Citus'
     local execution off, and for a shard the map lists but that is no longer attached."""

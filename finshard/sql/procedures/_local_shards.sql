@@ -8,8 +8,11 @@ DECLARE
     v_changes integer := 0;
     v_shape   text;
     v_attach  boolean := p_step <> 'detach';
+    v_busy    boolean := false;
     v_leaf    regclass;
     v_tables  text[];
+    v_rels    text[];
+    v_parents text[];
     -- This node's active shards not attached yet, of shard groups whose every shard is here: a
     -- transfer's proof names the accounts shard, and the rest of its group must be attached with it.
     v_pending constant text := $q$
@@ -48,8 +51,8 @@ BEGIN
     PERFORM set_config('citus.enable_ddl_propagation', 'off', true);
     PERFORM set_config('citus.enable_manual_changes_to_shards', 'on', true);
     PERFORM pg_advisory_xact_lock(hashtext('finshard._local_shards'));
-    -- Detaching waits for every transaction using the stand-in (one left idle would stall the
-    -- node's transfers behind the detach): give up after 3 s (autovacuum yields after 1 s), the next run tries again.
+    -- The job takes shard locks without queueing (_local_lock); an operator's detach (before an
+    -- upgrade) waits for every transaction using the stand-ins, up to 3 s (autovacuum yields after 1 s).
     PERFORM set_config('lock_timeout', '3s', true);
     EXECUTE 'SELECT groupid FROM pg_dist_local_group' INTO v_group;
     -- The tables the generated statements name, and no others (a month partition detached for a
@@ -83,15 +86,26 @@ BEGIN
                 v_shape := (SELECT k.convalidated::text FROM pg_catalog.pg_constraint k
                              WHERE k.conrelid = v_leaf::oid AND k.conname = 'finshard_local_range');
                 IF p_step = 'constrain' AND v_shape IS NULL THEN
-                    EXECUTE format('ALTER TABLE %s ADD CONSTRAINT finshard_local_range CHECK (hashint8(%I) BETWEEN %s AND %s) NOT VALID',
-                                   v_leaf, r.dist_column, r.lo, r.hi);
-                    v_changes := v_changes + 1;
+                    v_rels := v_rels || ARRAY[v_leaf::text, r.dist_column, r.lo::text, r.hi::text];
                 ELSIF p_step = 'validate' AND v_shape = 'false' THEN
+                    -- SHARE UPDATE EXCLUSIVE: the scan lets reads and writes through.
                     EXECUTE format('ALTER TABLE %s VALIDATE CONSTRAINT finshard_local_range', v_leaf);
                     v_changes := v_changes + 1;
                 END IF;
             END LOOP;
         END LOOP;
+        -- Adding a CHECK, even NOT VALID, takes ACCESS EXCLUSIVE: every leaf at once, or none this run.
+        IF cardinality(v_rels) > 0 THEN
+            IF NOT finshard._local_lock(ARRAY(SELECT v_rels[i] FROM generate_subscripts(v_rels, 1) i WHERE i % 4 = 1)) THEN
+                RAISE NOTICE 'shards busy: their range CHECKs wait for the next run';
+                RETURN 0;
+            END IF;
+            FOR i IN 1 .. cardinality(v_rels) BY 4 LOOP
+                EXECUTE format('ALTER TABLE %s ADD CONSTRAINT finshard_local_range CHECK (hashint8(%I) BETWEEN %s AND %s) NOT VALID',
+                               v_rels[i], v_rels[i + 1], v_rels[i + 2], v_rels[i + 3]);
+                v_changes := v_changes + 1;
+            END LOOP;
+        END IF;
         RETURN v_changes;
     END IF;
 
@@ -107,10 +121,22 @@ BEGIN
                             WHERE p.shardid = m.shardid AND p.groupid = $2 AND p.shardstate = 1)$q$
         USING v_attach, v_group
     LOOP
+        -- The job's detach (a shard that left) must not queue behind the node's transfers: when
+        -- the stand-in stays busy, the shard stays attached, unused (the proof needs its
+        -- placement here), until a later run or Citus' own drop of it. An operator's detach waits.
+        IF v_attach AND NOT finshard._local_lock(ARRAY['ONLY ' || r.parent, r.part]) AND to_regclass(r.part) IS NOT NULL THEN
+            RAISE NOTICE 'stand-in % busy: % stays attached, unused, until the next run', r.parent, r.part;
+            v_busy := true;
+            CONTINUE;
+        END IF;
         PERFORM finshard._local_detach(r.parent, r.part);
         DELETE FROM finshard_local.shards WHERE relid = r.part_oid;
         v_changes := v_changes + 1;
     END LOOP;
+    IF v_busy THEN
+        -- A shard left attached may overlap the range of one to attach (a split): next run.
+        RETURN v_changes;
+    END IF;
     DELETE FROM finshard_local.shards m
      WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhrelid = m.relid);
 
@@ -162,7 +188,15 @@ BEGIN
         v_changes := v_changes + 1;
     END LOOP;
 
-    -- 4. Attach this node's active placements that are not attached, with their hash ranges.
+    -- 4. Attach this node's active placements that are not attached, with their hash ranges:
+    --    every shard to attach locked at once (and its stand-in, SHARE UPDATE EXCLUSIVE), or none this run.
+    EXECUTE format('SELECT array_agg(p.shard_rel::text), array_agg(DISTINCT %L || quote_ident(p.relname)) FROM (%s) p '
+                   'WHERE p.shard_rel IS NOT NULL', 'ONLY finshard_local.', v_pending)
+       INTO v_rels, v_parents USING v_group, v_tables;
+    IF cardinality(v_rels) > 0 AND NOT finshard._local_lock(v_rels, v_parents) THEN
+        RAISE NOTICE 'shards busy: they attach on the next run';
+        RETURN v_changes;
+    END IF;
     FOR r IN EXECUTE v_pending USING v_group, v_tables
     LOOP
         CONTINUE WHEN r.shard_rel IS NULL;
