@@ -151,6 +151,7 @@ END $$;
 \ir procedures/_lock_account.sql
 \ir procedures/_login_attempt.sql
 \ir procedures/_loopback.sql
+\ir procedures/_match_on_shards.sql
 \ir procedures/_match_order.sql
 \ir procedures/_mfa_match.sql
 \ir procedures/_move.sql
@@ -234,6 +235,8 @@ END $$;
 \ir procedures/transfer.sql
 -- generated from transfer.sql's one statement, so after it
 \ir procedures/_transfer_local.sql
+-- generated from _match_order and its helpers, so after them
+\ir procedures/_match_local.sql
 \ir procedures/unfreeze_account.sql
 \ir procedures/unlock_user.sql
 \ir procedures/update_quote.sql

@@ -13,9 +13,9 @@ BEGIN
     -- Without p_lock (a caller that holds a lock it must not take this one after) the reason is
     -- read from the latest committed row.
     IF p_lock THEN
-        SELECT * INTO v_acc FROM finshard.accounts a WHERE a.account_id = p_account_id FOR UPDATE;
+        SELECT * INTO v_acc FROM finshard.accounts a WHERE a.account_id = p_account_id /*on shards: AND hashint8(a.account_id) = hashint8(p_account_id) */ FOR UPDATE;
     ELSE
-        SELECT * INTO v_acc FROM finshard.accounts a WHERE a.account_id = p_account_id;
+        SELECT * INTO v_acc FROM finshard.accounts a WHERE a.account_id = p_account_id /*on shards: AND hashint8(a.account_id) = hashint8(p_account_id) */;
     END IF;
     IF NOT FOUND THEN
         PERFORM finshard.fail('FS010', format('account %s does not exist', p_account_id));

@@ -9,15 +9,18 @@ BEGIN
     -- Ends an open order: what it still reserves (cash for a buy, quantity for a sell) is released.
     SELECT o.reserved_cash AS released, o.quantity - o.filled_quantity AS unfilled, o.side, o.instrument_id, o.created_at
       INTO v_order FROM finshard.orders o
-     WHERE o.account_id = p_account_id AND o.order_id = p_order_id AND o.created_at = p_created_at FOR UPDATE;
+     WHERE o.account_id = p_account_id AND o.order_id = p_order_id AND o.created_at = p_created_at
+       /*on shards: AND hashint8(o.account_id) = hashint8(p_account_id) */ FOR UPDATE;
     UPDATE finshard.orders SET status = p_status, reserved_cash = 0, updated_at = now()
-     WHERE account_id = p_account_id AND order_id = p_order_id AND created_at = v_order.created_at;
+     WHERE account_id = p_account_id AND order_id = p_order_id AND created_at = v_order.created_at
+       /*on shards: AND hashint8(account_id) = hashint8(p_account_id) */;
     IF v_order.side = 'buy' AND v_order.released > 0 THEN
         UPDATE finshard.accounts SET reserved = reserved - v_order.released, updated_at = now()
-         WHERE account_id = p_account_id;
+         WHERE account_id = p_account_id /*on shards: AND hashint8(account_id) = hashint8(p_account_id) */;
     ELSIF v_order.side = 'sell' THEN
         UPDATE finshard.positions SET reserved_quantity = reserved_quantity - v_order.unfilled, updated_at = now()
-         WHERE account_id = p_account_id AND instrument_id = v_order.instrument_id;
+         WHERE account_id = p_account_id AND instrument_id = v_order.instrument_id
+           /*on shards: AND hashint8(account_id) = hashint8(p_account_id) */;
     END IF;
 END
 $$;

@@ -12,7 +12,6 @@ DECLARE
     v_realized numeric := 0;
     v_trade_id bigint;
     v_entry    record;
-    -- A variable, not now() in the upsert: Citus allows only immutable functions in DO UPDATE SET.
     v_now      timestamptz := now();
 BEGIN
     -- The caller (_match_order) has locked the account and the order and passes what it read:
@@ -29,7 +28,8 @@ BEGIN
         END IF;
     ELSE
         SELECT round(p_quantity * (p_price - p.average_price), 4) INTO v_realized
-          FROM finshard.positions p WHERE p.account_id = p_account_id AND p.instrument_id = p_instrument_id;
+          FROM finshard.positions p WHERE p.account_id = p_account_id AND p.instrument_id = p_instrument_id
+               /*on shards: AND hashint8(p.account_id) = hashint8(p_account_id) */;
     END IF;
     INSERT INTO finshard.trades (account_id, order_id, instrument_id, side, quantity, price, commission, realized_pnl)
     VALUES (p_account_id, p_order_id, p_instrument_id, p_side, p_quantity, p_price, v_fee, v_realized)
@@ -49,14 +49,20 @@ BEGIN
                                      p_description => 'commission');
     END IF;
     IF p_side = 'buy' THEN
-        INSERT INTO finshard.positions AS p (account_id, instrument_id, quantity, average_price)
-        VALUES (p_account_id, p_instrument_id, p_quantity, p_price)
-        ON CONFLICT (account_id, instrument_id) DO UPDATE
-           SET average_price = round((p.quantity * p.average_price + EXCLUDED.quantity * EXCLUDED.average_price)
-                                     / (p.quantity + EXCLUDED.quantity), 8),
-               quantity = p.quantity + EXCLUDED.quantity,
+        -- An update, and an insert when the account holds none: the caller's lock on the account
+        -- keeps any other fill of it out between the two (and a node's finshard_local positions,
+        -- partitioned by an expression, can have no unique index for an ON CONFLICT).
+        UPDATE finshard.positions p
+           SET average_price = round((p.quantity * p.average_price + p_quantity * p_price) / (p.quantity + p_quantity), 8),
+               quantity = p.quantity + p_quantity,
                opened_at = CASE WHEN p.quantity = 0 THEN v_now ELSE p.opened_at END,
-               updated_at = v_now;
+               updated_at = v_now
+         WHERE p.account_id = p_account_id AND p.instrument_id = p_instrument_id
+           /*on shards: AND hashint8(p.account_id) = hashint8(p_account_id) */;
+        IF NOT FOUND THEN
+            INSERT INTO finshard.positions (account_id, instrument_id, quantity, average_price)
+            VALUES (p_account_id, p_instrument_id, p_quantity, p_price);
+        END IF;
     ELSE
         UPDATE finshard.positions p
            SET quantity = p.quantity - p_quantity,
@@ -64,7 +70,8 @@ BEGIN
                realized_pnl = p.realized_pnl + v_realized,
                average_price = CASE WHEN p.quantity = p_quantity THEN 0 ELSE p.average_price END,
                updated_at = now()
-         WHERE p.account_id = p_account_id AND p.instrument_id = p_instrument_id;
+         WHERE p.account_id = p_account_id AND p.instrument_id = p_instrument_id
+           /*on shards: AND hashint8(p.account_id) = hashint8(p_account_id) */;
     END IF;
     UPDATE finshard.orders o
        SET filled_quantity = o.filled_quantity + p_quantity,
@@ -74,7 +81,8 @@ BEGIN
            reserved_cash = o.reserved_cash - v_release,
            filled_at = CASE WHEN o.filled_quantity + p_quantity = o.quantity THEN v_now END,
            updated_at = now()
-     WHERE o.account_id = p_account_id AND o.order_id = p_order_id AND o.created_at = p_created_at;
+     WHERE o.account_id = p_account_id AND o.order_id = p_order_id AND o.created_at = p_created_at
+       /*on shards: AND hashint8(o.account_id) = hashint8(p_account_id) */;
     PERFORM finshard._notify(p_account_id, v_entry.user_id, 'trade',
                              format('%s %s @ %s filled (order %s)', initcap(p_side), p_quantity, p_price, p_order_id),
                              jsonb_build_object('order_id', p_order_id, 'trade_id', v_trade_id, 'instrument_id', p_instrument_id,

@@ -35,12 +35,13 @@ DECLARE
          ORDER BY s.shardid$q$;
     r         record;
 BEGIN
-    -- On a Citus node, finshard_local holds one plain table per distributed table _transfer_local names,
-    -- partitioned by Citus' own hash of the distribution column, with this node's shards of it
-    -- attached as its partitions, and one view per reference table over its shard here. A
-    -- statement on them is planned by PostgreSQL alone and its plan cached (docs/citus-tax.md);
-    -- _transfer_local runs on them only after proving, under Citus' shard metadata lock, that
-    -- the shards it needs are the active ones and attached. Nothing here moves or copies data.
+    -- On a Citus node, finshard_local holds one plain table per distributed table the generated
+    -- *_local functions name, partitioned by Citus' own hash of the distribution column, with this
+    -- node's shards of it attached as its partitions, and one view per reference table over its
+    -- shard here. A statement on them is planned by PostgreSQL alone and its plan cached
+    -- (docs/citus-tax.md); _transfer_local and _match_orders_local run on them only after proving,
+    -- under Citus' shard metadata lock, that the shards they need are the active ones and
+    -- attached. Nothing here moves or copies data.
     IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus') THEN
         RETURN 0;
     END IF;
@@ -59,14 +60,14 @@ BEGIN
     -- while is a distributed table of its own meanwhile: it is not for the stand-ins to take).
     v_tables := ARRAY(SELECT DISTINCT m[1]
                         FROM pg_catalog.pg_proc p, regexp_matches(p.prosrc, 'finshard_local\.([a-z_]+)', 'g') AS m
-                       WHERE p.pronamespace = 'finshard'::regnamespace AND p.proname = '_transfer_local' AND m[1] <> 'shards');
+                       WHERE p.pronamespace = 'finshard'::regnamespace AND p.proname LIKE '%\_local' AND m[1] <> 'shards');
     -- Only when missing: a change to the schema's row would reset every session's cached plans.
     IF to_regnamespace('finshard_local') IS NULL THEN
         CREATE SCHEMA finshard_local;
         REVOKE ALL ON SCHEMA finshard_local FROM PUBLIC;
         COMMENT ON SCHEMA finshard_local IS 'This node''s shards of the finshard tables, as partitions of plain tables (finshard._local_shards)';
     END IF;
-    -- The shard relations attached here, by shard id: the proof _transfer_local reads.
+    -- The shard relations attached here, by shard id: the proof the *_local functions read.
     CREATE TABLE IF NOT EXISTS finshard_local.shards (shardid bigint PRIMARY KEY, relid oid NOT NULL UNIQUE);
     -- Dropping a partitioned table drops its partitions: here, Citus' shards. Refused while any is attached.
     IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_event_trigger WHERE evtname = 'finshard_local_keeps_shards') THEN
@@ -212,5 +213,5 @@ BEGIN
     RETURN v_changes;
 END
 $$;
-COMMENT ON FUNCTION finshard._local_shards(text) IS 'On a Citus node, one step of sync_local_shards: attach (this node''s active shards of the tables _transfer_local names as partitions of finshard_local stand-ins, and views of the reference tables, detaching those it no longer holds), constrain and validate (the hash-range CHECK that spares attach a locked scan), or detach (all, dropping the stand-ins). Returns the changes';
+COMMENT ON FUNCTION finshard._local_shards(text) IS 'On a Citus node, one step of sync_local_shards: attach (this node''s active shards of the tables the generated _local functions name as partitions of finshard_local stand-ins, and views of the reference tables, detaching those it no longer holds), constrain and validate (the hash-range CHECK that spares attach a locked scan), or detach (all, dropping the stand-ins). Returns the changes';
 REVOKE ALL ON FUNCTION finshard._local_shards(text) FROM PUBLIC;

@@ -15,9 +15,10 @@ DECLARE
 BEGIN
     -- The account first, then its order: the same lock order as place_order and cancel_order.
     SELECT a.balance - a.reserved, a.owner_active INTO v_available, v_active
-      FROM finshard.accounts a WHERE a.account_id = p_account_id FOR UPDATE;
+      FROM finshard.accounts a WHERE a.account_id = p_account_id /*on shards: AND hashint8(a.account_id) = hashint8(p_account_id) */ FOR UPDATE;
     SELECT o.* INTO v_order FROM finshard.orders o
-     WHERE o.account_id = p_account_id AND o.order_id = p_order_id AND o.created_at = p_created_at FOR UPDATE;
+     WHERE o.account_id = p_account_id AND o.order_id = p_order_id AND o.created_at = p_created_at
+       /*on shards: AND hashint8(o.account_id) = hashint8(p_account_id) */ FOR UPDATE;
     IF NOT FOUND OR v_order.status NOT IN ('new', 'partially_filled') THEN
         RETURN 0;
     END IF;
@@ -39,7 +40,8 @@ BEGIN
             RETURN 0;
         END IF;
         UPDATE finshard.orders SET triggered = true, updated_at = now()
-         WHERE account_id = p_account_id AND order_id = p_order_id AND created_at = v_order.created_at;
+         WHERE account_id = p_account_id AND order_id = p_order_id AND created_at = v_order.created_at
+           /*on shards: AND hashint8(account_id) = hashint8(p_account_id) */;
     END IF;
     v_market := v_order.order_type IN ('market', 'stop');
     IF v_price IS NOT NULL AND (v_market OR (v_order.side = 'buy' AND v_price <= v_order.price)

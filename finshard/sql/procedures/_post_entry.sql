@@ -56,6 +56,7 @@ BEGIN
                                                            v_actor, v_for)
                                  ELSE a.audit_hash END
          WHERE a.account_id = p_account_id
+           /*on shards: AND hashint8(a.account_id) = hashint8(p_account_id) */
            AND a.status = 'active'
            AND (a.account_type IN ('house', 'system')) = p_house
            AND (p_house OR a.balance + p_amount >= a.reserved - p_release)

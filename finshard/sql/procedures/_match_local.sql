@@ -1,0 +1,104 @@
+-- finshard._match_order_local and the helpers it calls: _match_order, _fill, _close_order,
+-- _post_entry, _account_problem, _notify and _notify_now, run on this Citus node's own shards.
+-- Generated from their source, not written twice: each finshard table they name is read from
+-- finshard_local instead (_local_shards), each of them calls the others' _local forms, and their
+-- /*on shards: ...*/ comments become terms (they prune each scan to the account's shard).
+DO $gen$
+DECLARE
+    v_family constant text[] := ARRAY['_match_order', '_fill', '_close_order', '_post_entry', '_account_problem',
+                                      '_notify', '_notify_now'];
+    v_def  text;
+    v_name text;
+    v_fn   text;
+    v_check text := current_setting('check_function_bodies');
+BEGIN
+    -- A variable of a finshard_local row type (_account_problem's) names a schema that exists
+    -- only on Citus nodes, once sync_local_shards has run: not checked now.
+    PERFORM set_config('check_function_bodies', 'off', true);
+    FOREACH v_fn IN ARRAY v_family LOOP
+        SELECT pg_catalog.pg_get_functiondef(p.oid) INTO v_def FROM pg_catalog.pg_proc p
+         WHERE p.pronamespace = 'finshard'::regnamespace AND p.proname = v_fn;
+        IF v_def IS NULL THEN
+            PERFORM finshard.fail('FS009', format('finshard.%s is missing: _match_order_local cannot be generated', v_fn));
+        END IF;
+        v_def := regexp_replace(v_def, '/\*on shards: (.*?) \*/', '\1', 'g');
+        FOREACH v_name IN ARRAY v_family LOOP
+            v_def := regexp_replace(v_def, '\mfinshard\.' || v_name || '\(', 'finshard.' || v_name || '_local(', 'g');
+        END LOOP;
+        FOR v_name IN SELECT DISTINCT m[1] FROM regexp_matches(v_def, '\mfinshard\.([a-z_]+)\M', 'g') AS m LOOP
+            IF (SELECT c.relkind FROM pg_catalog.pg_class c WHERE c.oid = to_regclass('finshard.' || v_name)) IN ('r', 'p') THEN
+                v_def := regexp_replace(v_def, '\mfinshard\.' || v_name || '\M', 'finshard_local.' || v_name, 'g');
+            END IF;
+        END LOOP;
+        EXECUTE v_def;
+        EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC',
+                       (SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
+                         WHERE p.pronamespace = 'finshard'::regnamespace AND p.proname = v_fn || '_local'));
+        EXECUTE format('COMMENT ON FUNCTION %s IS %L',
+                       (SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
+                         WHERE p.pronamespace = 'finshard'::regnamespace AND p.proname = v_fn || '_local'),
+                       format('Generated from finshard.%s: the same, on this Citus node''s shards (finshard_local); called by _match_orders_local only', v_fn));
+    END LOOP;
+    PERFORM set_config('check_function_bodies', v_check, true);
+END
+$gen$;
+
+CREATE OR REPLACE FUNCTION finshard._match_orders_local(p_accounts bigint[], p_orders bigint[], p_created timestamptz[],
+                                                        p_alloc numeric[], p_groups integer[])
+RETURNS numeric[]
+LANGUAGE plpgsql
+-- One plan per statement, cached: only finshard_local is named (no Citus table, no Citus plan leak).
+SET plan_cache_mode = force_generic_plan
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_group    integer;
+    v_mine     integer[];
+    v_accounts bigint[];
+    v_shards   bigint[];
+    v_fills    numeric[];
+    v_i        integer;
+BEGIN
+    -- One node's share of match_resting_orders' pass, run on its own shards inside the
+    -- coordinator's transaction (on a connection that wrote the quote, so Citus prepares it):
+    -- the orders of p_groups = this node, each filled by _match_order_local with at most the
+    -- quantity the coordinator allocated in price-time priority. Returns each order's fill at its
+    -- index (NULL for other nodes' orders), or NULL, having done nothing, when it cannot prove the
+    -- shards are here and attached, or an account is locked (it never waits for a row lock: a pass
+    -- that waits while holding others' rows could close a deadlock cycle across nodes).
+    IF to_regclass('finshard_local.orders') IS NULL OR current_setting('transaction_isolation') <> 'read committed'
+       OR cardinality(p_orders) IS DISTINCT FROM cardinality(p_groups) THEN
+        RETURN NULL;
+    END IF;
+    SELECT g.groupid INTO v_group FROM pg_dist_local_group g;
+    v_fills := array_fill(NULL::numeric, ARRAY[cardinality(p_orders)]);
+    -- Its orders whose turn comes (NULL allocation: the size ran out before it).
+    v_mine := ARRAY(SELECT i FROM generate_subscripts(p_orders, 1) AS i
+                     WHERE p_groups[i] = v_group AND p_alloc[i] IS NOT NULL ORDER BY i);
+    IF cardinality(v_mine) = 0 THEN
+        RETURN v_fills;
+    END IF;
+    v_accounts := ARRAY(SELECT DISTINCT p_accounts[i] FROM unnest(v_mine) AS i ORDER BY 1);
+    v_shards := ARRAY(SELECT DISTINCT get_shard_id_for_distribution_column('finshard.accounts', a) FROM unnest(v_accounts) AS a ORDER BY 1);
+    -- The proof _transfer_local makes, for every shard of the pass (a shard group attaches whole).
+    PERFORM lock_shard_metadata(5, v_shards);
+    IF (SELECT count(*)
+          FROM finshard_local.shards m
+          JOIN pg_catalog.pg_inherits i ON i.inhrelid = m.relid AND i.inhparent = 'finshard_local.accounts'::regclass
+          JOIN pg_dist_placement p ON p.shardid = m.shardid AND p.shardstate = 1 AND p.groupid = v_group
+         WHERE m.shardid = ANY (v_shards)) <> cardinality(v_shards) THEN
+        RETURN NULL;
+    END IF;
+    BEGIN
+        PERFORM 1 FROM finshard_local.accounts a WHERE a.account_id = ANY (v_accounts) ORDER BY a.account_id FOR UPDATE NOWAIT;
+    EXCEPTION WHEN lock_not_available THEN
+        RETURN NULL;
+    END;
+    FOREACH v_i IN ARRAY v_mine LOOP
+        v_fills[v_i] := finshard._match_order_local(p_accounts[v_i], p_orders[v_i], p_created[v_i], p_alloc[v_i]);
+    END LOOP;
+    RETURN v_fills;
+END
+$$;
+COMMENT ON FUNCTION finshard._match_orders_local(bigint[], bigint[], timestamptz[], numeric[], integer[]) IS 'On a Citus node, its share of a match_resting_orders pass: fills the orders p_groups assigns to this node with at most their allocated quantity, on its own shards; returns the fills by index, or NULL (nothing done) when the shards are not provably here or an account is locked. Called by match_resting_orders only';
+REVOKE ALL ON FUNCTION finshard._match_orders_local(bigint[], bigint[], timestamptz[], numeric[], integer[]) FROM PUBLIC;
