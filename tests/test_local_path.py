@@ -20,6 +20,20 @@ from tests.test_money import _calls, _transfer_rows
 pytestmark = pytest.mark.citus
 
 
+@pytest.fixture
+def no_job(citus):
+    """The finshard-local-shards job (every minute) paused: these tests attach and detach by hand."""
+    with citus.connect() as conn:
+        conn.execute("SELECT cron.alter_job(jobid, active := false) FROM cron.job WHERE jobname = 'finshard-local-shards'")
+        deadline = time.monotonic() + 30  # a run that started before the pause ends first
+        while conn.execute("SELECT count(*) FROM cron.job_run_details d JOIN cron.job j USING (jobid) "
+                           "WHERE j.jobname = 'finshard-local-shards' AND d.status IN ('starting', 'running')").fetchone()[0] \
+                and time.monotonic() < deadline:
+            time.sleep(0.2)
+        yield
+        conn.execute("SELECT cron.alter_job(jobid, active := true) FROM cron.job WHERE jobname = 'finshard-local-shards'")
+
+
 def _node_dsn(citus, port: int) -> str:
     return next(n for n in citus.cluster.nodes if n.port == port).dsn()
 
@@ -103,7 +117,7 @@ def test_rejections_on_the_local_path_say_why_and_change_nothing(citus):
             == Decimal("10.00") * len(local)
 
 
-def test_a_worker_never_writes_into_a_shard_it_no_longer_holds(citus):
+def test_a_worker_never_writes_into_a_shard_it_no_longer_holds(citus, no_job):
     """Right after a move or a split, before the worker's stand-ins catch up, the old shard is
     still attached there (Citus drops it later): the transfer must not write into it."""
     accounts, groups, port, local = _worker_accounts(citus, 40, "50.00")
@@ -248,7 +262,7 @@ def test_the_books_balance_through_a_shard_move_or_split_under_load(citus, opera
         assert conn.execute("SELECT count(*) FROM finshard.ledger_verify() WHERE account_id = ANY(%s)", (local,)).fetchone()[0] == 0
 
 
-def test_the_stand_ins_detach_and_attach_again_and_refuse_to_take_shards_with_them(citus):
+def test_the_stand_ins_detach_and_attach_again_and_refuse_to_take_shards_with_them(citus, no_job):
     accounts, groups, port, local = _worker_accounts(citus, 10, "20.00")
     with citus.connect() as conn:
         try:
@@ -290,7 +304,7 @@ def test_the_stand_ins_detach_and_attach_again_and_refuse_to_take_shards_with_th
             == Decimal("200.00")
 
 
-def test_the_job_never_queues_for_a_shard_a_reader_holds(citus):
+def test_the_job_never_queues_for_a_shard_a_reader_holds(citus, no_job):
     """A shard to attach that a multi-shard reader holds: the job neither queues for it (every later
     reader and writer of the shard would queue behind) nor keeps the shards it locked meanwhile (the
     reader reading one of them next would close a deadlock cycle, and Citus would cancel one side):
@@ -335,7 +349,7 @@ def test_the_job_never_queues_for_a_shard_a_reader_holds(citus):
             conn.execute("SELECT finshard.sync_local_shards()")
 
 
-def test_the_local_path_declines_what_it_cannot_prove_and_the_per_leg_path_runs(citus):
+def test_the_local_path_declines_what_it_cannot_prove_and_the_per_leg_path_runs(citus, no_job):
     """Under repeatable read (the check after the lock would read an older snapshot), with Citus'
     local execution off, and for a shard the map lists but that is no longer attached."""
     accounts, groups, port, local = _worker_accounts(citus, 12, "20.00")

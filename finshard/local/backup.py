@@ -177,6 +177,7 @@ def _restore(source: Cluster, to: Path, target_name: str | None, target_time: da
             if not usable:
                 raise ClusterError(f"no backup of {node.name} ends before restore point {point['name']} (LSN {lsn})")
             target["sets"][node.name] = usable[-1]["label"]
+        _wait_archived(source, point["lsns"], progress)
 
     progress(f"restoring {len(source.nodes)} nodes into {to} ({target['type']} {target['target']})")
     new = _restore_nodes(source, to, target, backup_repo, progress)
@@ -184,6 +185,27 @@ def _restore(source: Cluster, to: Path, target_name: str | None, target_time: da
             "target": target["target"], "restore_point_created_at": target.get("created_at"),
             "backups": target["sets"], "nodes": [{"name": n.name, "port": n.port} for n in new.nodes],
             "seconds": round(time.monotonic() - started, 2)}
+
+
+def _wait_archived(source: Cluster, lsns: dict[int, str], progress: Progress, timeout: float = 120) -> None:
+    """Each reachable source node has archived the WAL segment holding its LSN of the restore point.
+    Archiving is asynchronous: a restore started before that ends short of the point. A node that
+    cannot be reached (the source is down) has archived what it will."""
+    deadline = time.monotonic() + timeout
+    for node in source.nodes:
+        lsn = lsns.get(_group(node))
+        if lsn is None:
+            continue
+        try:
+            with db.connect(node.dsn()) as conn:
+                while not conn.execute("SELECT coalesce(a.last_archived_wal >= pg_walfile_name(%s::pg_lsn), false) "
+                                       "FROM pg_stat_archiver a", (lsn,)).fetchone()[0]:  # type: ignore[index]
+                    if time.monotonic() > deadline:
+                        progress(f"{node.name} has not archived the WAL up to {lsn} yet; restoring what is archived")
+                        break
+                    time.sleep(0.5)
+        except db.Error:
+            continue
 
 
 def _lsn(text: str) -> int:
