@@ -78,6 +78,26 @@ def test_each_node_fills_its_own_orders_in_one_pass_in_priority_order_and_two_ph
         assert conn.execute("SELECT sum(quantity) FROM finshard.positions WHERE instrument_id = %s", (iid,)).fetchone()[0] == 15
 
 
+def test_a_direct_call_of_match_resting_orders_is_two_phase_too(citus):
+    """Without update_quote's write of the quote in the same transaction, the pass writes it itself:
+    every node's share still runs on a connection Citus prepares."""
+    with citus.connect() as conn:
+        iid, book = _book(conn, 8)
+        conn.execute("UPDATE finshard.instruments SET ask_price = 9.99, ask_size = 7 WHERE instrument_id = %s", (iid,))
+        log: list[str] = []
+        conn.add_notice_handler(lambda d: log.append(f"{d.message_primary} | {d.message_detail}"))
+        conn.execute("SET citus.log_remote_commands = on")
+        conn.execute("SET client_min_messages = log")
+        assert conn.execute("SELECT finshard.match_resting_orders(%s::bigint)", (iid,)).fetchone()[0] == 4
+        conn.execute("RESET client_min_messages")
+        conn.execute("RESET citus.log_remote_commands")
+        connection = re.compile(r"on server (\S+) connectionId: (\d+)")
+        passes = {connection.search(line).group(0) for line in log if "_match_orders_local" in line}
+        prepared = {connection.search(line).group(0) for line in log if "PREPARE TRANSACTION" in line}
+        assert passes and passes <= prepared, log
+        assert _fills(conn, book) == [D(2)] * 3 + [D(1)] + [D(0)] * 4
+
+
 def test_a_pass_that_finds_an_account_locked_rolls_back_and_the_coordinator_fills_the_same(citus):
     with citus.connect() as conn, citus.connect() as holder:
         iid, book = _book(conn, 9)

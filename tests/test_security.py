@@ -524,10 +524,17 @@ def test_a_market_feed_cannot_name_the_end_user_of_its_fills(db):
         with psycopg.connect(db.dsn.replace("postgres@", f"{feed}@"), autocommit=True) as market:
             market.execute("SET finshard.on_behalf_of = '42'")
             market.execute("SELECT finshard.update_quote(%s::bigint, 8.90, 100, 8.95, 100)", (iid,))
+        # And with the setting sent on to every node (on Citus each node fills its own orders).
         with db.connect() as conn:
-            rows = conn.execute("SELECT on_behalf_of FROM finshard.audit_log WHERE account_id = %s AND action = 'trade'",
+            order(conn, acc, iid, "limit", "buy", 5, price="8.80")
+        with psycopg.connect(db.dsn.replace("postgres@", f"{feed}@"), autocommit=True) as market, market.transaction():
+            market.execute("SET LOCAL citus.propagate_set_commands = 'local'")
+            market.execute("SET LOCAL finshard.on_behalf_of = '42'")
+            market.execute("SELECT finshard.update_quote(%s::bigint, 8.70, 100, 8.75, 100)", (iid,))
+        with db.connect() as conn:
+            rows = conn.execute("SELECT on_behalf_of, actor FROM finshard.audit_log WHERE account_id = %s AND action = 'trade' ORDER BY audit_seq",
                                 (acc,)).fetchall()
-            assert rows == [(None,)]
+            assert rows == [(None, feed), (None, feed)]
     finally:
         with db.connect() as conn:
             conn.execute(f"DROP ROLE {feed}")

@@ -657,7 +657,7 @@ class RouterMethods:
     def match_resting_orders(self, *, instrument_id: int) -> int:
         """Fills resting limit and triggered stop orders of an instrument that cross its latest quote,
         in price-time priority, up to the quote's sizes; returns how many orders filled.
-        update_quote calls it. Raises FS001, FS050
+        update_quote does the same for the instruments it quotes. Raises FS001, FS050
         """
         result: int = self.call("match_resting_orders", instrument_id=instrument_id)
         return result
@@ -1504,7 +1504,7 @@ class AsyncRouterMethods:
     async def match_resting_orders(self, *, instrument_id: int) -> int:
         """Fills resting limit and triggered stop orders of an instrument that cross its latest quote,
         in price-time priority, up to the quote's sizes; returns how many orders filled.
-        update_quote calls it. Raises FS001, FS050
+        update_quote does the same for the instruments it quotes. Raises FS001, FS050
         """
         result: int = await self.call("match_resting_orders", instrument_id=instrument_id)
         return result

@@ -153,6 +153,7 @@ END $$;
 \ir procedures/_loopback.sql
 \ir procedures/_match_on_shards.sql
 \ir procedures/_match_order.sql
+\ir procedures/_match_resting_orders.sql
 \ir procedures/_mfa_match.sql
 \ir procedures/_move.sql
 \ir procedures/_next_instant.sql
@@ -236,7 +237,7 @@ END $$;
 -- generated from transfer.sql's one statement, so after it
 \ir procedures/_transfer_local.sql
 -- generated from _match_order and its helpers, so after them
-\ir procedures/_match_local.sql
+\ir procedures/_match_orders_local.sql
 \ir procedures/unfreeze_account.sql
 \ir procedures/unlock_user.sql
 \ir procedures/update_quote.sql

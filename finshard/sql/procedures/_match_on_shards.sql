@@ -15,6 +15,8 @@ DECLARE
     v_left   numeric;
     v_take   numeric;
     v_count  integer := 0;
+    -- Here, not in the query: Citus would evaluate it on each node, as the connection's user.
+    v_actor  text := finshard._audit_actor();
 BEGIN
     -- On Citus, match_resting_orders' pass with every node filling its own orders at once,
     -- instead of the coordinator sending each fill's statements to its shard one by one.
@@ -45,12 +47,12 @@ BEGIN
     v_reps := ARRAY(SELECT min(p_accounts[i]) FROM generate_subscripts(p_orders, 1) AS i
                      WHERE v_alloc[i] IS NOT NULL GROUP BY v_groups[i]);
     -- 3. One task per node, all at once. Joining the quote's row makes Citus run each on the
-    --    connection that updated it there (its own writes are visible only there): a connection
+    --    connection that wrote it there (its own writes are visible only there): a connection
     --    that wrote, which Citus prepares at commit, so each node's fills commit or roll back with
-    --    the quote's transaction (two-phase commit).
+    --    the quote's transaction (two-phase commit); _match_resting_orders saw to the write.
     v_fills := array_fill(NULL::numeric, ARRAY[v_n]);
     FOR v_got IN
-        SELECT finshard._match_orders_local(p_accounts, p_orders, p_created, v_alloc, v_groups)
+        SELECT finshard._match_orders_local(p_accounts, p_orders, p_created, v_alloc, v_groups, v_actor)
           FROM finshard.accounts a JOIN finshard.instruments i ON i.instrument_id = p_instrument_id
          WHERE a.account_id = ANY (v_reps)
     LOOP

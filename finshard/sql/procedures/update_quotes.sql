@@ -56,7 +56,7 @@ BEGIN
       FROM jsonb_to_recordset(p_quotes) AS x (instrument_id bigint, bid_price numeric, bid_size numeric, ask_price numeric, ask_size numeric);
     FOR v_q IN SELECT DISTINCT (e ->> 'instrument_id')::bigint AS instrument_id FROM jsonb_array_elements(p_quotes) e LOOP
         PERFORM finshard._fire_price_alerts(v_q.instrument_id);
-        v_fills := v_fills + finshard.match_resting_orders(v_q.instrument_id);
+        v_fills := v_fills + finshard._match_resting_orders(v_q.instrument_id, true);
     END LOOP;
     RETURN v_fills;
 END

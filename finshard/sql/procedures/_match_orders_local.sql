@@ -1,8 +1,11 @@
 -- finshard._match_order_local and the helpers it calls: _match_order, _fill, _close_order,
 -- _post_entry, _account_problem, _notify and _notify_now, run on this Citus node's own shards.
 -- Generated from their source, not written twice: each finshard table they name is read from
--- finshard_local instead (_local_shards), each of them calls the others' _local forms, and their
--- /*on shards: ...*/ comments become terms (they prune each scan to the account's shard).
+-- finshard_local instead (_local_shards), each of them calls the others' _local forms, their
+-- /*on shards: ...*/ comments become terms (they prune each scan to the account's shard), and the
+-- audit's actor is the coordinator's caller, which _match_orders_local is given (on the node,
+-- session_user is the connection Citus opened). Generated at install: after replacing one of
+-- them by hand, run finshard install again.
 DO $gen$
 DECLARE
     v_family constant text[] := ARRAY['_match_order', '_fill', '_close_order', '_post_entry', '_account_problem',
@@ -10,6 +13,9 @@ DECLARE
     v_def  text;
     v_name text;
     v_fn   text;
+    -- Functions the family may call as they are: they read no table.
+    v_pure constant text[] := ARRAY['fail', '_fee', '_cash_amount', '_next_instant', '_audit_hash', '_key', '_signal',
+                                    '_dispatcher_key', '_not_null'];
     v_check text := current_setting('check_function_bodies');
 BEGIN
     -- A variable of a finshard_local row type (_account_problem's) names a schema that exists
@@ -25,11 +31,22 @@ BEGIN
         FOREACH v_name IN ARRAY v_family LOOP
             v_def := regexp_replace(v_def, '\mfinshard\.' || v_name || '\(', 'finshard.' || v_name || '_local(', 'g');
         END LOOP;
+        v_def := replace(v_def, 'finshard._audit_actor()', 'pg_catalog.current_setting(''finshard.pass_actor'')');
         FOR v_name IN SELECT DISTINCT m[1] FROM regexp_matches(v_def, '\mfinshard\.([a-z_]+)\M', 'g') AS m LOOP
             IF (SELECT c.relkind FROM pg_catalog.pg_class c WHERE c.oid = to_regclass('finshard.' || v_name)) IN ('r', 'p') THEN
                 v_def := regexp_replace(v_def, '\mfinshard\.' || v_name || '\M', 'finshard_local.' || v_name, 'g');
             END IF;
         END LOOP;
+        -- What is left must not reach Citus from inside a node's task: no finshard table or view,
+        -- and no finshard function but the family's and pure helpers (sequences and types are fine).
+        SELECT string_agg(DISTINCT m[1], ', ') INTO v_name
+          FROM regexp_matches(v_def, '\mfinshard\.([a-z_]+)\M(\s*\()?', 'g') AS m
+         WHERE (m[2] IS NULL AND (SELECT c.relkind FROM pg_catalog.pg_class c WHERE c.oid = to_regclass('finshard.' || m[1]))
+                                 IN ('r', 'p', 'v', 'm', 'f'))
+            OR (m[2] IS NOT NULL AND NOT (m[1] LIKE '%\_local' OR m[1] = ANY (v_pure)));
+        IF v_name IS NOT NULL THEN
+            PERFORM finshard.fail('FS009', format('finshard.%s_local would name %s, which a node''s pass must not reach', v_fn, v_name));
+        END IF;
         EXECUTE v_def;
         EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC',
                        (SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
@@ -44,7 +61,7 @@ END
 $gen$;
 
 CREATE OR REPLACE FUNCTION finshard._match_orders_local(p_accounts bigint[], p_orders bigint[], p_created timestamptz[],
-                                                        p_alloc numeric[], p_groups integer[])
+                                                        p_alloc numeric[], p_groups integer[], p_actor text)
 RETURNS numeric[]
 LANGUAGE plpgsql
 -- One plan per statement, cached: only finshard_local is named (no Citus table, no Citus plan leak).
@@ -67,9 +84,13 @@ BEGIN
     -- shards are here and attached, or an account is locked (it never waits for a row lock: a pass
     -- that waits while holding others' rows could close a deadlock cycle across nodes).
     IF to_regclass('finshard_local.orders') IS NULL OR current_setting('transaction_isolation') <> 'read committed'
-       OR cardinality(p_orders) IS DISTINCT FROM cardinality(p_groups) THEN
+       OR cardinality(p_orders) IS DISTINCT FROM cardinality(p_groups) OR p_actor IS NULL THEN
         RETURN NULL;
     END IF;
+    -- The audit names the coordinator's caller and no end user, as the order-by-order loop does
+    -- (a setting made there does not reach this node).
+    PERFORM set_config('finshard.pass_actor', p_actor, true);
+    PERFORM set_config('finshard.on_behalf_of', '', true);
     SELECT g.groupid INTO v_group FROM pg_dist_local_group g;
     v_fills := array_fill(NULL::numeric, ARRAY[cardinality(p_orders)]);
     -- Its orders whose turn comes (NULL allocation: the size ran out before it).
@@ -100,5 +121,5 @@ BEGIN
     RETURN v_fills;
 END
 $$;
-COMMENT ON FUNCTION finshard._match_orders_local(bigint[], bigint[], timestamptz[], numeric[], integer[]) IS 'On a Citus node, its share of a match_resting_orders pass: fills the orders p_groups assigns to this node with at most their allocated quantity, on its own shards; returns the fills by index, or NULL (nothing done) when the shards are not provably here or an account is locked. Called by match_resting_orders only';
-REVOKE ALL ON FUNCTION finshard._match_orders_local(bigint[], bigint[], timestamptz[], numeric[], integer[]) FROM PUBLIC;
+COMMENT ON FUNCTION finshard._match_orders_local(bigint[], bigint[], timestamptz[], numeric[], integer[], text) IS 'On a Citus node, its share of a match_resting_orders pass: fills the orders p_groups assigns to this node with at most their allocated quantity, on its own shards; returns the fills by index, or NULL (nothing done) when the shards are not provably here or an account is locked. Called by match_resting_orders only';
+REVOKE ALL ON FUNCTION finshard._match_orders_local(bigint[], bigint[], timestamptz[], numeric[], integer[], text) FROM PUBLIC;
