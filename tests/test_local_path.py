@@ -278,6 +278,15 @@ def test_the_stand_ins_detach_and_attach_again_and_refuse_to_take_shards_with_th
                     states.append(worker.execute(
                         "SELECT array_agg(DISTINCT convalidated) FROM pg_constraint WHERE conname = 'finshard_local_range'").fetchone()[0])
                 assert states == [[False], [True], None]
+                # A shard validated but never attached (the job found it busy) gets its CHECK dropped by a detach.
+                with citus.connect() as c:
+                    c.execute("SELECT finshard.sync_local_shards(false)")
+                for step in ("constrain", "validate"):
+                    worker.execute("SELECT finshard._local_shards(%s)", (step,))
+                with citus.connect() as c:
+                    c.execute("SELECT finshard.sync_local_shards(false)")
+                assert worker.execute("SELECT count(*) FROM pg_constraint WHERE conname = 'finshard_local_range'").fetchone()[0] == 0
+                worker.execute("SELECT finshard._local_shards('attach')")
                 row, ran = _paths(worker, local[0], local[1], "1.00")
                 assert ran == (1, 0)
                 # Dropping the stand-ins would drop the shards: refused, and nothing dropped.

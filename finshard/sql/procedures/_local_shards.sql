@@ -164,6 +164,14 @@ BEGIN
         END IF;
     END LOOP;
     IF NOT v_attach THEN
+        -- And the range CHECKs of shards that were validated but never attached (the job found
+        -- them busy): the tables go back to what Citus made, before an upgrade changes them.
+        FOR v_leaf IN SELECT k.conrelid::regclass FROM pg_catalog.pg_constraint k
+                        JOIN pg_catalog.pg_class c ON c.oid = k.conrelid AND c.relnamespace = 'finshard'::regnamespace
+                       WHERE k.conname = 'finshard_local_range' AND k.contype = 'c' LOOP
+            EXECUTE format('ALTER TABLE %s DROP CONSTRAINT finshard_local_range', v_leaf);
+            v_changes := v_changes + 1;
+        END LOOP;
         RETURN v_changes;
     END IF;
 
