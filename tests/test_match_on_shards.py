@@ -50,6 +50,11 @@ def _quote(conn, iid: int, ask_size: int) -> tuple[int, int, list[str]]:
     return filled, calls, log
 
 
+def _connections(log: list[str], command: str) -> set[str]:
+    """The worker connections (server and Citus' connection id) that were sent ``command``."""
+    return {re.search(r"on server (\S+) connectionId: (\d+)", line).group(0) for line in log if command in line}
+
+
 def _fills(conn, book: list[tuple[int, int]]) -> list[D]:
     return [conn.execute("SELECT filled_quantity FROM finshard.orders WHERE account_id = %s AND order_id = %s", pair).fetchone()[0]
             for pair in book]
@@ -64,11 +69,8 @@ def test_each_node_fills_its_own_orders_in_one_pass_in_priority_order_and_two_ph
         assert _fills(conn, book) == [D(2)] * 7 + [D(1)] + [D(0)] * 4
         assert calls == 0  # no fill driven from the coordinator
         # Every connection that ran a node's pass was prepared, then committed prepared.
-        def connection(line: str) -> str:
-            return re.search(r"on server (\S+) connectionId: (\d+)", line).group(0)
-        passes = {connection(line) for line in log if "_match_orders_local" in line}
-        prepared = {connection(line) for line in log if "PREPARE TRANSACTION" in line}
-        committed = {connection(line) for line in log if "COMMIT PREPARED" in line}
+        passes, prepared, committed = (_connections(log, what) for what in ("_match_orders_local", "PREPARE TRANSACTION",
+                                                                             "COMMIT PREPARED"))
         assert len({p.split()[2] for p in passes}) == 2, log  # both workers hold orders here
         assert passes <= prepared and passes <= committed, log
         assert not any(re.search(r"issuing (UPDATE|INSERT INTO) finshard\.(orders|trades|transactions)_", line) for line in log)
@@ -91,9 +93,7 @@ def test_a_direct_call_of_match_resting_orders_is_two_phase_too(citus):
         assert conn.execute("SELECT finshard.match_resting_orders(%s::bigint)", (iid,)).fetchone()[0] == 4
         conn.execute("RESET client_min_messages")
         conn.execute("RESET citus.log_remote_commands")
-        connection = re.compile(r"on server (\S+) connectionId: (\d+)")
-        passes = {connection.search(line).group(0) for line in log if "_match_orders_local" in line}
-        prepared = {connection.search(line).group(0) for line in log if "PREPARE TRANSACTION" in line}
+        passes, prepared = _connections(log, "_match_orders_local"), _connections(log, "PREPARE TRANSACTION")
         assert passes and passes <= prepared, log
         assert _fills(conn, book) == [D(2)] * 3 + [D(1)] + [D(0)] * 4
 

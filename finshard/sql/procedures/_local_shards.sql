@@ -12,6 +12,8 @@ DECLARE
     v_leaf    regclass;
     v_tables  text[];
     v_rels    text[];
+    v_ddl     text[];
+    v_stmt    text;
     v_parents text[];
     -- This node's active shards not attached yet, of shard groups whose every shard is here: a
     -- transfer's proof names the accounts shard, and the rest of its group must be attached with it.
@@ -87,7 +89,9 @@ BEGIN
                 v_shape := (SELECT k.convalidated::text FROM pg_catalog.pg_constraint k
                              WHERE k.conrelid = v_leaf::oid AND k.conname = 'finshard_local_range');
                 IF p_step = 'constrain' AND v_shape IS NULL THEN
-                    v_rels := v_rels || ARRAY[v_leaf::text, r.dist_column, r.lo::text, r.hi::text];
+                    v_rels := v_rels || v_leaf::text;
+                    v_ddl := v_ddl || format('ALTER TABLE %s ADD CONSTRAINT finshard_local_range CHECK (hashint8(%I) BETWEEN %s AND %s) NOT VALID',
+                                             v_leaf, r.dist_column, r.lo, r.hi);
                 ELSIF p_step = 'validate' AND v_shape = 'false' THEN
                     -- SHARE UPDATE EXCLUSIVE: the scan lets reads and writes through.
                     EXECUTE format('ALTER TABLE %s VALIDATE CONSTRAINT finshard_local_range', v_leaf);
@@ -97,13 +101,12 @@ BEGIN
         END LOOP;
         -- Adding a CHECK, even NOT VALID, takes ACCESS EXCLUSIVE: every leaf at once, or none this run.
         IF cardinality(v_rels) > 0 THEN
-            IF NOT finshard._local_lock(ARRAY(SELECT v_rels[i] FROM generate_subscripts(v_rels, 1) i WHERE i % 4 = 1)) THEN
+            IF NOT finshard._local_lock(v_rels) THEN
                 RAISE NOTICE 'shards busy: their range CHECKs wait for the next run';
                 RETURN 0;
             END IF;
-            FOR i IN 1 .. cardinality(v_rels) BY 4 LOOP
-                EXECUTE format('ALTER TABLE %s ADD CONSTRAINT finshard_local_range CHECK (hashint8(%I) BETWEEN %s AND %s) NOT VALID',
-                               v_rels[i], v_rels[i + 1], v_rels[i + 2], v_rels[i + 3]);
+            FOREACH v_stmt IN ARRAY v_ddl LOOP
+                EXECUTE v_stmt;
                 v_changes := v_changes + 1;
             END LOOP;
         END IF;
