@@ -31,6 +31,12 @@ __all__ = ["sql_root", "install_steps", "install", "InstallReport", "schema_fing
 
 _INCLUDE = re.compile(r"^\\ir\s+(\S+)\s*$")
 
+# Another install or upgrade holds the guard exclusively (the advisory key of one bigint is split
+# into classid and objid).
+_INSTALL_RUNNING = ("SELECT count(*) > 0 FROM pg_catalog.pg_locks WHERE locktype = 'advisory' AND mode = 'ExclusiveLock' "
+                    "AND objsubid = 1 AND classid = ((hashtext('finshard.install')::bigint >> 32) & 4294967295)::oid "
+                    "AND objid = (hashtext('finshard.install')::bigint & 4294967295)::oid")
+
 
 def sql_root() -> Path:
     """The folder holding install.sql: $FINSHARD_SQL_DIR, else the SQL shipped inside this package
@@ -215,8 +221,12 @@ def install(dsn: str, *, shard_count: int | None = None, upgrade_only: bool = Fa
                                 "and upgrade create roles, extensions and SECURITY DEFINER functions")
         # One install or upgrade at a time, held by a transaction left open on a connection of its
         # own: it ends with that connection, whatever happens to this run (or a pooler in front).
-        if not _scalar(guard, "SELECT pg_try_advisory_xact_lock(hashtext('finshard.install'))"):
-            raise FinshardError(f"another finshard install or upgrade is running on {_safe(dsn)}; wait for it and retry")
+        # The minute job on Citus (sync_local_shards) holds it shared while it runs: wait for that.
+        deadline = time.monotonic() + 60
+        while not _scalar(guard, "SELECT pg_try_advisory_xact_lock(hashtext('finshard.install'))"):
+            if _scalar(conn, _INSTALL_RUNNING) or time.monotonic() > deadline:
+                raise FinshardError(f"another finshard install or upgrade is running on {_safe(dsn)}; wait for it and retry")
+            time.sleep(0.2)
         found = installed_schema(conn)
         if found is None and upgrade_only:
             raise FinshardError(f"{_safe(dsn)} holds no finshard to upgrade; install it with finshard install --dsn DSN")
