@@ -91,9 +91,9 @@ def test_a_same_node_transfer_on_a_worker_is_one_statement_and_writes_what_the_p
         # A replay answers from the idempotency record and moves nothing again.
         again, _ = _paths(worker, local[0], local[1], "30.25", f"local-one_statement-{local[0]}")
         assert again[1] == Decimal("69.75")
-        # Across nodes the local statement declines and the per-leg path runs the two-phase commit.
+        # Across nodes the local statement declines, and each leg runs on its node (_transfer_cross).
         row, ran = _paths(worker, local[4], groups[other][0], "1.00")
-        assert ran == (1, 1) and row[1:3] == (Decimal("99.00"), Decimal("101.00"))
+        assert ran == (1, 0) and row[1:3] == (Decimal("99.00"), Decimal("101.00"))
     with citus.connect() as conn:
         assert conn.execute("SELECT count(*) FROM finshard.ledger_verify() WHERE account_id = ANY(%s)", (accounts,)).fetchone()[0] == 0
         for acc in accounts:
@@ -170,16 +170,18 @@ def test_a_worker_never_writes_into_a_shard_it_no_longer_holds(citus, no_job):
 def test_the_books_balance_through_a_shard_move_or_split_under_load(citus, operation):
     """Clients transfer between accounts of one worker, on that worker (the router's path), with
     idempotency keys and retries, while a shard of it moves away online (logical replication) or
-    splits in two on it; the stand-ins catch up meanwhile. Afterwards every acknowledged transfer
-    is there exactly once and the books balance."""
+    splits in two on it; the stand-ins catch up meanwhile. Two more clients transfer across the
+    workers, one into that shard's accounts. Afterwards every acknowledged transfer is there
+    exactly once and the books balance."""
     accounts, groups, port, local = _worker_accounts(citus, 48, "1000.00")
     dst_port = next(p for p in groups if p != port)
+    remote = groups[dst_port]
     with citus.connect() as conn:
         by_shard: dict[int, list[int]] = {}
         for acc in local:
             by_shard.setdefault(_shard(conn, acc), []).append(acc)
         shard = max(by_shard, key=lambda s: len(by_shard[s]))
-    total = Decimal("1000.00") * len(local)
+    total = Decimal("1000.00") * (len(local) + len(remote))
     stop = threading.Event()
     acknowledged: dict[str, int] = {}
     failures: list[str] = []
@@ -187,12 +189,14 @@ def test_the_books_balance_through_a_shard_move_or_split_under_load(citus, opera
 
     def client(n: int) -> None:
         rng = random.Random(n)
-        with psycopg.connect(_node_dsn(citus, port), autocommit=True) as worker:
+        # 0 and 1: within the worker; 2: from it to the other; 3: from the other into the shard.
+        with psycopg.connect(_node_dsn(citus, dst_port if n == 3 else port), autocommit=True) as worker:
             worker.execute("SET track_functions = 'pl'")
             i = 0
             while not stop.is_set():
                 i += 1
-                src, dst = rng.sample(local, 2)
+                src, dst = (rng.sample(local, 2) if n < 2 else (rng.choice(local), rng.choice(remote)) if n == 2
+                            else (rng.choice(remote), rng.choice(by_shard[shard])))
                 key = f"load-{operation}-{n}-{i}"
                 for _attempt in range(50):
                     try:
@@ -214,11 +218,18 @@ def test_the_books_balance_through_a_shard_move_or_split_under_load(citus, opera
                         failures.append(f"{key}: gave up")
 
     def calls() -> tuple[int, int]:
-        with psycopg.connect(_node_dsn(citus, port), autocommit=True) as worker:
-            worker.execute("SELECT pg_stat_force_next_flush()")
-            return worker.execute("SELECT coalesce(sum(calls) FILTER (WHERE funcname = '_transfer_local'), 0), "
-                                  "coalesce(sum(calls) FILTER (WHERE funcname = '_move'), 0) "
-                                  "FROM pg_stat_user_functions WHERE schemaname = 'finshard'").fetchone()
+        """Transfers on the nodes' shards (both accounts on one node, or across), and on the per-leg
+        path: every transfer tries _transfer_local first, and _move runs when neither applied."""
+        total = (0, 0)
+        for node in (port, dst_port):
+            with psycopg.connect(_node_dsn(citus, node), autocommit=True) as worker:
+                worker.execute("SELECT pg_stat_force_next_flush()")
+                here = worker.execute("SELECT coalesce(sum(calls) FILTER (WHERE funcname = '_transfer_local'), 0) "
+                                      "- coalesce(sum(calls) FILTER (WHERE funcname = '_move'), 0), "
+                                      "coalesce(sum(calls) FILTER (WHERE funcname = '_move'), 0) "
+                                      "FROM pg_stat_user_functions WHERE schemaname = 'finshard'").fetchone()
+            total = (total[0] + here[0], total[1] + here[1])
+        return total
 
     before = calls()
     threads = [threading.Thread(target=client, args=(n,)) for n in range(4)]
@@ -249,17 +260,18 @@ def test_the_books_balance_through_a_shard_move_or_split_under_load(citus, opera
     assert len(acknowledged) > 50
     time.sleep(1.5)  # the clients' function counts reach the statistics when their sessions end
     one_statement, per_leg = (a - b for a, b in zip(calls(), before))
-    assert per_leg < one_statement / 2, (one_statement, per_leg)  # most ran as the one statement on the worker's shards
+    assert per_leg < one_statement / 2, (one_statement, per_leg)  # most ran on the nodes' shards
     with citus.connect() as conn:
-        assert conn.execute("SELECT sum(balance) FROM finshard.accounts WHERE account_id = ANY(%s)", (local,)).fetchone()[0] == total
+        assert conn.execute("SELECT sum(balance) FROM finshard.accounts WHERE account_id = ANY(%s)", (local + remote,)).fetchone()[0] \
+            == total
         rows = dict(conn.execute("SELECT idempotency_key, transfer_id FROM finshard.transfers WHERE from_account_id = ANY(%s) "
-                                 "AND idempotency_key LIKE %s", (local, f"load-{operation}-%")).fetchall())
+                                 "AND idempotency_key LIKE %s", (local + remote, f"load-{operation}-%")).fetchall())
         assert rows == acknowledged
         # Two entries per transfer, and every balance is its ledger's sum.
         entries = conn.execute("SELECT count(*) FROM finshard.transactions WHERE transfer_id = ANY(%s)",
                                (list(acknowledged.values()),)).fetchone()[0]
         assert entries == 2 * len(acknowledged)
-        assert conn.execute("SELECT count(*) FROM finshard.ledger_verify() WHERE account_id = ANY(%s)", (local,)).fetchone()[0] == 0
+        assert conn.execute("SELECT count(*) FROM finshard.ledger_verify() WHERE account_id = ANY(%s)", (local + remote,)).fetchone()[0] == 0
 
 
 def test_the_stand_ins_detach_and_attach_again_and_refuse_to_take_shards_with_them(citus, no_job):

@@ -236,8 +236,10 @@ END $$;
 \ir procedures/transfer.sql
 -- generated from transfer.sql's one statement, so after it
 \ir procedures/_transfer_local.sql
--- generated from _match_order and its helpers, so after them
+-- generated from _match_order, _transfer_checks and their helpers, so after them
 \ir procedures/_match_orders_local.sql
+\ir procedures/_transfer_credit_local.sql
+\ir procedures/_transfer_cross.sql
 \ir procedures/unfreeze_account.sql
 \ir procedures/unlock_user.sql
 \ir procedures/update_quote.sql

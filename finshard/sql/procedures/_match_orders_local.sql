@@ -1,15 +1,19 @@
 -- finshard._match_order_local and the helpers it calls: _match_order, _fill, _close_order,
--- _post_entry, _account_problem, _notify and _notify_now, run on this Citus node's own shards.
+-- _post_entry, _account_problem, _notify and _notify_now, run on this Citus node's own shards; and
+-- _transfer_checks, which a cross-node transfer runs on its source's node (_transfer_cross).
 -- Generated from their source, not written twice: each finshard table they name is read from
 -- finshard_local instead (_local_shards), each of them calls the others' _local forms, their
 -- /*on shards: ...*/ comments become terms (they prune each scan to the account's shard), and the
--- audit's actor is the coordinator's caller, which _match_orders_local is given (on the node,
--- session_user is the connection Citus opened). Generated at install: after replacing one of
--- them by hand, run finshard install again.
+-- audit's actor is the caller's, which the first of them is given (on a node running a task,
+-- session_user is the connection Citus opened). Generated at install: after replacing one of them
+-- by hand, run finshard install again.
 DO $gen$
 DECLARE
     v_family constant text[] := ARRAY['_match_order', '_fill', '_close_order', '_post_entry', '_account_problem',
-                                      '_notify', '_notify_now'];
+                                      '_notify', '_notify_now', '_transfer_checks'];
+    -- Run by the node that called, at the top of its own transaction, not inside a Citus task:
+    -- these may reach Citus (_transfer_checks asks _caller why a session is refused).
+    v_caller_side constant text[] := ARRAY['_transfer_checks'];
     v_def  text;
     v_name text;
     v_fn   text;
@@ -44,7 +48,7 @@ BEGIN
          WHERE (m[2] IS NULL AND (SELECT c.relkind FROM pg_catalog.pg_class c WHERE c.oid = to_regclass('finshard.' || m[1]))
                                  IN ('r', 'p', 'v', 'm', 'f'))
             OR (m[2] IS NOT NULL AND NOT (m[1] LIKE '%\_local' OR m[1] = ANY (v_pure)));
-        IF v_name IS NOT NULL THEN
+        IF v_name IS NOT NULL AND NOT v_fn = ANY (v_caller_side) THEN
             PERFORM finshard.fail('FS009', format('finshard.%s_local would name %s, which a node''s pass must not reach', v_fn, v_name));
         END IF;
         EXECUTE v_def;
@@ -54,7 +58,8 @@ BEGIN
         EXECUTE format('COMMENT ON FUNCTION %s IS %L',
                        (SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
                          WHERE p.pronamespace = 'finshard'::regnamespace AND p.proname = v_fn || '_local'),
-                       format('Generated from finshard.%s: the same, on this Citus node''s shards (finshard_local); called by _match_orders_local only', v_fn));
+                       format('Generated from finshard.%s: the same, on this Citus node''s shards (finshard_local); called by %s only', v_fn,
+                              CASE WHEN v_fn = ANY (v_caller_side) THEN '_transfer_cross' ELSE '_match_orders_local and _transfer_credit_local' END));
     END LOOP;
     PERFORM set_config('check_function_bodies', v_check, true);
 END

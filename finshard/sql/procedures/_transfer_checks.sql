@@ -27,7 +27,8 @@ BEGIN
       JOIN finshard.currencies c ON c.code = a.currency
       LEFT JOIN finshard.settings s ON s.key = 'notify_delivery'
       LEFT JOIN finshard.sessions ses ON ses.token_hash = pg_catalog.sha256(pg_catalog.convert_to(p_session, 'UTF8'))
-     WHERE a.account_id = p_from_account_id;
+     WHERE a.account_id = p_from_account_id
+       /*on shards: AND hashint8(a.account_id) = hashint8(p_from_account_id) */;
     IF NOT FOUND THEN
         IF p_authorize THEN
             PERFORM finshard._caller(p_session);  -- the session's own refusal comes first

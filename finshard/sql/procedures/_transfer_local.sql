@@ -55,6 +55,10 @@ BEGIN
     ELSIF v_shards[1] > v_shards[2] THEN
         v_shards := ARRAY[v_shards[2], v_shards[1]];
     END IF;
+    -- A shard not attached here (the destination on another node, mostly): nothing to prove.
+    IF (SELECT count(*) FROM finshard_local.shards m WHERE m.shardid = ANY (v_shards)) <> cardinality(v_shards) THEN
+        RETURN;
+    END IF;
     PERFORM lock_shard_metadata(5, v_shards);
     -- The proof, then both rows locked in id order, the lock order of every movement (the
     -- statement's scan over two partitions would lock them in partition order).

@@ -55,8 +55,10 @@ BEGIN
     -- and this one replaces nine. It writes exactly the rows the per-leg path (_move) writes, and
     -- only when every rule holds; otherwise it writes nothing, and the checks and the per-leg path
     -- below raise the reason or convert across currencies. On Citus the same statement runs on the
-    -- node's own shards when both accounts are there (_transfer_local); otherwise the per-leg path
-    -- does it. SET finshard.one_statement_transfer = off sends every transfer down the per-leg path.
+    -- node's own shards when both accounts are there (_transfer_local); when the destination is on
+    -- another node, each leg runs on its node's shards, with one call there (_transfer_cross);
+    -- otherwise the per-leg path does it. SET finshard.one_statement_transfer = off sends every
+    -- transfer down the per-leg path.
     IF coalesce(current_setting('finshard.one_statement_transfer', true), '') <> 'off'
        -- Without a session, only a finshard_admin role acts as itself; others take the path that says why.
        AND (p_session IS NOT NULL OR pg_catalog.pg_has_role(finshard._actor(), 'finshard_admin', 'MEMBER')) THEN
@@ -88,6 +90,11 @@ BEGIN
             -- accounts are here; no row moved (NULL) otherwise.
             v_here := finshard._transfer_local(p_from_account_id, p_to_account_id, p_amount, p_idempotency_key,
                                                p_description, p_session, v_user, v_clock, v_ids, transfer_id);
+            IF v_here.v_moved IS NULL THEN
+                -- The destination on another node: each leg on its node's shards, one call there.
+                v_here := finshard._transfer_cross(p_from_account_id, p_to_account_id, p_amount, p_idempotency_key,
+                                                   p_description, p_session, v_ids, transfer_id);
+            END IF;
             v_moved := v_here.v_moved;
             from_balance := v_here.from_balance;
             to_balance := v_here.to_balance;

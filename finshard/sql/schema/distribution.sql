@@ -96,6 +96,17 @@ BEGIN
         END IF;
     END LOOP;
 
+    -- A cross-node transfer's credit leg: _transfer_cross calls it inside its transaction, and
+    -- Citus sends such a call to the account's node as a write (two-phase commit) only when it
+    -- may force delegation.
+    IF NOT EXISTS (SELECT 1 FROM pg_dist_object
+                    WHERE classid = 'pg_proc'::regclass
+                      AND objid = 'finshard._transfer_credit_local(bigint,numeric,text,bigint,bigint,text,bigint,boolean)'::regprocedure
+                      AND distribution_argument_index IS NOT NULL) THEN
+        PERFORM create_distributed_function('finshard._transfer_credit_local(bigint,numeric,text,bigint,bigint,text,bigint,boolean)',
+                                            'p_account_id', colocate_with => 'finshard.accounts', force_delegation => true);
+    END IF;
+
     -- Custom plans for every statement the public functions run (the setting holds for the
     -- helpers they call). Citus 13.2 caches the local plan of a generic, deferred-pruning shard
     -- statement but never finds it again (Citus pull request 8824): each call plans the statement
