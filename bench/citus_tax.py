@@ -8,6 +8,9 @@ shards) and one plain node, and measures the same transfer function:
   - same-node: both accounts on one worker, the session on that worker (the router's path),
     against the plain node with the same clients;
   - cross-node: the accounts on two workers, the session on the source's, against same-node;
+  - the two-phase floor: the least an atomic cross-node write costs through Citus (one row
+    updated on each node, two-phase commit, no ledger), against same-node: what cross-node can
+    reach at best on this machine;
   - through the coordinator: the same-node pairs sent to the coordinator, against direct;
   - update_quote filling 10, 100 and 1,000 resting orders, Citus against plain.
 """
@@ -38,6 +41,13 @@ def pairs_by_kind(citus_dsn: str, plain_dsn: str, *, accounts: int, scripts: int
     return {"same": same, "cross": cross, "plain": plain}
 
 
+def floor_scripts(pairs: list[tuple[int, int]]) -> list[str]:
+    """One pgbench script per cross-node pair: the destination's row then the source's updated in one
+    transaction (Citus: a remote write, a local one, two-phase commit), and nothing else."""
+    return [f"BEGIN;\nUPDATE finshard.accounts SET updated_at = now() WHERE account_id = {b};\n"
+            f"UPDATE finshard.accounts SET updated_at = now() WHERE account_id = {a};\nCOMMIT;\n" for a, b in pairs]
+
+
 def measure(citus_dsn: str, plain_dsn: str, pairs: dict[str, Any], *, clients: int, seconds: float, rounds: int,
             protocol: str) -> dict[str, Any]:
     runs: dict[str, Callable[[], float]] = {
@@ -47,6 +57,8 @@ def measure(citus_dsn: str, plain_dsn: str, pairs: dict[str, Any], *, clients: i
                                               clients, seconds, protocol),
         "cross_node": lambda: pgbench_on_nodes(citus_dsn, {n: pair_scripts(p) for n, p in pairs["cross"].items()},
                                                clients, seconds, protocol),
+        "two_phase_floor": lambda: pgbench_on_nodes(citus_dsn, {n: floor_scripts(p) for n, p in pairs["cross"].items()},
+                                                    clients, seconds, protocol),
         "same_node_via_coordinator": lambda: pgbench(
             citus_dsn, pair_scripts([x for p in pairs["same"].values() for x in p]), clients=clients,
             seconds=seconds, protocol=protocol),
@@ -62,6 +74,7 @@ def measure(citus_dsn: str, plain_dsn: str, pairs: dict[str, Any], *, clients: i
         "tps_rounds": {k: [round(x) for x in v] for k, v in tps.items()},
         "same_node_vs_plain": round(med["same_node"] / med["plain"], 3),
         "cross_node_vs_same_node": round(med["cross_node"] / med["same_node"], 3),
+        "two_phase_floor_vs_same_node": round(med["two_phase_floor"] / med["same_node"], 3),
         "via_coordinator_vs_direct": round(med["same_node_via_coordinator"] / med["same_node"], 3),
     }
 
