@@ -111,13 +111,19 @@ def test_cross_node_rejections_say_why_and_change_nothing(citus):
         for acc in frozen.values():
             conn.execute("SELECT finshard.freeze_account(%s::bigint, 'test')", (acc,))
         before = snapshot(conn)
-    with psycopg.connect(_node_dsn(citus, port), autocommit=True) as worker:
-        for order, (src, dst) in orders.items():
-            for (to, amount), sqlstate in (((dst, "10.01"), "FS013"), ((frozen[order], "1.00"), "FS012"),
-                                           ((dst, "0.001"), "FS003"), ((missing, "1.00"), "FS010")):
-                with pytest.raises(psycopg.Error) as err:
-                    worker.execute("SELECT finshard.transfer(%s::bigint, %s::bigint, %s::numeric)", (src, to, amount))
-                assert err.value.sqlstate == sqlstate, (order, to, amount, err.value)
+    # Also with Citus' function_opens_transaction_block off, which any role may set: the credit,
+    # when it goes first, must not commit by itself when the debit then fails (on either path).
+    for settings in ([], ["citus.function_opens_transaction_block = off"],
+                     ["citus.function_opens_transaction_block = off", "finshard.one_statement_transfer = off"]):
+        with psycopg.connect(_node_dsn(citus, port), autocommit=True) as worker:
+            for setting in settings:
+                worker.execute(f"SET {setting}")
+            for order, (src, dst) in orders.items():
+                for (to, amount), sqlstate in (((dst, "10.01"), "FS013"), ((frozen[order], "1.00"), "FS012"),
+                                               ((dst, "0.001"), "FS003"), ((missing, "1.00"), "FS010")):
+                    with pytest.raises(psycopg.Error) as err:
+                        worker.execute("SELECT finshard.transfer(%s::bigint, %s::bigint, %s::numeric)", (src, to, amount))
+                    assert err.value.sqlstate == sqlstate, (settings, order, to, amount, err.value)
     with citus.connect() as conn:
         assert snapshot(conn) == before
 

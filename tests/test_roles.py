@@ -331,6 +331,12 @@ def test_no_finshard_function_and_no_advisory_lock_is_public(db):
         public = conn.execute("SELECT p.oid::regprocedure::text FROM pg_proc p "
                               "WHERE (p.pronamespace = 'finshard'::regnamespace OR p.proname LIKE 'pg\\_%%advisory%%') "
                               "AND has_function_privilege('public', p.oid, 'EXECUTE')").fetchall()
+        if conn.execute("SELECT count(*) FROM pg_extension WHERE extname = 'citus'").fetchone()[0]:
+            # On every node: Citus creates the functions there, and a worker runs delegated calls.
+            counts = conn.execute("SELECT result FROM run_command_on_all_nodes($$SELECT count(*) FROM pg_proc p "
+                                  "WHERE p.pronamespace = 'finshard'::regnamespace "
+                                  "AND has_function_privilege('public', p.oid, 'EXECUTE')$$)").fetchall()
+            assert len(counts) > 1 and {r[0] for r in counts} == {"0"}, counts
         login = f"pub{uuid.uuid4().hex[:8]}"
         conn.execute(f"CREATE ROLE {login} LOGIN")
         try:

@@ -146,6 +146,7 @@ END $$;
 \ir procedures/_local_detach.sql
 \ir procedures/_local_keeps_shards.sql
 \ir procedures/_local_lock.sql
+\ir procedures/_local_proof.sql
 \ir procedures/_local_shape.sql
 \ir procedures/_local_shards.sql
 \ir procedures/_lock_account.sql

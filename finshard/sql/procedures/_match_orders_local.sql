@@ -12,8 +12,10 @@ DECLARE
     v_family constant text[] := ARRAY['_match_order', '_fill', '_close_order', '_post_entry', '_account_problem',
                                       '_notify', '_notify_now', '_transfer_checks'];
     -- Run by the node that called, at the top of its own transaction, not inside a Citus task:
-    -- these may reach Citus (_transfer_checks asks _caller why a session is refused).
+    -- these may call the helpers that say why a call is refused (_caller reads sessions through
+    -- Citus), and no task-side function may call them.
     v_caller_side constant text[] := ARRAY['_transfer_checks'];
+    v_caller_calls constant text[] := ARRAY['_caller', '_check_amount', '_check_text'];
     v_def  text;
     v_name text;
     v_fn   text;
@@ -42,13 +44,17 @@ BEGIN
             END IF;
         END LOOP;
         -- What is left must not reach Citus from inside a node's task: no finshard table or view,
-        -- and no finshard function but the family's and pure helpers (sequences and types are fine).
+        -- and no finshard function but the family's and pure helpers (sequences and types are fine);
+        -- a caller-side function also its listed helpers, and a task-side one none of those.
         SELECT string_agg(DISTINCT m[1], ', ') INTO v_name
           FROM regexp_matches(v_def, '\mfinshard\.([a-z_]+)\M(\s*\()?', 'g') AS m
          WHERE (m[2] IS NULL AND (SELECT c.relkind FROM pg_catalog.pg_class c WHERE c.oid = to_regclass('finshard.' || m[1]))
                                  IN ('r', 'p', 'v', 'm', 'f'))
-            OR (m[2] IS NOT NULL AND NOT (m[1] LIKE '%\_local' OR m[1] = ANY (v_pure)));
-        IF v_name IS NOT NULL AND NOT v_fn = ANY (v_caller_side) THEN
+            OR (m[2] IS NOT NULL AND NOT (m[1] = ANY (v_pure)
+                                          OR (m[1] LIKE '%\_local' AND (v_fn = ANY (v_caller_side)
+                                                                        OR NOT left(m[1], -6) = ANY (v_caller_side)))
+                                          OR (v_fn = ANY (v_caller_side) AND m[1] = ANY (v_caller_calls))));
+        IF v_name IS NOT NULL THEN
             PERFORM finshard.fail('FS009', format('finshard.%s_local would name %s, which a node''s pass must not reach', v_fn, v_name));
         END IF;
         EXECUTE v_def;
@@ -106,13 +112,7 @@ BEGIN
     END IF;
     v_accounts := ARRAY(SELECT DISTINCT p_accounts[i] FROM unnest(v_mine) AS i ORDER BY 1);
     v_shards := ARRAY(SELECT DISTINCT get_shard_id_for_distribution_column('finshard.accounts', a) FROM unnest(v_accounts) AS a ORDER BY 1);
-    -- The proof _transfer_local makes, for every shard of the pass (a shard group attaches whole).
-    PERFORM lock_shard_metadata(5, v_shards);
-    IF (SELECT count(*)
-          FROM finshard_local.shards m
-          JOIN pg_catalog.pg_inherits i ON i.inhrelid = m.relid AND i.inhparent = 'finshard_local.accounts'::regclass
-          JOIN pg_dist_placement p ON p.shardid = m.shardid AND p.shardstate = 1 AND p.groupid = v_group
-         WHERE m.shardid = ANY (v_shards)) <> cardinality(v_shards) THEN
+    IF NOT finshard._local_proof(v_shards) THEN
         RETURN NULL;
     END IF;
     BEGIN

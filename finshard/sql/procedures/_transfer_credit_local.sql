@@ -8,7 +8,6 @@ SET plan_cache_mode = force_generic_plan
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_shard bigint;
     v_entry record;
     v_message text;
     v_payload jsonb;
@@ -23,15 +22,13 @@ BEGIN
     IF to_regclass('finshard_local.accounts') IS NULL OR current_setting('transaction_isolation') <> 'read committed' THEN
         RETURN;
     END IF;
-    v_shard := get_shard_id_for_distribution_column('finshard.accounts', p_account_id);
-    -- The proof _transfer_local makes, under Citus' shard metadata lock.
-    PERFORM lock_shard_metadata(5, ARRAY[v_shard]);
-    PERFORM 1
-       FROM finshard_local.shards m
-       JOIN pg_catalog.pg_inherits i ON i.inhrelid = m.relid AND i.inhparent = 'finshard_local.accounts'::regclass
-       JOIN pg_dist_placement p ON p.shardid = m.shardid AND p.shardstate = 1
-      WHERE m.shardid = v_shard AND p.groupid = (SELECT g.groupid FROM pg_dist_local_group g);
-    IF NOT FOUND THEN
+    -- Only inside the caller's distributed transaction (Citus gave it an id from the calling
+    -- node): a call Citus sent on its own, outside one, would commit the credit by itself.
+    IF NOT coalesce((SELECT t.transaction_number <> 0 AND t.initiator_node_identifier <> (SELECT g.groupid FROM pg_dist_local_group g)
+                       FROM get_current_transaction_id() t), false) THEN
+        RETURN;
+    END IF;
+    IF NOT finshard._local_proof(ARRAY[get_shard_id_for_distribution_column('finshard.accounts', p_account_id)]) THEN
         RETURN;
     END IF;
     v_entry := finshard._post_entry_local(p_account_id, p_amount, 'transfer_in', p_transfer_id, p_from_account_id,

@@ -7,10 +7,11 @@ LANGUAGE plpgsql
 -- statements through Citus are dynamic, planned for their values each time: Citus 13.2 leaks
 -- cached plans of those, and delegates a call only for a constant account.
 SET plan_cache_mode = force_generic_plan
+-- Citus delegates its call as a write, in this transaction, only inside a transaction block or a
+-- function when this is on: a caller's SET must not turn it into a call that commits on its own.
+SET citus.function_opens_transaction_block = on
 AS $$
 DECLARE
-    v_group    integer;
-    v_shard    bigint;
     v_there    bigint;
     v_checks   record;
     v_send     boolean;
@@ -29,27 +30,22 @@ BEGIN
     -- does not apply; then transfer takes the per-leg path. A rule that fails raises its reason,
     -- as the per-leg path does, and the error undoes both legs.
     IF p_from_account_id IS NULL OR p_to_account_id IS NULL OR p_from_account_id = p_to_account_id
-       OR to_regclass('finshard_local.accounts') IS NULL
+       -- Every stand-in it reads (a view appears with the next sync after an install).
+       OR to_regclass('finshard_local.accounts') IS NULL OR to_regclass('finshard_local.sessions') IS NULL
+       OR to_regclass('finshard_local.currencies') IS NULL OR to_regclass('finshard_local.settings') IS NULL
        OR current_setting('transaction_isolation') <> 'read committed'
        OR current_setting('citus.enable_local_execution') = 'off'
        -- A call Citus delegated here (transfer sent to the coordinator) may not push a call on.
        OR current_setting('application_name') LIKE 'citus\_internal%' THEN
         RETURN;
     END IF;
-    SELECT g.groupid INTO v_group FROM pg_dist_local_group g;
-    v_shard := get_shard_id_for_distribution_column('finshard.accounts', p_from_account_id);
-    v_there := get_shard_id_for_distribution_column('finshard.accounts', p_to_account_id);
-    -- The proof _transfer_local makes, for the source's shard; and the destination's shard on
+    -- The source's shard proven here (_local_proof), the destination's an active placement of
     -- another node (here but not attached yet: the per-leg path).
-    PERFORM lock_shard_metadata(5, ARRAY[v_shard]);
-    PERFORM 1
-       FROM finshard_local.shards m
-       JOIN pg_catalog.pg_inherits i ON i.inhrelid = m.relid AND i.inhparent = 'finshard_local.accounts'::regclass
-       JOIN pg_dist_placement p ON p.shardid = m.shardid AND p.shardstate = 1 AND p.groupid = v_group
-      WHERE m.shardid = v_shard
-        AND EXISTS (SELECT 1 FROM pg_dist_placement d
-                     WHERE d.shardid = v_there AND d.shardstate = 1 AND d.groupid <> v_group);
-    IF NOT FOUND THEN
+    v_there := get_shard_id_for_distribution_column('finshard.accounts', p_to_account_id);
+    IF NOT finshard._local_proof(ARRAY[get_shard_id_for_distribution_column('finshard.accounts', p_from_account_id)])
+       OR NOT EXISTS (SELECT 1 FROM pg_dist_placement d
+                       WHERE d.shardid = v_there AND d.shardstate = 1
+                         AND d.groupid <> (SELECT g.groupid FROM pg_dist_local_group g)) THEN
         RETURN;
     END IF;
     IF p_from_account_id < p_to_account_id THEN

@@ -30,9 +30,12 @@ BEGIN
     transfer_id := p_transfer_id;
     -- Move the posted amount and release the whole reservation in the same entry: a partial post
     -- returns the rest to the available balance.
-    v_move := finshard._move(p_from_account_id, v_pending.to_account_id, v_amount, p_transfer_id, NULL, v_pending.amount,
-                             v_pending.currency, 'post_pending_transfer',
-                             jsonb_build_object('transfer_id', p_transfer_id, 'amount', v_amount, 'pending', v_pending.amount));
+    -- A query, not an expression (as in transfer): Citus keeps the remote leg in this transaction
+    -- only when it sees a function running in its executor.
+    SELECT m.* INTO v_move
+      FROM finshard._move(p_from_account_id, v_pending.to_account_id, v_amount, p_transfer_id, NULL, v_pending.amount,
+                          v_pending.currency, 'post_pending_transfer',
+                          jsonb_build_object('transfer_id', p_transfer_id, 'amount', v_amount, 'pending', v_pending.amount)) m;
     from_balance := v_move.from_balance;
     to_balance := v_move.to_balance;
     to_amount := v_move.to_amount;

@@ -90,10 +90,13 @@ BEGIN
             -- accounts are here; no row moved (NULL) otherwise.
             v_here := finshard._transfer_local(p_from_account_id, p_to_account_id, p_amount, p_idempotency_key,
                                                p_description, p_session, v_user, v_clock, v_ids, transfer_id);
-            IF v_here.v_moved IS NULL THEN
+            IF v_here.v_moved IS NULL AND (p_session IS NULL OR v_user IS NOT NULL) THEN
                 -- The destination on another node: each leg on its node's shards, one call there.
-                v_here := finshard._transfer_cross(p_from_account_id, p_to_account_id, p_amount, p_idempotency_key,
-                                                   p_description, p_session, v_ids, transfer_id);
+                -- A query, not an expression: Citus sends that call inside this transaction as a
+                -- write only when it sees a function running in an executor.
+                SELECT c.* INTO v_here
+                  FROM finshard._transfer_cross(p_from_account_id, p_to_account_id, p_amount, p_idempotency_key,
+                                                p_description, p_session, v_ids, transfer_id) c;
             END IF;
             v_moved := v_here.v_moved;
             from_balance := v_here.from_balance;
@@ -241,10 +244,13 @@ BEGIN
         -- Both legs in this one transaction: on Citus, when the accounts are on two nodes, the
         -- worker running this delegated call commits both with two-phase commit; either both land
         -- or neither. The audit entry rides on the debit (the conversion is in the transfer record).
-        v_move := finshard._move(p_from_account_id, p_to_account_id, p_amount, transfer_id, p_description, 0, v_currency,
-                                 'transfer', finshard._transfer_audit(transfer_id, p_to_account_id, p_amount, v_currency,
-                                                                      p_idempotency_key),
-                                 v_checks.notify_delivery);
+        -- A query, not an expression, as for _transfer_cross: called through the protocol's
+        -- function call, no executor would run, and Citus would commit each remote leg by itself.
+        SELECT m.* INTO v_move
+          FROM finshard._move(p_from_account_id, p_to_account_id, p_amount, transfer_id, p_description, 0, v_currency,
+                              'transfer', finshard._transfer_audit(transfer_id, p_to_account_id, p_amount, v_currency,
+                                                                   p_idempotency_key),
+                              v_checks.notify_delivery) m;
         from_balance := v_move.from_balance;
         to_balance := v_move.to_balance;
         to_amount := v_move.to_amount;

@@ -11,6 +11,7 @@ DECLARE
     v_force   boolean;
     v_comments jsonb;
     v_comment record;
+    v_setting text;
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus') THEN
         RAISE NOTICE 'finshard: citus is not installed here; single node, distribution skipped';
@@ -115,17 +116,21 @@ BEGIN
     -- plans after five calls; with custom plans nothing is cached, memory stays flat, and the
     -- speed is the same (the statement was planned every time anyway). Plain PostgreSQL keeps its
     -- generic plans: this step runs only with Citus.
-    FOR v_fn IN
-        SELECT p.oid::regprocedure
+    -- And Citus' citus.function_opens_transaction_block pinned on for them: with it off (any role
+    -- may SET it), Citus would commit each remote write of a call by itself, so a transfer whose
+    -- credit went first and whose debit then failed would leave the credit.
+    FOR v_fn, v_setting IN
+        SELECT p.oid::regprocedure, s.setting
           FROM pg_catalog.pg_proc p
+         CROSS JOIN (VALUES ('plan_cache_mode=force_custom_plan'), ('citus.function_opens_transaction_block=on')) s (setting)
          WHERE p.pronamespace = 'finshard'::regnamespace
            -- SECURITY DEFINER ones in SQL too (deposit, withdraw): their PL/pgSQL helpers inherit it.
            AND (p.prosecdef OR p.prolang = (SELECT l.oid FROM pg_catalog.pg_language l WHERE l.lanname = 'plpgsql'))
            AND p.prokind = 'f'
            AND p.proname NOT LIKE '\_%'
-           AND NOT coalesce('plan_cache_mode=force_custom_plan' = ANY (p.proconfig), false)
+           AND NOT coalesce(s.setting = ANY (p.proconfig), false)
     LOOP
-        EXECUTE format('ALTER FUNCTION %s SET plan_cache_mode = force_custom_plan', v_fn);
+        EXECUTE format('ALTER FUNCTION %s SET %s = %s', v_fn, split_part(v_setting, '=', 1), split_part(v_setting, '=', 2));
     END LOOP;
 
     FOR v_comment IN SELECT * FROM jsonb_to_recordset(coalesce(v_comments, '[]')) AS x(rel text, col text, text text)
