@@ -6,7 +6,6 @@ what the per-leg path writes, refuses what it refuses, and loses nothing when a 
 from __future__ import annotations
 
 import random
-import re
 import threading
 import time
 from decimal import Decimal
@@ -19,6 +18,7 @@ from finshard.local.postgres import find_pg_bin, run_pg
 from finshard.ops.installer import install
 from tests.helpers import new_account, snapshot
 from tests.test_local_path import _by_node, _node_dsn
+from tests.test_match_on_shards import _connections
 from tests.test_money import _calls, _transfer_rows
 
 pytestmark = pytest.mark.citus
@@ -57,10 +57,6 @@ def _transfer(worker, src: int, dst: int, amount: str, key: str | None = None) -
         ran = {f: _calls(worker, f) - n for f, n in before.items()}
     worker.execute("RESET client_min_messages")
     return row, ran, [line for line in log if "issuing" in line]
-
-
-def _connections(log: list[str], command: str) -> set[str]:
-    return {re.search(r"on server (\S+) connectionId: (\d+)", line).group(0) for line in log if command in line}
 
 
 def test_a_cross_node_transfer_is_one_prepared_call_there_and_writes_what_the_per_leg_path_writes(citus):
