@@ -8,6 +8,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+import uuid
 from decimal import Decimal
 
 import psycopg
@@ -18,7 +19,7 @@ from finshard.local.postgres import find_pg_bin, run_pg
 from finshard.ops.installer import install
 from tests.helpers import new_account, snapshot
 from tests.test_local_path import _by_node, _node_dsn
-from tests.test_match_on_shards import _connections
+from tests.test_match_on_shards import _connections, remote_commands
 from tests.test_money import _calls, _transfer_rows
 
 pytestmark = pytest.mark.citus
@@ -45,17 +46,12 @@ def _pair(here: list[int], there: list[int], source_first: bool, used: set[int])
 def _transfer(worker, src: int, dst: int, amount: str, key: str | None = None) -> tuple[tuple, dict[str, int], list[str]]:
     """One transfer on a worker session: its row, how often each path ran, and what Citus sent to
     other nodes (message | detail)."""
-    log: list[str] = []
-    worker.add_notice_handler(lambda d: log.append(f"{d.message_primary} | {d.message_detail}"))
     worker.execute("SET track_functions = 'pl'")
-    with worker.transaction():
-        worker.execute("SET LOCAL citus.log_remote_commands = on")
-        worker.execute("SET LOCAL client_min_messages = log")
+    with remote_commands(worker) as log:
         before = {f: _calls(worker, f) for f in ("_transfer_local", "_transfer_cross", "_move")}
         row = worker.execute("SELECT * FROM finshard.transfer(%s::bigint, %s::bigint, %s::numeric, %s, 'rent; DROP TABLE x')",
                              (src, dst, amount, key)).fetchone()
         ran = {f: _calls(worker, f) - n for f, n in before.items()}
-    worker.execute("RESET client_min_messages")
     return row, ran, [line for line in log if "issuing" in line]
 
 
@@ -106,6 +102,9 @@ def test_cross_node_rejections_say_why_and_change_nothing(citus):
     with citus.connect() as conn:
         for acc in frozen.values():
             conn.execute("SELECT finshard.freeze_account(%s::bigint, 'test')", (acc,))
+        name = f"x{uuid.uuid4().hex[:12]}"  # a user who owns none of these accounts
+        conn.execute("SELECT finshard.create_user(%s, %s, 'correct horse')", (name, f"{name}@example.com"))
+        token = conn.execute("SELECT token FROM finshard.login(%s, 'correct horse')", (name,)).fetchone()[0]
         before = snapshot(conn)
     # Also with Citus' function_opens_transaction_block off, which any role may set: the credit,
     # when it goes first, must not commit by itself when the debit then fails (on either path).
@@ -116,10 +115,19 @@ def test_cross_node_rejections_say_why_and_change_nothing(citus):
                 worker.execute(f"SET {setting}")
             for order, (src, dst) in orders.items():
                 for (to, amount), sqlstate in (((dst, "10.01"), "FS013"), ((frozen[order], "1.00"), "FS012"),
-                                               ((dst, "0.001"), "FS003"), ((missing, "1.00"), "FS010")):
+                                               ((dst, "0.001"), "FS003"), ((missing, "1.00"), "FS010"),
+                                               ((dst, "NaN"), "FS002"), ((dst, "-1.00"), "FS002"),
+                                               ((dst, "1e18"), "FS004"), ((dst, None), "FS001")):
                     with pytest.raises(psycopg.Error) as err:
                         worker.execute("SELECT finshard.transfer(%s::bigint, %s::bigint, %s::numeric)", (src, to, amount))
                     assert err.value.sqlstate == sqlstate, (settings, order, to, amount, err.value)
+    # An end user's session: someone else's account, or a token that is no session, is refused.
+    with psycopg.connect(_node_dsn(citus, port), autocommit=True) as worker:
+        for session, sqlstate in ((token, "FS085"), ("not-a-session", "FS082")):
+            for src, dst in orders.values():
+                with pytest.raises(psycopg.Error) as err:
+                    worker.execute("SELECT finshard.transfer(%s::bigint, %s::bigint, 1.00, NULL, NULL, %s)", (src, dst, session))
+                assert err.value.sqlstate == sqlstate, (session, err.value)
     with citus.connect() as conn:
         assert snapshot(conn) == before
 

@@ -5,11 +5,13 @@ which takes over whenever a node cannot prove its shards or lock an account with
 
 from __future__ import annotations
 
+import contextlib
 import random
 import re
 import threading
 import time
 from decimal import Decimal as D
+from typing import Iterator
 
 import pytest
 
@@ -37,17 +39,24 @@ def _quote(conn, iid: int, ask_size: int) -> tuple[int, int, list[str]]:
     """update_quote moving the ask to 9.99 for ``ask_size``, in a transaction that counts the
     coordinator's _match_order calls and logs what Citus sends to the workers; returns the fills,
     the calls and the log (message and detail)."""
-    log: list[str] = []
-    conn.add_notice_handler(lambda d: log.append(f"{d.message_primary} | {d.message_detail}"))
     conn.execute("SET track_functions = 'pl'")
-    with conn.transaction():
-        conn.execute("SET LOCAL citus.log_remote_commands = on")
-        conn.execute("SET LOCAL client_min_messages = log")
+    with remote_commands(conn) as log:
         before = _calls(conn, "_match_order")
         filled = conn.execute("SELECT finshard.update_quote(%s::bigint, 9.90, 100, 9.99, %s::numeric)", (iid, ask_size)).fetchone()[0]
         calls = _calls(conn, "_match_order") - before
-    conn.execute("RESET client_min_messages")
     return filled, calls, log
+
+
+@contextlib.contextmanager
+def remote_commands(conn) -> Iterator[list[str]]:
+    """A transaction in which Citus logs what it sends to other nodes: yields that log (message | detail)."""
+    log: list[str] = []
+    conn.add_notice_handler(lambda d: log.append(f"{d.message_primary} | {d.message_detail}"))
+    with conn.transaction():
+        conn.execute("SET LOCAL citus.log_remote_commands = on")
+        conn.execute("SET LOCAL client_min_messages = log")
+        yield log
+    conn.execute("RESET client_min_messages")
 
 
 def _connections(log: list[str], command: str) -> set[str]:
