@@ -163,6 +163,7 @@ CODES: dict[str, tuple[str, str]] = {
     "FS094": ("RestorePointFailed", 'a node could not be paused or reached while writing the restore point'),
     "FS095": ("SchemaLevelMismatch", 'the database holds finshard tables of another schema level than this install (older: their migrations have not run; newer: a later finshard installed them)'),
     "FS096": ("LocalShardsFailed", 'a node could not attach (or detach) its shards to its finshard_local tables'),
+    "FS097": ("FastpathCall", "a finshard function was called through the protocol's fast-path function call (libpq PQfn), which runs it outside any query: on Citus its writes would not commit together"),
 }
 
 
@@ -598,6 +599,12 @@ class LocalShardsFailed(OperationsError):
     sqlstate = "FS096"
 
 
+class FastpathCall(OperationsError):
+    """FS097: a finshard function was called through the protocol's fast-path function call (libpq PQfn), which runs it outside any query: on Citus its writes would not commit together."""
+
+    sqlstate = "FS097"
+
+
 by_sqlstate: dict[str, type[FinshardError]] = {
     "FS001": NullArgument,
     "FS002": InvalidAmount,
@@ -671,6 +678,7 @@ by_sqlstate: dict[str, type[FinshardError]] = {
     "FS094": RestorePointFailed,
     "FS095": SchemaLevelMismatch,
     "FS096": LocalShardsFailed,
+    "FS097": FastpathCall,
 }
 __all__ += [cls.__name__ for cls in by_sqlstate.values()]
 # --- END GENERATED ---

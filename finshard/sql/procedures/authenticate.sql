@@ -19,6 +19,7 @@ DECLARE
     v_recovery text;
     v_reason  text;
 BEGIN
+    IF current_query() IS NULL THEN PERFORM finshard._refuse_fastpath('authenticate'); END IF;
     PERFORM finshard._not_null(p_login, 'p_login');
     PERFORM finshard._not_null(p_password, 'p_password');
     SELECT u.user_id, u.password_hash, u.is_active, u.totp_enabled_at INTO v_user FROM finshard.users u

@@ -10,6 +10,7 @@ DECLARE
     v_price numeric := p_current_price;
     v_pnl   numeric;
 BEGIN
+    IF current_query() IS NULL THEN PERFORM finshard._refuse_fastpath('calculate_position_pnl'); END IF;
     -- Who may do this, for whom: docs/roles.md.
     PERFORM finshard._authorize(p_session, p_account_id, 'owner_or_admin');
     PERFORM finshard._not_null(p_account_id, 'p_account_id');

@@ -9,6 +9,7 @@ DECLARE
     v_status text;
     v_created_at timestamptz;
 BEGIN
+    IF current_query() IS NULL THEN PERFORM finshard._refuse_fastpath('cancel_order'); END IF;
     -- Who may do this, for whom: docs/roles.md.
     PERFORM finshard._authorize(p_session, p_account_id, 'owner');
     PERFORM finshard._not_null(p_account_id, 'p_account_id');

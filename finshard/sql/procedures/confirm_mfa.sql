@@ -12,6 +12,7 @@ DECLARE
     v_hashes  text[];
     v_raw     text;
 BEGIN
+    IF current_query() IS NULL THEN PERFORM finshard._refuse_fastpath('confirm_mfa'); END IF;
     -- Who may do this, for whom: docs/roles.md (the user's own session only).
     v_user := finshard._session_user(p_session);
     PERFORM finshard._not_null(p_code, 'p_code');

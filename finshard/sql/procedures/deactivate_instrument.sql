@@ -5,6 +5,7 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    IF current_query() IS NULL THEN PERFORM finshard._refuse_fastpath('deactivate_instrument'); END IF;
     -- A role acting as itself, for no end user (and the audit entry says so).
     PERFORM finshard._caller(NULL);
     PERFORM finshard._instrument(p_instrument_id);

@@ -6,6 +6,7 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    IF current_query() IS NULL THEN PERFORM finshard._refuse_fastpath('deactivate_user'); END IF;
     -- Who may do this, for whom: docs/roles.md.
     PERFORM finshard._authorize_user(p_session, p_user_id, 'admin');
     PERFORM finshard._not_null(p_user_id, 'p_user_id');

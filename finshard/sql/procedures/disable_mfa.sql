@@ -9,6 +9,7 @@ DECLARE
     v_username text;
     v_enabled  timestamptz;
 BEGIN
+    IF current_query() IS NULL THEN PERFORM finshard._refuse_fastpath('disable_mfa'); END IF;
     -- Who may do this, for whom: docs/roles.md (the user's own session only).
     v_user := finshard._session_user(p_session);
     PERFORM finshard._not_null(p_password, 'p_password');

@@ -19,6 +19,7 @@ DECLARE
     v_months  tstzmultirange;
     v_left    bigint;
 BEGIN
+    IF current_query() IS NULL THEN PERFORM finshard._refuse_fastpath('dispatch_notifications'); END IF;
     PERFORM finshard._check_limit(p_limit, 1000000);
     IF pg_is_in_recovery() THEN
         RETURN 0;

@@ -8,6 +8,7 @@ DECLARE
     v_order record;
     v_count integer := 0;
 BEGIN
+    IF current_query() IS NULL THEN PERFORM finshard._refuse_fastpath('expire_day_orders'); END IF;
     -- No end user: the audit entries this may write (fills, expiries) name none, whatever a caller SET.
     PERFORM pg_catalog.set_config('finshard.on_behalf_of', '', true);
     PERFORM finshard._not_null(p_cutoff, 'p_cutoff');

@@ -7,6 +7,7 @@ AS $$
 DECLARE
     v_user bigint;
 BEGIN
+    IF current_query() IS NULL THEN PERFORM finshard._refuse_fastpath('logout'); END IF;
     PERFORM finshard._not_null(p_session, 'p_session');
     -- Only a session that is still valid can log out (an expired or revoked one has nothing to end).
     BEGIN

@@ -5,6 +5,7 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    IF current_query() IS NULL THEN PERFORM finshard._refuse_fastpath('match_resting_orders'); END IF;
     RETURN finshard._match_resting_orders(p_instrument_id, false);
 END
 $$;

@@ -11,6 +11,7 @@ AS $$
 DECLARE
     v_account_id bigint;
 BEGIN
+    IF current_query() IS NULL THEN PERFORM finshard._refuse_fastpath('open_account'); END IF;
     -- Who may do this, for whom: docs/roles.md.
     PERFORM finshard._authorize_user(p_session, p_user_id, 'self_or_admin');
     PERFORM finshard._not_null(p_user_id, 'p_user_id');

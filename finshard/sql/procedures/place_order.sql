@@ -23,6 +23,7 @@ DECLARE
     v_free     numeric;
     v_created_at timestamptz;
 BEGIN
+    IF current_query() IS NULL THEN PERFORM finshard._refuse_fastpath('place_order'); END IF;
     -- Who may do this, for whom: docs/roles.md.
     PERFORM finshard._authorize(p_session, p_account_id, 'sender');
     PERFORM finshard._not_null(p_account_id, 'p_account_id');

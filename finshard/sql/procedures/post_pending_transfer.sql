@@ -16,6 +16,7 @@ DECLARE
     v_amount  numeric;
     v_move    record;
 BEGIN
+    IF current_query() IS NULL THEN PERFORM finshard._refuse_fastpath('post_pending_transfer'); END IF;
     -- Who may do this, for whom: docs/roles.md.
     PERFORM finshard._authorize(p_session, p_from_account_id, 'sender');
     SELECT * INTO v_pending FROM finshard._claim_pending(p_from_account_id, p_transfer_id);

@@ -11,6 +11,7 @@ DECLARE
     v_totp    record;
     v_count   integer := 0;
 BEGIN
+    IF current_query() IS NULL THEN PERFORM finshard._refuse_fastpath('rotate_pii_key'); END IF;
     -- A role acting as itself, for no end user (and the audit entry says so).
     PERFORM finshard._caller(NULL);
     SELECT k.version INTO v_current FROM finshard._pii_keys() k WHERE k.current;

@@ -7,6 +7,7 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    IF current_query() IS NULL THEN PERFORM finshard._refuse_fastpath('set_fx_rate'); END IF;
     -- A role acting as itself, for no end user (and the audit entry says so).
     PERFORM finshard._caller(NULL);
     PERFORM finshard._not_null(p_base_currency, 'p_base_currency');

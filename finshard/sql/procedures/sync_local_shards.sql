@@ -10,6 +10,7 @@ DECLARE
     v_step  text;
     r       record;
 BEGIN
+    IF current_query() IS NULL THEN PERFORM finshard._refuse_fastpath('sync_local_shards'); END IF;
     IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus') THEN
         RETURN 0;
     END IF;

@@ -32,6 +32,7 @@ DECLARE
     v_user     bigint;       -- the end user of p_session, when it is live
     v_here     record;       -- the one statement on this Citus node's shards
 BEGIN
+    IF current_query() IS NULL THEN PERFORM finshard._refuse_fastpath('transfer'); END IF;
     IF p_idempotency_key IS NOT NULL THEN
         -- Who may do this, for whom (docs/roles.md), before a replay could answer a stranger: on the
         -- row the checks read anyway.

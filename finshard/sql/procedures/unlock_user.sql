@@ -7,6 +7,7 @@ AS $$
 DECLARE
     v_by bigint;
 BEGIN
+    IF current_query() IS NULL THEN PERFORM finshard._refuse_fastpath('unlock_user'); END IF;
     -- Who may do this, for whom: docs/roles.md (an admin user, or finshard_admin).
     v_by := finshard._authorize_user(p_session, p_user_id, 'admin');
     PERFORM finshard._not_null(p_user_id, 'p_user_id');

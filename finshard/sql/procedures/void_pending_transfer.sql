@@ -10,6 +10,7 @@ DECLARE
     v_pending record;
     v_user_id bigint;
 BEGIN
+    IF current_query() IS NULL THEN PERFORM finshard._refuse_fastpath('void_pending_transfer'); END IF;
     -- Who may do this, for whom: docs/roles.md.
     PERFORM finshard._authorize(p_session, p_from_account_id, 'owner');
     IF p_status IS NULL OR p_status NOT IN ('voided', 'expired') THEN

@@ -82,6 +82,7 @@ INSERT INTO finshard.error_codes (sqlstate, name, meaning, hint) VALUES
     ('FS093', 'restore_point_unavailable','this node cannot write a restore point (a standby, WAL archiving off, or not the coordinator)', 'Run it on the primary coordinator of a cluster that archives its WAL (finshard backup config).'),
     ('FS094', 'restore_point_failed',     'a node could not be paused or reached while writing the restore point', 'Check that every node is up and retry; nothing was recorded.'),
     ('FS095', 'schema_level_mismatch',    'the database holds finshard tables of another schema level than this install (older: their migrations have not run; newer: a later finshard installed them)', 'Older: run finshard upgrade --dsn DSN, which applies the migrations and then installs. Newer: install with the finshard that installed them.'),
-    ('FS096', 'local_shards_failed',      'a node could not attach (or detach) its shards to its finshard_local tables', 'Run finshard.sync_local_shards() again once the node is reachable; until then its transfers take the per-leg path.')
+    ('FS096', 'local_shards_failed',      'a node could not attach (or detach) its shards to its finshard_local tables', 'Run finshard.sync_local_shards() again once the node is reachable; until then its transfers take the per-leg path.'),
+    ('FS097', 'fastpath_call',            'a finshard function was called through the protocol''s fast-path function call (libpq PQfn), which runs it outside any query: on Citus its writes would not commit together', 'Call it in a query: SELECT * FROM finshard.<function>(...).')
 ON CONFLICT (sqlstate) DO UPDATE
     SET name = EXCLUDED.name, meaning = EXCLUDED.meaning, hint = EXCLUDED.hint;
