@@ -51,6 +51,31 @@ def test_failover_drill_loses_no_acknowledged_write(citus, scratch):
             import psycopg
             with psycopg.connect(after.dsn(), autocommit=True) as conn:
                 assert report["new_port"] in {r[0] for r in conn.execute("SELECT nodeport FROM pg_dist_node")}
+        else:
+            # Backed up at once, and restored to a point after the drill: the restored node takes
+            # its own port, not the promoted node's.
+            def run(*args: str) -> subprocess.CompletedProcess[str]:
+                return subprocess.run([sys.executable, "-m", "finshard.cli", *args], capture_output=True, text=True,
+                                      cwd=ROOT, timeout=600)
+
+            res = run("backup", "--dir", str(directory), "--type", "full")
+            assert res.returncode == 0, res.stderr
+            res = run("backup", "restore-point", "--dsn", after.dsn(), "after-the-drill")
+            assert res.returncode == 0, res.stderr
+            to = directory.parent / "restored"
+            res = run("restore", "--dir", str(directory), "--to", str(to), "--target-name", "after-the-drill")
+            try:
+                assert res.returncode == 0, res.stderr
+                restored = Cluster.load(to)
+                assert all(row["up"] for row in restored.status())
+                assert restored.nodes[0].port != report["new_port"]
+                import psycopg
+                with psycopg.connect(restored.dsn(), autocommit=True) as conn:
+                    assert int(conn.execute("SHOW port").fetchone()[0]) == restored.nodes[0].port
+                    assert conn.execute("SHOW primary_conninfo").fetchone()[0] == ""
+            finally:
+                if (to / "cluster.json").exists():
+                    Cluster.load(to).down()
         if bouncers:
             import psycopg
             promoted = next(n for n in after.nodes if n.port == report["new_port"])

@@ -270,6 +270,7 @@ def _restore_one(source: Cluster, new: Node, label: str, target: dict[str, Any] 
     if cluster is not None and cluster.tls:
         cluster.install_node_tls(new)
     _leave_patroni(datadir)
+    _drop_auto_settings(datadir, ("port", "unix_socket_directories", "primary_conninfo", "primary_slot_name"))
     write_settings(datadir, {**node_settings(new, citus=False, preload=[]), "archive_mode": "off", "hot_standby": "on"})
     pg_bin = find_pg_bin()
     log = datadir / "server.log"
@@ -278,6 +279,16 @@ def _restore_one(source: Cluster, new: Node, label: str, target: dict[str, Any] 
         raise ClusterError(f"the restored {node.name} did not start: {_reason(log) or res.stderr.strip()}")
     _wait_promoted(new, log)
     return new
+
+
+def _drop_auto_settings(datadir: Path, names: tuple[str, ...]) -> None:
+    """postgresql.auto.conf (ALTER SYSTEM) overrides postgresql.conf: a setting there that names the
+    source's place (its port, socket, primary) would win over the restored node's own."""
+    path = datadir / "postgresql.auto.conf"
+    if path.exists():
+        kept = [line for line in path.read_text().splitlines(keepends=True)
+                if line.split("=", 1)[0].strip() not in names]
+        path.write_text("".join(kept))
 
 
 def _leave_patroni(datadir: Path) -> None:

@@ -21,6 +21,7 @@ from finshard.errors import ClusterError
 from finshard.local import pgbackrest, pgbouncer
 from finshard.local.cluster import Cluster
 from finshard.local.postgres import chown_to_postgres, find_pg_bin, free_port, run_pg
+from finshard.local.settings import node_settings, write_settings
 from finshard.local.state import Node
 from finshard.router import Router
 
@@ -54,8 +55,10 @@ def drill(directory: str | Path, *, node_name: str | None = None, writes: int = 
                   "-d", f"host={node.datadir} port={node.port} user=postgres application_name=finshard_drill"])
     if res.returncode != 0:
         raise ClusterError(f"pg_basebackup of {node.name} failed: {res.stderr.strip().splitlines()[-1] if res.stderr.strip() else res.returncode}")
-    with open(standby_dir / "postgresql.auto.conf", "a") as conf:
-        conf.write(f"port = {standby_port}\nunix_socket_directories = '{standby_dir}'\n")
+    new = Node(node.name, node.role, standby_port, str(standby_dir), node.pgbouncer_port, node.group, node.tls_dir)
+    # Its own port and socket in finshard's block of postgresql.conf, not in postgresql.auto.conf:
+    # promoted, it is the node, and a backup of it restored elsewhere must take that place's port.
+    write_settings(standby_dir, node_settings(new, citus=cluster.citus, cluster=cluster))
     res = run_pg([str(pg_bin / "pg_ctl"), "-D", str(standby_dir), "-l", str(standby_dir / "server.log"), "-w", "start"])
     if res.returncode != 0:
         raise ClusterError(f"the standby of {node.name} did not start: {res.stderr.strip() or res.stdout.strip()}")
@@ -95,10 +98,14 @@ def drill(directory: str | Path, *, node_name: str | None = None, writes: int = 
     res = run_pg([str(pg_bin / "pg_ctl"), "-D", str(standby_dir), "-w", "promote"])
     if res.returncode != 0:
         raise ClusterError(f"promotion failed: {res.stderr.strip() or res.stdout.strip()}")
-    new = Node(node.name, node.role, standby_port, str(standby_dir), node.pgbouncer_port, node.group, node.tls_dir)
     with db.connect(new.dsn()) as promoted:
         promoted.execute("ALTER SYSTEM RESET synchronous_standby_names")
+        # A standby's link to the dead primary; a restore of this node must not inherit it.
+        promoted.execute("ALTER SYSTEM RESET primary_conninfo")
         promoted.execute("SELECT pg_reload_conf()")
+        # pg_control takes the new timeline at the next checkpoint; until then pgBackRest refuses
+        # to back the node up (its WAL's timeline does not match pg_control's).
+        promoted.execute("CHECKPOINT")
     if cluster.citus:
         with db.connect(dsn) as coord:
             node_id = coord.execute("SELECT nodeid FROM pg_dist_node WHERE nodeport = %s", (node.port,)).fetchone()[0]  # type: ignore[index]
