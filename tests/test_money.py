@@ -8,7 +8,7 @@ import subprocess
 import sys
 import threading
 import time
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 
 import psycopg
@@ -110,10 +110,25 @@ def test_cross_currency_transfer_goes_through_house_accounts_and_keeps_each_curr
         assert row[3] == Decimal("91.37") and row[4] == Decimal("0.9137")
         assert totals() == before
         back = conn.execute("SELECT * FROM finshard.transfer(%s::bigint, %s::bigint, 10.00)", (eur, usd)).fetchone()
-        assert back[3] == round(Decimal("10.00") * round(1 / Decimal("0.9137"), 10), 2)
+        assert back[3] == (Decimal("10.00") * round(1 / Decimal("0.9137"), 10)).quantize(Decimal("0.01"), ROUND_DOWN)
         assert totals() == before
         kinds = {r[0] for r in conn.execute("SELECT transaction_type FROM finshard.transactions WHERE transfer_id = %s", (row[0],))}
         assert kinds == {"transfer_out", "transfer_in", "fx_in", "fx_out"}
+
+
+def test_a_conversion_never_rounds_up_so_round_trips_gain_nothing(db):
+    with db.connect() as conn:
+        conn.execute("SELECT finshard.set_fx_rate('EUR', 'USD', 1.105, p_confirm => true)")
+        usd = new_account(conn, "USD", "10.00")
+        user = conn.execute("SELECT user_id FROM finshard.accounts WHERE account_id = %s", (usd,)).fetchone()[0]
+        eur = conn.execute("SELECT finshard.open_account(%s::bigint, 'EUR')", (user,)).fetchone()[0]
+        for _ in range(5):
+            # 0.05 USD is 0.0452 EUR and 0.05 EUR is 0.0553 USD: rounded to nearest, each trip gained a cent.
+            there = conn.execute("SELECT to_amount FROM finshard.transfer(%s::bigint, %s::bigint, 0.05)", (usd, eur)).fetchone()[0]
+            assert there == Decimal("0.04")
+            back = conn.execute("SELECT to_amount FROM finshard.transfer(%s::bigint, %s::bigint, 0.04)", (eur, usd)).fetchone()[0]
+            assert back == Decimal("0.04")
+        assert conn.execute("SELECT balance FROM finshard.accounts WHERE account_id = %s", (usd,)).fetchone()[0] == Decimal("9.95")
 
 
 def test_pending_transfer_reserves_then_posts_partially_once(db):

@@ -24,7 +24,9 @@ BEGIN
                                     p_house => p_house, p_currency => p_currency);
     IF v_entry.balance_after IS NULL THEN
         fx_rate := finshard.fx_rate(p_currency, v_entry.currency);
-        amount := round(p_amount * fx_rate, (SELECT c.minor_units FROM finshard.currencies c WHERE c.code = v_entry.currency));
+        -- Truncated: rounded to nearest, a round trip of small amounts could gain a minor unit
+        -- each way at the house's expense.
+        amount := trunc(p_amount * fx_rate, (SELECT c.minor_units FROM finshard.currencies c WHERE c.code = v_entry.currency));
         IF amount <= 0 THEN
             PERFORM finshard.fail('FS002', format('%s %s converts to %s %s at %s: too small to transfer',
                                                   p_amount, p_currency, amount, v_entry.currency, fx_rate));
