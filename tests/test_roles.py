@@ -324,17 +324,23 @@ def test_readonly_reads_no_credentials_or_personal_data(world):
             assert err.value.sqlstate == "42501", table
 
 
-def test_no_finshard_function_and_no_advisory_lock_is_public(db):
-    """PUBLIC (every login) may execute no finshard function, and may take no advisory lock: the
-    notification dispatcher is one, and only finshard_admin registers it."""
+# finshard's functions, the advisory locks and dblink's functions (it would let any login open
+# connections from the server).
+NOT_PUBLIC = ("(p.pronamespace = 'finshard'::regnamespace OR p.proname LIKE 'pg\\_%%advisory%%' OR p.oid IN "
+              "(SELECT d.objid FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'dblink' "
+              "WHERE d.classid = 'pg_proc'::regclass AND d.deptype = 'e'))")
+
+
+def test_no_finshard_function_no_advisory_lock_and_no_dblink_is_public(db):
+    """PUBLIC (every login) may execute no finshard function, no dblink function, and may take no
+    advisory lock: the notification dispatcher is one, and only finshard_admin registers it."""
     with db.connect() as conn:
-        public = conn.execute("SELECT p.oid::regprocedure::text FROM pg_proc p "
-                              "WHERE (p.pronamespace = 'finshard'::regnamespace OR p.proname LIKE 'pg\\_%%advisory%%') "
+        public = conn.execute(f"SELECT p.oid::regprocedure::text FROM pg_proc p WHERE {NOT_PUBLIC} "
                               "AND has_function_privilege('public', p.oid, 'EXECUTE')").fetchall()
         if conn.execute("SELECT count(*) FROM pg_extension WHERE extname = 'citus'").fetchone()[0]:
             # On every node: Citus creates the functions there, and a worker runs delegated calls.
-            counts = conn.execute("SELECT result FROM run_command_on_all_nodes($$SELECT count(*) FROM pg_proc p "
-                                  "WHERE p.pronamespace = 'finshard'::regnamespace "
+            counts = conn.execute(f"SELECT result FROM run_command_on_all_nodes($$SELECT count(*) FROM pg_proc p "
+                                  f"WHERE {NOT_PUBLIC.replace('%%', '%')} "
                                   "AND has_function_privilege('public', p.oid, 'EXECUTE')$$)").fetchall()
             assert len(counts) > 1 and {r[0] for r in counts} == {"0"}, counts
         login = f"pub{uuid.uuid4().hex[:8]}"
@@ -343,6 +349,9 @@ def test_no_finshard_function_and_no_advisory_lock_is_public(db):
             conn.execute(f"SET ROLE {login}")
             with pytest.raises(psycopg.Error) as err:
                 conn.execute("SELECT pg_advisory_lock(hashtext('finshard.notification_dispatcher')::bigint)")
+            assert err.value.sqlstate == "42501"
+            with pytest.raises(psycopg.Error) as err:
+                conn.execute("SELECT public.dblink_connect('host=127.0.0.1 port=22 dbname=x user=x password=x')")
             assert err.value.sqlstate == "42501"
         finally:
             conn.execute("RESET ROLE")

@@ -6,6 +6,10 @@ DECLARE
     v_row finshard.idempotency_keys;
 BEGIN
     PERFORM finshard._check_text(p_key, 'p_idempotency_key', 200);
+    -- A blank key would be one every caller shares by mistake.
+    IF btrim(p_key) = '' THEN
+        PERFORM finshard.fail('FS005', 'p_idempotency_key must not be empty or blank; pass NULL for none');
+    END IF;
     -- Claim the key. A concurrent claim of the same key waits here for the first to commit (then
     -- replays it) or roll back (then claims it): a request is applied once.
     INSERT INTO finshard.idempotency_keys (account_id, idempotency_key, operation, request)
@@ -24,5 +28,5 @@ BEGIN
     RETURN v_row.result;
 END
 $$;
-COMMENT ON FUNCTION finshard._idempotency_begin(bigint, text, text, jsonb) IS 'Claims idempotency key p_key for p_account_id: NULL when new, the stored result on a retry, FS030 when the key was used with other parameters';
+COMMENT ON FUNCTION finshard._idempotency_begin(bigint, text, text, jsonb) IS 'Claims idempotency key p_key for p_account_id: NULL when new, the stored result on a retry, FS030 when the key was used with other parameters, FS005 when it is blank';
 REVOKE ALL ON FUNCTION finshard._idempotency_begin(bigint, text, text, jsonb) FROM PUBLIC;

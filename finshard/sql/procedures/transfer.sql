@@ -32,7 +32,10 @@ DECLARE
     v_user     bigint;       -- the end user of p_session, when it is live
     v_here     record;       -- the one statement on this Citus node's shards
 BEGIN
-    IF current_query() IS NULL THEN PERFORM finshard._refuse_fastpath('transfer'); END IF;
+    IF current_query() IS NULL OR current_setting('transaction_read_only') = 'on'
+       OR current_setting('transaction_isolation') <> 'read committed' THEN
+        PERFORM finshard._refuse_call('transfer');
+    END IF;
     IF p_idempotency_key IS NOT NULL THEN
         -- Who may do this, for whom (docs/roles.md), before a replay could answer a stranger: on the
         -- row the checks read anyway.
@@ -61,6 +64,9 @@ BEGIN
     -- otherwise the per-leg path does it. SET finshard.one_statement_transfer = off sends every
     -- transfer down the per-leg path.
     IF coalesce(current_setting('finshard.one_statement_transfer', true), '') <> 'off'
+       -- An amount numeric(22,4) cannot hold fails the statement's planning (22003, constants
+       -- folded into its columns): the per-leg path raises the reason (FS002, FS004).
+       AND abs(p_amount) < 1e17
        -- Without a session, only a finshard_admin role acts as itself; others take the path that says why.
        AND (p_session IS NOT NULL OR pg_catalog.pg_has_role(finshard._actor(), 'finshard_admin', 'MEMBER')) THEN
         IF p_session IS NOT NULL AND NOT v_authorized THEN

@@ -17,11 +17,17 @@ GRANT SELECT (user_id, username, role, is_active, created_at, updated_at) ON fin
 -- The notification dispatcher is an advisory lock (register_dispatcher, granted to finshard_admin
 -- only): any role that could take that lock would stop live notifications. In this database only
 -- finshard's functions, which run as their owner, take advisory locks; on Citus, on every node.
+-- dblink likewise (_loopback, as its owner): any login could open connections from the server.
 DO $grants$
 DECLARE
     v_revoke text := $r$DO $d$ DECLARE f regprocedure; BEGIN
         FOR f IN SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
                   WHERE p.pronamespace = 'pg_catalog'::regnamespace AND p.proname LIKE 'pg\_%advisory%'
+                 UNION ALL
+                 SELECT d.objid::regprocedure FROM pg_catalog.pg_depend d
+                  JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid AND e.extname = 'dblink'
+                  WHERE d.classid = 'pg_catalog.pg_proc'::regclass AND d.refclassid = 'pg_catalog.pg_extension'::regclass
+                    AND d.deptype = 'e'
         LOOP EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', f); END LOOP; END $d$$r$;
 BEGIN
     EXECUTE v_revoke;
