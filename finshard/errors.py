@@ -164,6 +164,8 @@ CODES: dict[str, tuple[str, str]] = {
     "FS095": ("SchemaLevelMismatch", 'the database holds finshard tables of another schema level than this install (older: their migrations have not run; newer: a later finshard installed them)'),
     "FS096": ("LocalShardsFailed", 'a node could not attach (or detach) its shards to its finshard_local tables'),
     "FS097": ("FastpathCall", "a finshard function was called through the protocol's fast-path function call (libpq PQfn), which runs it outside any query: on Citus its writes would not commit together"),
+    "FS098": ("ReadOnlyTransaction", 'a finshard function that writes was called in a read-only transaction (SET TRANSACTION READ ONLY, default_transaction_read_only, or a standby)'),
+    "FS099": ("IsolationLevel", 'a finshard function that writes was called at another isolation level than READ COMMITTED, where a concurrent change would end it in a serialization failure'),
 }
 
 
@@ -605,6 +607,18 @@ class FastpathCall(OperationsError):
     sqlstate = "FS097"
 
 
+class ReadOnlyTransaction(OperationsError):
+    """FS098: a finshard function that writes was called in a read-only transaction (SET TRANSACTION READ ONLY, default_transaction_read_only, or a standby)."""
+
+    sqlstate = "FS098"
+
+
+class IsolationLevel(OperationsError):
+    """FS099: a finshard function that writes was called at another isolation level than READ COMMITTED, where a concurrent change would end it in a serialization failure."""
+
+    sqlstate = "FS099"
+
+
 by_sqlstate: dict[str, type[FinshardError]] = {
     "FS001": NullArgument,
     "FS002": InvalidAmount,
@@ -679,6 +693,8 @@ by_sqlstate: dict[str, type[FinshardError]] = {
     "FS095": SchemaLevelMismatch,
     "FS096": LocalShardsFailed,
     "FS097": FastpathCall,
+    "FS098": ReadOnlyTransaction,
+    "FS099": IsolationLevel,
 }
 __all__ += [cls.__name__ for cls in by_sqlstate.values()]
 # --- END GENERATED ---

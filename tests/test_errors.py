@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from finshard.errors import by_sqlstate
-from tests.helpers import assert_rejected, new_account, new_user
+import psycopg
+
+from finshard.errors import by_sqlstate, translate
+from tests.helpers import assert_rejected, new_account, new_user, snapshot
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -226,3 +228,49 @@ def test_a_check_violation_reaches_a_caller_as_invariant_violated_with_its_const
     translated = errors.translate(info.value)
     assert isinstance(translated, errors.InvariantViolated) and translated.sqlstate == "FS009"
     assert translated.detail.startswith("PostgreSQL 23514") and "accounts_funded_check" in str(translated)
+
+
+# Every public function that writes, but check_archiving (it reads the nodes' archiver state), and
+# authenticate and login, which count the attempt first (tests/test_login.py).
+WRITERS = """SELECT p.proname, array(SELECT format_type(t, NULL) FROM unnest(p.proargtypes) t)
+               FROM pg_proc p
+              WHERE p.pronamespace = 'finshard'::regnamespace AND p.proname !~ '^_' AND p.provolatile = 'v'
+                AND p.proname NOT IN ('check_archiving', 'authenticate', 'login')
+                AND EXISTS (SELECT 1 FROM aclexplode(p.proacl) a WHERE a.privilege_type = 'EXECUTE' AND a.grantee <> p.proowner)
+              ORDER BY 1"""
+
+
+@pytest.mark.parametrize("mode, sqlstate", [("READ ONLY", "FS098"), ("ISOLATION LEVEL REPEATABLE READ", "FS099"),
+                                            ("ISOLATION LEVEL SERIALIZABLE", "FS099")],
+                         ids=["read only", "repeatable read", "serializable"])
+def test_every_public_writer_refuses_a_read_only_or_snapshot_transaction_before_anything(db_world, mode, sqlstate):
+    """In a transaction block, where the function runs on the node the client is connected to (Citus
+    delegates no call there). On Citus, a call sent in autocommit to the coordinator runs as a
+    transaction of its own on the account's worker, read-write and at READ COMMITTED whatever the
+    coordinator session's defaults (docs/errors.md)."""
+    db, world = db_world
+    with db.connect() as conn:
+        writers = conn.execute(WRITERS).fetchall()
+        assert len(writers) > 45
+        before = snapshot(conn)
+        calls = [(f"SELECT * FROM finshard.{name}({', '.join(f'NULL::{t}' for t in types)})", ()) for name, types in writers]
+        calls.append(("SELECT * FROM finshard.transfer(%s::bigint, %s::bigint, 1.00)", (world["usd"], world["other"])))
+        for sql, params in calls:
+            conn.execute(f"BEGIN {mode}")
+            try:
+                with pytest.raises(psycopg.Error) as info:
+                    conn.execute(sql, params)
+                assert info.value.sqlstate == sqlstate, (sql, info.value.diag.message_primary)
+                assert type(translate(info.value)).sqlstate == sqlstate
+            finally:
+                conn.execute("ROLLBACK")
+        # Reads answer at any level.
+        conn.execute(f"BEGIN {mode}")
+        assert conn.execute("SELECT * FROM finshard.balance(%s::bigint)", (world["usd"],)).fetchone()[0] is not None
+        conn.execute("ROLLBACK")
+        assert snapshot(conn) == before
+    if not db.citus:
+        # Set as the session's default, on the node that runs the call.
+        with db.connect() as conn:
+            conn.execute("SET default_transaction_read_only = on")
+            assert_rejected(conn, "SELECT * FROM finshard.deposit(%s::bigint, 1.00)", (world["usd"],), "FS098")

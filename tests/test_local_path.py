@@ -371,12 +371,15 @@ def test_the_job_never_queues_for_a_shard_a_reader_holds(citus, no_job):
 
 
 def test_the_local_path_declines_what_it_cannot_prove_and_the_per_leg_path_runs(citus, no_job):
-    """Under repeatable read (the check after the lock would read an older snapshot), with Citus'
-    local execution off, and for a shard the map lists but that is no longer attached."""
+    """With Citus' local execution off, and for a shard the map lists but that is no longer
+    attached. (Under repeatable read, where the check after the lock would read an older snapshot,
+    transfer refuses to run at all: FS099.)"""
     accounts, groups, port, local = _worker_accounts(citus, 12, "20.00")
     with psycopg.connect(_node_dsn(citus, port), autocommit=True) as worker:
         worker.execute("SET default_transaction_isolation = 'repeatable read'")
-        assert _paths(worker, local[0], local[1], "1.00")[1] == (1, 1)
+        with pytest.raises(psycopg.Error) as err:
+            worker.execute("SELECT * FROM finshard.transfer(%s::bigint, %s::bigint, 1.00)", (local[0], local[1]))
+        assert err.value.sqlstate == "FS099"
         worker.execute("RESET default_transaction_isolation")
         worker.execute("SET citus.enable_local_execution = off")
         assert _paths(worker, local[0], local[1], "1.00")[1] == (1, 1)

@@ -8,7 +8,7 @@ SET client_min_messages = warning;
 -- step: its migrations run first (finshard upgrade). The level is the highest in migrations/.
 DO $$
 DECLARE
-    v_required constant integer := 3;
+    v_required constant integer := 4;
     v_level    integer;
 BEGIN
     IF to_regclass('finshard.schema_version') IS NULL THEN
@@ -159,7 +159,7 @@ END $$;
 \ir procedures/_move.sql
 \ir procedures/_next_instant.sql
 \ir procedures/_not_null.sql
-\ir procedures/_refuse_fastpath.sql
+\ir procedures/_refuse_call.sql
 \ir procedures/_notify.sql
 \ir procedures/_notify_now.sql
 \ir procedures/_partitions_cover.sql
@@ -275,5 +275,5 @@ SELECT finshard.sync_local_shards() AS local_shards_attached;
 SELECT count(*) FILTER (WHERE scheduled) AS maintenance_jobs_scheduled FROM finshard.schedule_maintenance();
 -- A psql run records its level here; finshard install records its own row, with the tables' fingerprint.
 INSERT INTO finshard.schema_version (version, installed_at, citus, migration)
-SELECT '0.2.0', clock_timestamp(), EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus'), 3
+SELECT '0.2.0', clock_timestamp(), EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus'), 4
  WHERE current_setting('finshard.installer', true) IS DISTINCT FROM 'python';

@@ -9,7 +9,10 @@ AS $$
 DECLARE
     v_count bigint;
 BEGIN
-    IF current_query() IS NULL THEN PERFORM finshard._refuse_fastpath('purge_job_history'); END IF;
+    IF current_query() IS NULL OR current_setting('transaction_read_only') = 'on'
+       OR current_setting('transaction_isolation') <> 'read committed' THEN
+        PERFORM finshard._refuse_call('purge_job_history');
+    END IF;
     PERFORM finshard._not_null(p_keep, 'p_keep');
     IF p_keep < interval '1 day' THEN
         PERFORM finshard.fail('FS005', format('p_keep %s must be at least a day: maintenance status reads the last runs', p_keep));

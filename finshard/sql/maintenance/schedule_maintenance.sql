@@ -10,6 +10,10 @@ AS $$
 DECLARE
     v_problem text;
 BEGIN
+    IF current_query() IS NULL OR current_setting('transaction_read_only') = 'on'
+       OR current_setting('transaction_isolation') <> 'read committed' THEN
+        PERFORM finshard._refuse_call('schedule_maintenance');
+    END IF;
     IF p_day_orders_cutoff IS NOT NULL THEN
         IF p_day_orders_cutoff !~ '^([01][0-9]|2[0-3]):[0-5][0-9]$' THEN
             PERFORM finshard.fail('FS005', format('p_day_orders_cutoff %s must be a UTC time HH:MM', p_day_orders_cutoff));

@@ -8,6 +8,10 @@ AS $$
 DECLARE
     v_bound text;
 BEGIN
+    IF current_query() IS NULL OR current_setting('transaction_read_only') = 'on'
+       OR current_setting('transaction_isolation') <> 'read committed' THEN
+        PERFORM finshard._refuse_call('compress_partitions');
+    END IF;
     PERFORM finshard._not_null(p_older_than, 'p_older_than');
     -- Zero or less would take the current and future months, which then refuse every write.
     IF p_older_than <= interval '0' THEN

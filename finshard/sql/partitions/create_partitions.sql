@@ -12,6 +12,10 @@ DECLARE
     v_month  timestamptz;
     v_exists boolean;
 BEGIN
+    IF current_query() IS NULL OR current_setting('transaction_read_only') = 'on'
+       OR current_setting('transaction_isolation') <> 'read committed' THEN
+        PERFORM finshard._refuse_call('create_partitions');
+    END IF;
     PERFORM finshard._not_null(p_months_back, 'p_months_back');
     PERFORM finshard._not_null(p_months_ahead, 'p_months_ahead');
     -- Bounded: 2^31 months is past the last timestamp, and ten years of months is already 120 tables each.

@@ -21,6 +21,10 @@ DECLARE
     v_known     boolean;
     v_loaded    record;
 BEGIN
+    IF current_query() IS NULL OR current_setting('transaction_read_only') = 'on'
+       OR current_setting('transaction_isolation') <> 'read committed' THEN
+        PERFORM finshard._refuse_call('restore_archive');
+    END IF;
     PERFORM finshard._not_null(p_file, 'p_file');
     v_dir := finshard._archive_dir(true);
     -- A bare file name is taken in the archive directory; a path must lead into it.

@@ -21,6 +21,10 @@ DECLARE
     v_from  timestamptz;
     v_files record;
 BEGIN
+    IF current_query() IS NULL OR current_setting('transaction_read_only') = 'on'
+       OR current_setting('transaction_isolation') <> 'read committed' THEN
+        PERFORM finshard._refuse_call('retire_partitions');
+    END IF;
     PERFORM finshard._not_null(p_dry_run, 'p_dry_run');
     IF pg_is_in_recovery() THEN
         RAISE NOTICE 'finshard.retire_partitions: standby, nothing done';

@@ -4,6 +4,10 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    IF current_query() IS NULL OR current_setting('transaction_read_only') = 'on'
+       OR current_setting('transaction_isolation') <> 'read committed' THEN
+        PERFORM finshard._refuse_call('set_archive_dir');
+    END IF;
     -- Where the server's OS user writes files is a superuser's choice: granted to no role.
     PERFORM finshard._archive_path(p_dir);
     -- Refused now rather than at the first monthly retire: the server must be able to write there.

@@ -9,6 +9,10 @@ DECLARE
     v_replay   jsonb;
     v_entry    record;
 BEGIN
+    -- deposit and withdraw are SQL functions: the guard of the public PL/pgSQL writers is here.
+    IF current_setting('transaction_read_only') = 'on' OR current_setting('transaction_isolation') <> 'read committed' THEN
+        PERFORM finshard._refuse_call(p_type);
+    END IF;
     -- Who may do this, for whom: docs/roles.md (the owner's session, or finshard_admin).
     PERFORM finshard._authorize(p_session, p_account_id, CASE p_type WHEN 'withdraw' THEN 'sender' ELSE 'owner' END);
     PERFORM finshard._not_null(p_account_id, 'p_account_id');

@@ -19,7 +19,7 @@ DECLARE
     v_recovery text;
     v_reason  text;
 BEGIN
-    IF current_query() IS NULL THEN PERFORM finshard._refuse_fastpath('authenticate'); END IF;
+    IF current_query() IS NULL THEN PERFORM finshard._refuse_call('authenticate'); END IF;
     PERFORM finshard._not_null(p_login, 'p_login');
     PERFORM finshard._not_null(p_password, 'p_password');
     SELECT u.user_id, u.password_hash, u.is_active, u.totp_enabled_at INTO v_user FROM finshard.users u
@@ -37,6 +37,11 @@ BEGIN
     ELSIF v_user.totp_enabled_at IS NOT NULL THEN
         SELECT m.step, m.recovery INTO v_step, v_recovery FROM finshard._mfa_match(v_user.user_id, p_otp) m;
         v_reason := CASE WHEN p_otp IS NULL THEN 'otp_missing' WHEN v_step IS NULL AND v_recovery IS NULL THEN 'otp' END;
+    END IF;
+    IF v_reason IS NULL AND (current_setting('transaction_read_only') = 'on'
+                             OR current_setting('transaction_isolation') <> 'read committed') THEN
+        -- The attempt is counted (in a transaction of its own); a login that succeeds writes here.
+        PERFORM finshard._refuse_call('authenticate');
     END IF;
     IF v_reason IS NULL THEN
         -- A success resets the count. The code's step (or the recovery code) is consumed here, only

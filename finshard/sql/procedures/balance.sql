@@ -8,7 +8,7 @@ AS $$
 DECLARE
     v_balance numeric;
 BEGIN
-    IF current_query() IS NULL THEN PERFORM finshard._refuse_fastpath('balance'); END IF;
+    IF current_query() IS NULL THEN PERFORM finshard._refuse_call('balance'); END IF;
     -- Who may do this, for whom: docs/roles.md.
     PERFORM finshard._authorize(p_session, p_account_id, 'read');
     PERFORM finshard._not_null(p_account_id, 'p_account_id');

@@ -8,7 +8,10 @@ AS $$
 DECLARE
     v_acc record;
 BEGIN
-    IF current_query() IS NULL THEN PERFORM finshard._refuse_fastpath('close_account'); END IF;
+    IF current_query() IS NULL OR current_setting('transaction_read_only') = 'on'
+       OR current_setting('transaction_isolation') <> 'read committed' THEN
+        PERFORM finshard._refuse_call('close_account');
+    END IF;
     -- Who may do this, for whom: docs/roles.md.
     PERFORM finshard._authorize(p_session, p_account_id, 'owner_or_admin');
     PERFORM finshard._not_null(p_account_id, 'p_account_id');

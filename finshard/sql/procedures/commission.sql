@@ -7,7 +7,7 @@ AS $$
 DECLARE
     v_minor smallint;
 BEGIN
-    IF current_query() IS NULL THEN PERFORM finshard._refuse_fastpath('commission'); END IF;
+    IF current_query() IS NULL THEN PERFORM finshard._refuse_call('commission'); END IF;
     -- PL/pgSQL, so that an unknown currency is refused: its minor units decide the rounding.
     PERFORM finshard._not_null(p_notional, 'p_notional');
     PERFORM finshard._not_null(p_currency, 'p_currency');

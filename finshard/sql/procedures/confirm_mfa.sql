@@ -12,7 +12,10 @@ DECLARE
     v_hashes  text[];
     v_raw     text;
 BEGIN
-    IF current_query() IS NULL THEN PERFORM finshard._refuse_fastpath('confirm_mfa'); END IF;
+    IF current_query() IS NULL OR current_setting('transaction_read_only') = 'on'
+       OR current_setting('transaction_isolation') <> 'read committed' THEN
+        PERFORM finshard._refuse_call('confirm_mfa');
+    END IF;
     -- Who may do this, for whom: docs/roles.md (the user's own session only).
     v_user := finshard._session_user(p_session);
     PERFORM finshard._not_null(p_code, 'p_code');

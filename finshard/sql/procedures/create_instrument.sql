@@ -15,7 +15,10 @@ AS $$
 DECLARE
     v_instrument_id bigint;
 BEGIN
-    IF current_query() IS NULL THEN PERFORM finshard._refuse_fastpath('create_instrument'); END IF;
+    IF current_query() IS NULL OR current_setting('transaction_read_only') = 'on'
+       OR current_setting('transaction_isolation') <> 'read committed' THEN
+        PERFORM finshard._refuse_call('create_instrument');
+    END IF;
     -- A role acting as itself, for no end user (and the audit entry says so).
     PERFORM finshard._caller(NULL);
     PERFORM finshard._not_null(p_symbol, 'p_symbol');

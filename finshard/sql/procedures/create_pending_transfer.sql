@@ -17,7 +17,10 @@ DECLARE
     v_replay      jsonb;
     v_transfer_id bigint;
 BEGIN
-    IF current_query() IS NULL THEN PERFORM finshard._refuse_fastpath('create_pending_transfer'); END IF;
+    IF current_query() IS NULL OR current_setting('transaction_read_only') = 'on'
+       OR current_setting('transaction_isolation') <> 'read committed' THEN
+        PERFORM finshard._refuse_call('create_pending_transfer');
+    END IF;
     -- Who may do this, for whom: docs/roles.md.
     PERFORM finshard._authorize(p_session, p_from_account_id, 'sender');
     v_currency := (finshard._transfer_checks(p_from_account_id, p_to_account_id, p_amount, p_description)).currency;

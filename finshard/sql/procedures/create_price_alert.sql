@@ -9,7 +9,10 @@ DECLARE
     v_acc      record;
     v_alert_id bigint;
 BEGIN
-    IF current_query() IS NULL THEN PERFORM finshard._refuse_fastpath('create_price_alert'); END IF;
+    IF current_query() IS NULL OR current_setting('transaction_read_only') = 'on'
+       OR current_setting('transaction_isolation') <> 'read committed' THEN
+        PERFORM finshard._refuse_call('create_price_alert');
+    END IF;
     -- Who may do this, for whom: docs/roles.md.
     PERFORM finshard._authorize(p_session, p_account_id, 'owner');
     PERFORM finshard._not_null(p_account_id, 'p_account_id');

@@ -14,6 +14,10 @@ DECLARE
     v_lsn      pg_lsn;
     v_citus    boolean := to_regclass('pg_catalog.pg_dist_node') IS NOT NULL;
 BEGIN
+    IF current_query() IS NULL OR current_setting('transaction_read_only') = 'on'
+       OR current_setting('transaction_isolation') <> 'read committed' THEN
+        PERFORM finshard._refuse_call('create_restore_point');
+    END IF;
     PERFORM finshard._not_null(p_name, 'p_name');
     PERFORM finshard._not_null(p_switch_wal, 'p_switch_wal');
     -- A name is a recovery target in every node's configuration: keep it plain.

@@ -20,7 +20,10 @@ DECLARE
     v_hash       text;
     v_pii        record;
 BEGIN
-    IF current_query() IS NULL THEN PERFORM finshard._refuse_fastpath('create_user'); END IF;
+    IF current_query() IS NULL OR current_setting('transaction_read_only') = 'on'
+       OR current_setting('transaction_isolation') <> 'read committed' THEN
+        PERFORM finshard._refuse_call('create_user');
+    END IF;
     -- Sign-up needs no session; making an admin is an admin's duty (docs/roles.md).
     IF p_session IS NOT NULL THEN
         SELECT c.is_admin INTO v_is_admin FROM finshard._caller(p_session) c;

@@ -5,7 +5,10 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF current_query() IS NULL THEN PERFORM finshard._refuse_fastpath('deactivate_instrument'); END IF;
+    IF current_query() IS NULL OR current_setting('transaction_read_only') = 'on'
+       OR current_setting('transaction_isolation') <> 'read committed' THEN
+        PERFORM finshard._refuse_call('deactivate_instrument');
+    END IF;
     -- A role acting as itself, for no end user (and the audit entry says so).
     PERFORM finshard._caller(NULL);
     PERFORM finshard._instrument(p_instrument_id);

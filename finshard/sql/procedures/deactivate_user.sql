@@ -6,7 +6,10 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF current_query() IS NULL THEN PERFORM finshard._refuse_fastpath('deactivate_user'); END IF;
+    IF current_query() IS NULL OR current_setting('transaction_read_only') = 'on'
+       OR current_setting('transaction_isolation') <> 'read committed' THEN
+        PERFORM finshard._refuse_call('deactivate_user');
+    END IF;
     -- Who may do this, for whom: docs/roles.md.
     PERFORM finshard._authorize_user(p_session, p_user_id, 'admin');
     PERFORM finshard._not_null(p_user_id, 'p_user_id');

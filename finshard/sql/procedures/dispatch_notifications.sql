@@ -19,7 +19,10 @@ DECLARE
     v_months  tstzmultirange;
     v_left    bigint;
 BEGIN
-    IF current_query() IS NULL THEN PERFORM finshard._refuse_fastpath('dispatch_notifications'); END IF;
+    IF current_query() IS NULL OR current_setting('transaction_read_only') = 'on'
+       OR current_setting('transaction_isolation') <> 'read committed' THEN
+        PERFORM finshard._refuse_call('dispatch_notifications');
+    END IF;
     PERFORM finshard._check_limit(p_limit, 1000000);
     IF pg_is_in_recovery() THEN
         RETURN 0;

@@ -11,7 +11,10 @@ DECLARE
     v_enc      record;
     v_issuer   text := coalesce((SELECT s.value FROM finshard.settings s WHERE s.key = 'mfa_issuer'), 'finshard');
 BEGIN
-    IF current_query() IS NULL THEN PERFORM finshard._refuse_fastpath('enroll_mfa'); END IF;
+    IF current_query() IS NULL OR current_setting('transaction_read_only') = 'on'
+       OR current_setting('transaction_isolation') <> 'read committed' THEN
+        PERFORM finshard._refuse_call('enroll_mfa');
+    END IF;
     -- Who may do this, for whom: docs/roles.md (the user's own session only).
     v_user := finshard._session_user(p_session);
     PERFORM finshard._not_null(p_password, 'p_password');

@@ -7,7 +7,7 @@ AS $$
 DECLARE
     v_rate numeric;
 BEGIN
-    IF current_query() IS NULL THEN PERFORM finshard._refuse_fastpath('fx_rate'); END IF;
+    IF current_query() IS NULL THEN PERFORM finshard._refuse_call('fx_rate'); END IF;
     -- Tests of values only: a cross-currency transfer calls this, and a statement more would cost it.
     IF p_base_currency IS NULL OR p_quote_currency IS NULL OR p_at IS NULL THEN
         PERFORM finshard._not_null(p_base_currency, 'p_base_currency');

@@ -9,7 +9,7 @@ AS $$
 DECLARE
     v_ttl interval;
 BEGIN
-    IF current_query() IS NULL THEN PERFORM finshard._refuse_fastpath('login'); END IF;
+    IF current_query() IS NULL THEN PERFORM finshard._refuse_call('login'); END IF;
     v_ttl := coalesce(p_ttl, (SELECT s.value::interval FROM finshard.settings s WHERE s.key = 'session_ttl'), interval '30 minutes');
     -- Compared as instants: interval comparison counts a month as 30 days, so '1 mon -29 days' or
     -- '10000 years -3599999 days' would pass a comparison of intervals. Checked before the password:

@@ -7,7 +7,10 @@ AS $$
 DECLARE
     v_user bigint;
 BEGIN
-    IF current_query() IS NULL THEN PERFORM finshard._refuse_fastpath('logout'); END IF;
+    IF current_query() IS NULL OR current_setting('transaction_read_only') = 'on'
+       OR current_setting('transaction_isolation') <> 'read committed' THEN
+        PERFORM finshard._refuse_call('logout');
+    END IF;
     PERFORM finshard._not_null(p_session, 'p_session');
     -- Only a session that is still valid can log out (an expired or revoked one has nothing to end).
     BEGIN

@@ -5,7 +5,10 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF current_query() IS NULL THEN PERFORM finshard._refuse_fastpath('match_resting_orders'); END IF;
+    IF current_query() IS NULL OR current_setting('transaction_read_only') = 'on'
+       OR current_setting('transaction_isolation') <> 'read committed' THEN
+        PERFORM finshard._refuse_call('match_resting_orders');
+    END IF;
     RETURN finshard._match_resting_orders(p_instrument_id, false);
 END
 $$;

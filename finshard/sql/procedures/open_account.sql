@@ -11,7 +11,10 @@ AS $$
 DECLARE
     v_account_id bigint;
 BEGIN
-    IF current_query() IS NULL THEN PERFORM finshard._refuse_fastpath('open_account'); END IF;
+    IF current_query() IS NULL OR current_setting('transaction_read_only') = 'on'
+       OR current_setting('transaction_isolation') <> 'read committed' THEN
+        PERFORM finshard._refuse_call('open_account');
+    END IF;
     -- Who may do this, for whom: docs/roles.md.
     PERFORM finshard._authorize_user(p_session, p_user_id, 'self_or_admin');
     PERFORM finshard._not_null(p_user_id, 'p_user_id');

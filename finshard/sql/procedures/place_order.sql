@@ -23,7 +23,10 @@ DECLARE
     v_free     numeric;
     v_created_at timestamptz;
 BEGIN
-    IF current_query() IS NULL THEN PERFORM finshard._refuse_fastpath('place_order'); END IF;
+    IF current_query() IS NULL OR current_setting('transaction_read_only') = 'on'
+       OR current_setting('transaction_isolation') <> 'read committed' THEN
+        PERFORM finshard._refuse_call('place_order');
+    END IF;
     -- Who may do this, for whom: docs/roles.md.
     PERFORM finshard._authorize(p_session, p_account_id, 'sender');
     PERFORM finshard._not_null(p_account_id, 'p_account_id');

@@ -16,7 +16,10 @@ DECLARE
     v_amount  numeric;
     v_move    record;
 BEGIN
-    IF current_query() IS NULL THEN PERFORM finshard._refuse_fastpath('post_pending_transfer'); END IF;
+    IF current_query() IS NULL OR current_setting('transaction_read_only') = 'on'
+       OR current_setting('transaction_isolation') <> 'read committed' THEN
+        PERFORM finshard._refuse_call('post_pending_transfer');
+    END IF;
     -- Who may do this, for whom: docs/roles.md.
     PERFORM finshard._authorize(p_session, p_from_account_id, 'sender');
     SELECT * INTO v_pending FROM finshard._claim_pending(p_from_account_id, p_transfer_id);

@@ -6,7 +6,10 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF current_query() IS NULL THEN PERFORM finshard._refuse_fastpath('record_bar'); END IF;
+    IF current_query() IS NULL OR current_setting('transaction_read_only') = 'on'
+       OR current_setting('transaction_isolation') <> 'read committed' THEN
+        PERFORM finshard._refuse_call('record_bar');
+    END IF;
     PERFORM finshard._not_null(p_instrument_id, 'p_instrument_id');
     PERFORM finshard._not_null(p_bucket, 'p_bucket');
     PERFORM finshard._not_null(p_open, 'p_open');

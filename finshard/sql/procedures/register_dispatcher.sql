@@ -6,7 +6,10 @@ SET search_path = pg_catalog, pg_temp
 SET lock_timeout = '2s'
 AS $$
 BEGIN
-    IF current_query() IS NULL THEN PERFORM finshard._refuse_fastpath('register_dispatcher'); END IF;
+    IF current_query() IS NULL OR current_setting('transaction_read_only') = 'on'
+       OR current_setting('transaction_isolation') <> 'read committed' THEN
+        PERFORM finshard._refuse_call('register_dispatcher');
+    END IF;
     -- Already registered: the lock is held once, so that closing the session releases it.
     IF EXISTS (SELECT 1 FROM pg_catalog.pg_locks l
                 WHERE l.locktype = 'advisory' AND l.pid = pg_backend_pid() AND l.granted AND l.mode = 'ExclusiveLock'

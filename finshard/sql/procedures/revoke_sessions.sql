@@ -7,7 +7,10 @@ AS $$
 DECLARE
     v_count integer;
 BEGIN
-    IF current_query() IS NULL THEN PERFORM finshard._refuse_fastpath('revoke_sessions'); END IF;
+    IF current_query() IS NULL OR current_setting('transaction_read_only') = 'on'
+       OR current_setting('transaction_isolation') <> 'read committed' THEN
+        PERFORM finshard._refuse_call('revoke_sessions');
+    END IF;
     -- Who may do this, for whom: docs/roles.md (the user, "log out everywhere", or an admin).
     PERFORM finshard._authorize_user(p_session, p_user_id, 'self_or_admin');
     PERFORM finshard._not_null(p_user_id, 'p_user_id');

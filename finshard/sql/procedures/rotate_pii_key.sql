@@ -11,7 +11,10 @@ DECLARE
     v_totp    record;
     v_count   integer := 0;
 BEGIN
-    IF current_query() IS NULL THEN PERFORM finshard._refuse_fastpath('rotate_pii_key'); END IF;
+    IF current_query() IS NULL OR current_setting('transaction_read_only') = 'on'
+       OR current_setting('transaction_isolation') <> 'read committed' THEN
+        PERFORM finshard._refuse_call('rotate_pii_key');
+    END IF;
     -- A role acting as itself, for no end user (and the audit entry says so).
     PERFORM finshard._caller(NULL);
     SELECT k.version INTO v_current FROM finshard._pii_keys() k WHERE k.current;

@@ -10,7 +10,10 @@ DECLARE
     v_step  text;
     r       record;
 BEGIN
-    IF current_query() IS NULL THEN PERFORM finshard._refuse_fastpath('sync_local_shards'); END IF;
+    IF current_query() IS NULL OR current_setting('transaction_read_only') = 'on'
+       OR current_setting('transaction_isolation') <> 'read committed' THEN
+        PERFORM finshard._refuse_call('sync_local_shards');
+    END IF;
     IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus') THEN
         RETURN 0;
     END IF;

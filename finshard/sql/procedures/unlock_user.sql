@@ -7,7 +7,10 @@ AS $$
 DECLARE
     v_by bigint;
 BEGIN
-    IF current_query() IS NULL THEN PERFORM finshard._refuse_fastpath('unlock_user'); END IF;
+    IF current_query() IS NULL OR current_setting('transaction_read_only') = 'on'
+       OR current_setting('transaction_isolation') <> 'read committed' THEN
+        PERFORM finshard._refuse_call('unlock_user');
+    END IF;
     -- Who may do this, for whom: docs/roles.md (an admin user, or finshard_admin).
     v_by := finshard._authorize_user(p_session, p_user_id, 'admin');
     PERFORM finshard._not_null(p_user_id, 'p_user_id');

@@ -6,7 +6,10 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF current_query() IS NULL THEN PERFORM finshard._refuse_fastpath('update_quote'); END IF;
+    IF current_query() IS NULL OR current_setting('transaction_read_only') = 'on'
+       OR current_setting('transaction_isolation') <> 'read committed' THEN
+        PERFORM finshard._refuse_call('update_quote');
+    END IF;
     -- No end user: the audit entries this may write (fills, expiries) name none, whatever a caller SET.
     PERFORM pg_catalog.set_config('finshard.on_behalf_of', '', true);
     PERFORM finshard._not_null(p_instrument_id, 'p_instrument_id');

@@ -8,7 +8,10 @@ DECLARE
     v_q     record;
     v_fills integer := 0;
 BEGIN
-    IF current_query() IS NULL THEN PERFORM finshard._refuse_fastpath('update_quotes'); END IF;
+    IF current_query() IS NULL OR current_setting('transaction_read_only') = 'on'
+       OR current_setting('transaction_isolation') <> 'read committed' THEN
+        PERFORM finshard._refuse_call('update_quotes');
+    END IF;
     -- No end user: the audit entries this may write (fills, expiries) name none, whatever a caller SET.
     PERFORM pg_catalog.set_config('finshard.on_behalf_of', '', true);
     PERFORM finshard._not_null(p_quotes, 'p_quotes');

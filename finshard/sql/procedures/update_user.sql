@@ -20,7 +20,10 @@ DECLARE
     v_hash   text;
     v_fields text[];
 BEGIN
-    IF current_query() IS NULL THEN PERFORM finshard._refuse_fastpath('update_user'); END IF;
+    IF current_query() IS NULL OR current_setting('transaction_read_only') = 'on'
+       OR current_setting('transaction_isolation') <> 'read committed' THEN
+        PERFORM finshard._refuse_call('update_user');
+    END IF;
     -- Who may do this, for whom: docs/roles.md. The role is an admin duty.
     v_caller := finshard._authorize_user(p_session, p_user_id, 'self_or_admin');
     IF p_role IS NOT NULL AND p_session IS NOT NULL THEN

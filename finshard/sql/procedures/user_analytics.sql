@@ -14,7 +14,7 @@ DECLARE
     v_by_type  jsonb;
     v_by_day   jsonb;
 BEGIN
-    IF current_query() IS NULL THEN PERFORM finshard._refuse_fastpath('user_analytics'); END IF;
+    IF current_query() IS NULL THEN PERFORM finshard._refuse_call('user_analytics'); END IF;
     -- Who may do this, for whom: docs/roles.md.
     PERFORM finshard._authorize_user(p_session, p_user_id, 'read');
     PERFORM finshard._not_null(p_user_id, 'p_user_id');

@@ -11,7 +11,7 @@ DECLARE
     v_user record;
     v_pii  jsonb;
 BEGIN
-    IF current_query() IS NULL THEN PERFORM finshard._refuse_fastpath('user_profile'); END IF;
+    IF current_query() IS NULL THEN PERFORM finshard._refuse_call('user_profile'); END IF;
     -- Who may do this, for whom: docs/roles.md (personal data: the user, or an admin).
     PERFORM finshard._authorize_user(p_session, p_user_id, 'self_or_admin');
     PERFORM finshard._not_null(p_user_id, 'p_user_id');

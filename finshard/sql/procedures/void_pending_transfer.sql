@@ -10,7 +10,10 @@ DECLARE
     v_pending record;
     v_user_id bigint;
 BEGIN
-    IF current_query() IS NULL THEN PERFORM finshard._refuse_fastpath('void_pending_transfer'); END IF;
+    IF current_query() IS NULL OR current_setting('transaction_read_only') = 'on'
+       OR current_setting('transaction_isolation') <> 'read committed' THEN
+        PERFORM finshard._refuse_call('void_pending_transfer');
+    END IF;
     -- Who may do this, for whom: docs/roles.md.
     PERFORM finshard._authorize(p_session, p_from_account_id, 'owner');
     IF p_status IS NULL OR p_status NOT IN ('voided', 'expired') THEN
