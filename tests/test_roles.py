@@ -265,7 +265,8 @@ def test_a_session_ends_with_logout_a_new_password_and_deactivation(world):
         conn.execute("SELECT finshard.logout(%s)", (t1,))
         assert balance(t1) == "FS084"
         t2 = login()
-        conn.execute("SELECT finshard.update_user(%s::bigint, p_password => 'new horse!', p_session => %s)", (uid, t2))
+        conn.execute("SELECT finshard.update_user(%s::bigint, p_password => 'new horse!', p_session => %s, "
+                     "p_current_password => 'correct horse')", (uid, t2))
         assert balance(t2) == "FS084"
         t3 = conn.execute("SELECT token FROM finshard.login(%s, 'new horse!')", (name,)).fetchone()[0]
         assert balance(t3) == "ok"
@@ -273,6 +274,38 @@ def test_a_session_ends_with_logout_a_new_password_and_deactivation(world):
         conn.execute("SELECT finshard.deactivate_user(%s::bigint)", (uid,))
         conn.execute(f"SET ROLE {world['logins']['finshard_app']}")
         assert balance(t3) == "FS084"
+
+
+def test_a_session_alone_cannot_take_the_login_over(world):
+    """A new password or email through the user's own session needs the current password, checked
+    (and counted) as a login: a session left open, or stolen, is not enough."""
+    db = world["db"]
+    with db.connect() as conn:
+        uid = new_user(conn)
+        name = conn.execute("SELECT username FROM finshard.users WHERE user_id = %s", (uid,)).fetchone()[0]
+        conn.execute(f"SET ROLE {world['logins']['finshard_app']}")
+        token = conn.execute("SELECT token FROM finshard.login(%s, 'correct horse')", (name,)).fetchone()[0]
+        conn.execute("RESET ROLE")
+        user = lambda c: c.execute("SELECT email, password_hash, failed_logins FROM finshard.users "  # noqa: E731
+                                   "WHERE user_id = %s", (uid,)).fetchone()
+        before = user(conn)
+        conn.execute(f"SET ROLE {world['logins']['finshard_app']}")
+        for change in ("p_password => 'taken over!'", f"p_email => 'thief{uid}@example.com'"):
+            for proof, code in (("", "FS001"), (", p_current_password => 'a guess!'", "FS024")):
+                with pytest.raises(psycopg.Error) as err:
+                    conn.execute(f"SELECT finshard.update_user(%s::bigint, {change}, p_session => %s{proof})", (uid, token))
+                assert err.value.sqlstate == code, (change, proof, err.value.diag.message_primary)
+        conn.execute("RESET ROLE")
+        after = user(conn)
+        assert after[:2] == before[:2]
+        assert after[2] == before[2] + 2  # each wrong guess counted as a failed login
+        conn.execute(f"SET ROLE {world['logins']['finshard_app']}")
+        conn.execute("SELECT finshard.update_user(%s::bigint, p_email => %s, p_session => %s, p_current_password => 'correct horse')",
+                     (uid, f"moved{uid}@example.com", token))
+        # Names and the like need no password.
+        conn.execute("SELECT finshard.update_user(%s::bigint, p_first_name => 'Al', p_session => %s)", (uid, token))
+        conn.execute("RESET ROLE")
+        assert conn.execute("SELECT email FROM finshard.users WHERE user_id = %s", (uid,)).fetchone()[0] == f"moved{uid}@example.com"
 
 
 def test_a_trader_cannot_make_anyone_an_admin(world):

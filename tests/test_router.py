@@ -53,6 +53,14 @@ def test_router_calls_money_functions_with_decimals_and_raises_finshard_errors(d
         assert info.value.sqlstate == "FS013" and info.value.hint
         with pytest.raises(TypeError):
             r.deposit(account_id=a, amount=1.5)  # float money is refused
+        # None for a parameter without a default is NULL, which the function names; a bool is no amount.
+        for call, code in ((lambda: r.call("transfer", from_account_id=a, to_account_id=b, amount=None), "FS001"),
+                           (lambda: r.call("balance", account_id=None), "FS001"),
+                           (lambda: r.call("deposit", account_id=a, amount=True), "FS005")):
+            with pytest.raises(errors.FinshardError) as err:
+                call()
+            assert err.value.sqlstate == code
+        assert r.balance(account_id=a) == Decimal("37.50")
         statement = r.account_statement(account_id=a, month=time.strftime("%Y-%m-01"))
         assert statement[-1]["balance"] == Decimal("37.50")
 

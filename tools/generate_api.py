@@ -94,6 +94,9 @@ def procedures_block(api: list[dict[str, Any]]) -> str:
             extra += f', idempotent_key="{fn["idempotency_key"]}"'
         if fn["read_only"]:
             extra += ", writes=False"
+        required = sum(1 for p in fn["params"] if p["required"])
+        if required:
+            extra += f", required={required}"
         out.append(f'    Proc("{fn["name"]}", _p({params}), "{fn["returns"]}"{extra}),')
     out.append(")")
     return "\n".join(out)
@@ -118,8 +121,10 @@ def methods_module(api: list[dict[str, Any]]) -> str:
     def signature(fn: dict[str, Any]) -> tuple[str, str, str]:
         params = []
         for p in fn["params"]:
-            default = "" if p["required"] else " = None"
-            kind = _arg_type(p["type"]) if p["required"] else f"{_arg_type(p['type'])} | None"
+            # A session is optional to Python even where SQL requires it: r.session(token) supplies it.
+            required = p["required"] and p["name"] != "session"
+            default = "" if required else " = None"
+            kind = _arg_type(p["type"]) if required else f"{_arg_type(p['type'])} | None"
             params.append(f"{_py(p['name'])}: {kind}{default}")
         if fn["read_only"]:
             params.append('reads: str | None = None')

@@ -18,7 +18,7 @@ import select
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -125,10 +125,16 @@ class _RouterCore:
         unknown = set(kwargs) - allowed
         if unknown:
             raise TypeError(f"{proc_name}() got unexpected arguments: {', '.join(sorted(unknown))}")
-        args = {k: v for k, v in kwargs.items() if v is not None}
+        # None leaves a parameter with a default to its default; one without is sent as NULL, so
+        # the function says which (FS001) rather than PostgreSQL finding no such function.
+        required = {p for p, _t in proc.params[:proc.required]}
+        args = {k: v for k, v in kwargs.items() if v is not None or k in required}
         for name, sql_type in proc.params:
-            if sql_type == "bigint" and name in args:
-                _check_id(name, args[name])
+            value = args.get(name)
+            if sql_type == "bigint" and value is not None:
+                _check_id(name, value)
+            elif isinstance(value, bool) and sql_type != "boolean":
+                raise by_sqlstate["FS005"](f"{name} is a {sql_type}, not {value!r}", sqlstate="FS005")
         # A retry must not apply a write twice: give idempotent calls a key when the caller did not.
         if proc.idempotent_key and args.get(proc.idempotent_key) is None:
             args[proc.idempotent_key] = f"router-{uuid.uuid4()}"
@@ -364,28 +370,26 @@ class Router(RouterMethods, _RouterCore):
             raise translate(exc) from None
 
 
-class SessionRouter:
-    """A Router bound to one end user's session: ``router.session(token)``. Methods are the Router's;
-    those of functions that act for an end user pass ``session=token``."""
+class SessionRouter(RouterMethods):
+    """A Router bound to one end user's session: ``router.session(token)``. Methods are the Router's,
+    typed the same; those of functions that act for an end user pass ``session=token`` unless the
+    call names another."""
 
     def __init__(self, router: Router, token: str) -> None:
         self.router = router
         self.token = token
 
-    def call(self, proc_name: str, /, **kwargs: Any) -> Any:
+    def call(self, proc_name: str, /, reads: str | None = None, **kwargs: Any) -> Any:
         proc = _BY_NAME.get(proc_name)
-        if proc is not None and any(p == "session" for p, _t in proc.params):
-            kwargs.setdefault("session", self.token)
-        return self.router.call(proc_name, **kwargs)
+        if proc is not None and any(p == "session" for p, _t in proc.params) and kwargs.get("session") is None:
+            kwargs["session"] = self.token
+        return self.router.call(proc_name, reads=reads, **kwargs)
 
-    def logout(self) -> None:
-        """End this session in the database: later calls with it are refused (SessionRevoked)."""
-        self.router.call("logout", session=self.token)
-
-    def __getattr__(self, name: str) -> Any:
-        if name in _BY_NAME:
-            return lambda **kwargs: self.call(name, **kwargs)
-        return getattr(self.router, name)
+    if not TYPE_CHECKING:
+        # The rest of the router (shard_for, topology, ...) at run time; hidden from type checkers,
+        # so that a misspelt method is an error there.
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.router, name)
 
 
 def _read_topology(dsn: str, coordinator: NodeAddr, connect_timeout: int) -> Topology:

@@ -382,7 +382,7 @@ class RouterMethods:
         result: Decimal = self.call("commission", notional=notional, currency=currency, reads=reads)
         return result
 
-    def confirm_mfa(self, *, session: str, code: str) -> list[str]:
+    def confirm_mfa(self, *, session: str | None = None, code: str) -> list[str]:
         """Turns MFA on for the session's user with a first code from the app (finshard.enroll_mfa's
         secret); returns 10 one-time recovery codes, shown only here, and ends the user's other
         sessions. Raises FS001, FS029, FS081-FS084, FS086
@@ -554,7 +554,7 @@ class RouterMethods:
         )
         return result
 
-    def disable_mfa(self, *, session: str, password: str, code: str) -> None:
+    def disable_mfa(self, *, session: str | None = None, password: str, code: str) -> None:
         """Turns MFA off for the session's user, who gives the password and a current code (or a
         recovery code). Raises FS001, FS024, FS027, FS029, FS081-FS084, FS086, FS089
         """
@@ -571,7 +571,7 @@ class RouterMethods:
         result: int = self.call("dispatch_notifications", limit=limit)
         return result
 
-    def enroll_mfa(self, *, session: str, password: str) -> EnrollMfaRow:
+    def enroll_mfa(self, *, session: str | None = None, password: str) -> EnrollMfaRow:
         """Starts MFA for the session's user, who gives the password again: returns a new TOTP secret
         (base32) and its otpauth:// URI (SHA-1, 6 digits, 30 s) for an authenticator app; logins
         need a code once finshard.confirm_mfa has seen one. Raises FS001, FS024, FS027, FS081-FS084,
@@ -648,7 +648,7 @@ class RouterMethods:
         result: LoginRow = self.call("login", login=login, password=password, ttl=ttl, otp=otp)
         return result
 
-    def logout(self, *, session: str) -> None:
+    def logout(self, *, session: str | None = None) -> None:
         """Ends session p_session: every later call carrying it is refused (FS084). Audited, failed or
         not. Raises FS001, FS082-FS084, FS089
         """
@@ -979,10 +979,14 @@ class RouterMethods:
         address: str | None = None,
         role: str | None = None,
         session: str | None = None,
+        current_password: str | None = None,
+        otp: str | None = None,
     ) -> None:
         """Updates the given (non-NULL) fields of an active user: the user's own session, or an
-        admin's; the role only an admin. A new password revokes the user's sessions. Raises FS001,
-        FS006, FS020, FS021, FS023, FS025, FS080-FS085, FS090
+        admin's; the role only an admin. A new password or email through the user's own session
+        needs p_current_password (and p_otp with MFA), checked as a login. A new password revokes
+        the user's sessions. Raises FS001, FS006, FS020, FS021, FS023-FS025, FS027-FS029,
+        FS080-FS085, FS089, FS090
         """
         self.call("update_user",
             user_id=user_id,
@@ -994,6 +998,8 @@ class RouterMethods:
             address=address,
             role=role,
             session=session,
+            current_password=current_password,
+            otp=otp,
         )
 
     def user_analytics(
@@ -1229,7 +1235,7 @@ class AsyncRouterMethods:
         result: Decimal = await self.call("commission", notional=notional, currency=currency, reads=reads)
         return result
 
-    async def confirm_mfa(self, *, session: str, code: str) -> list[str]:
+    async def confirm_mfa(self, *, session: str | None = None, code: str) -> list[str]:
         """Turns MFA on for the session's user with a first code from the app (finshard.enroll_mfa's
         secret); returns 10 one-time recovery codes, shown only here, and ends the user's other
         sessions. Raises FS001, FS029, FS081-FS084, FS086
@@ -1401,7 +1407,7 @@ class AsyncRouterMethods:
         )
         return result
 
-    async def disable_mfa(self, *, session: str, password: str, code: str) -> None:
+    async def disable_mfa(self, *, session: str | None = None, password: str, code: str) -> None:
         """Turns MFA off for the session's user, who gives the password and a current code (or a
         recovery code). Raises FS001, FS024, FS027, FS029, FS081-FS084, FS086, FS089
         """
@@ -1418,7 +1424,7 @@ class AsyncRouterMethods:
         result: int = await self.call("dispatch_notifications", limit=limit)
         return result
 
-    async def enroll_mfa(self, *, session: str, password: str) -> EnrollMfaRow:
+    async def enroll_mfa(self, *, session: str | None = None, password: str) -> EnrollMfaRow:
         """Starts MFA for the session's user, who gives the password again: returns a new TOTP secret
         (base32) and its otpauth:// URI (SHA-1, 6 digits, 30 s) for an authenticator app; logins
         need a code once finshard.confirm_mfa has seen one. Raises FS001, FS024, FS027, FS081-FS084,
@@ -1495,7 +1501,7 @@ class AsyncRouterMethods:
         result: LoginRow = await self.call("login", login=login, password=password, ttl=ttl, otp=otp)
         return result
 
-    async def logout(self, *, session: str) -> None:
+    async def logout(self, *, session: str | None = None) -> None:
         """Ends session p_session: every later call carrying it is refused (FS084). Audited, failed or
         not. Raises FS001, FS082-FS084, FS089
         """
@@ -1826,10 +1832,14 @@ class AsyncRouterMethods:
         address: str | None = None,
         role: str | None = None,
         session: str | None = None,
+        current_password: str | None = None,
+        otp: str | None = None,
     ) -> None:
         """Updates the given (non-NULL) fields of an active user: the user's own session, or an
-        admin's; the role only an admin. A new password revokes the user's sessions. Raises FS001,
-        FS006, FS020, FS021, FS023, FS025, FS080-FS085, FS090
+        admin's; the role only an admin. A new password or email through the user's own session
+        needs p_current_password (and p_otp with MFA), checked as a login. A new password revokes
+        the user's sessions. Raises FS001, FS006, FS020, FS021, FS023-FS025, FS027-FS029,
+        FS080-FS085, FS089, FS090
         """
         await self.call("update_user",
             user_id=user_id,
@@ -1841,6 +1851,8 @@ class AsyncRouterMethods:
             address=address,
             role=role,
             session=session,
+            current_password=current_password,
+            otp=otp,
         )
 
     async def user_analytics(

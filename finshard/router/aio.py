@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import select
 import time
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import psycopg
 from psycopg.rows import dict_row
@@ -202,29 +202,25 @@ class AsyncRouter(AsyncRouterMethods, _RouterCore):
             raise translate(exc) from None
 
 
-class AsyncSessionRouter:
-    """An AsyncRouter bound to one end user's session: ``router.session(token)``."""
+class AsyncSessionRouter(AsyncRouterMethods):
+    """An AsyncRouter bound to one end user's session: ``router.session(token)``; methods typed as
+    the AsyncRouter's."""
 
     def __init__(self, router: AsyncRouter, token: str) -> None:
         self.router = router
         self.token = token
 
-    async def call(self, proc_name: str, /, **kwargs: Any) -> Any:
+    async def call(self, proc_name: str, /, reads: str | None = None, **kwargs: Any) -> Any:
         proc = _BY_NAME.get(proc_name)
-        if proc is not None and any(p == "session" for p, _t in proc.params):
-            kwargs.setdefault("session", self.token)
-        return await self.router.call(proc_name, **kwargs)
+        if proc is not None and any(p == "session" for p, _t in proc.params) and kwargs.get("session") is None:
+            kwargs["session"] = self.token
+        return await self.router.call(proc_name, reads=reads, **kwargs)
 
-    async def logout(self) -> None:
-        """End this session in the database: later calls with it are refused (SessionRevoked)."""
-        await self.router.call("logout", session=self.token)
-
-    def __getattr__(self, name: str) -> Any:
-        if name in _BY_NAME:
-            async def method(**kwargs: Any) -> Any:
-                return await self.call(name, **kwargs)
-            return method
-        return getattr(self.router, name)
+    if not TYPE_CHECKING:
+        # The rest of the router (shard_for, topology, ...) at run time; hidden from type checkers,
+        # so that a misspelt method is an error there.
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.router, name)
 
 
 async def _check_idle(conn: psycopg.AsyncConnection[Any]) -> None:

@@ -1,3 +1,5 @@
+-- The current password (and code, with MFA) became parameters: the old signature goes.
+DROP FUNCTION IF EXISTS finshard.update_user(bigint, text, text, text, text, text, text, text, text);
 CREATE OR REPLACE FUNCTION finshard.update_user(p_user_id bigint,
                                                 p_email text DEFAULT NULL,
                                                 p_password text DEFAULT NULL,
@@ -6,7 +8,9 @@ CREATE OR REPLACE FUNCTION finshard.update_user(p_user_id bigint,
                                                 p_phone text DEFAULT NULL,
                                                 p_address text DEFAULT NULL,
                                                 p_role text DEFAULT NULL,
-                                                p_session text DEFAULT NULL)
+                                                p_session text DEFAULT NULL,
+                                                p_current_password text DEFAULT NULL,
+                                                p_otp text DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql
 SECURITY DEFINER
@@ -36,6 +40,14 @@ BEGIN
     END IF;
     PERFORM finshard._not_null(p_user_id, 'p_user_id');
     PERFORM finshard._active_user(p_user_id);
+    -- The user's own credentials, changed through the user's own session: the current password
+    -- too (and a code, with MFA), counted as a login attempt. A session left open on someone's
+    -- screen, or stolen, must not be enough to take the login over.
+    IF v_caller = p_user_id AND (p_password IS NOT NULL OR p_email IS NOT NULL) THEN
+        PERFORM finshard._not_null(p_current_password, 'p_current_password');
+        PERFORM finshard.authenticate((SELECT u.username FROM finshard.users u WHERE u.user_id = p_user_id),
+                                      p_current_password, p_otp);
+    END IF;
     IF p_email IS NOT NULL AND (p_email !~ '^[^@\s[:cntrl:]]+@[^@\s[:cntrl:]]+\.[^@\s[:cntrl:]]+$' OR length(p_email) > 254) THEN
         PERFORM finshard.fail('FS025', format('email %L is not a valid address', left(p_email, 300)));
     END IF;
@@ -87,6 +99,6 @@ BEGIN
         'user_id', p_user_id, 'fields', to_jsonb(v_fields), 'role', p_role)));
 END
 $$;
-COMMENT ON FUNCTION finshard.update_user(bigint, text, text, text, text, text, text, text, text) IS 'Updates the given (non-NULL) fields of an active user: the user''s own session, or an admin''s; the role only an admin. A new password revokes the user''s sessions. Raises FS001, FS006, FS020, FS021, FS023, FS025, FS080-FS085, FS090';
-REVOKE ALL ON FUNCTION finshard.update_user(bigint, text, text, text, text, text, text, text, text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION finshard.update_user(bigint, text, text, text, text, text, text, text, text) TO finshard_app, finshard_admin;
+COMMENT ON FUNCTION finshard.update_user(bigint, text, text, text, text, text, text, text, text, text, text) IS 'Updates the given (non-NULL) fields of an active user: the user''s own session, or an admin''s; the role only an admin. A new password or email through the user''s own session needs p_current_password (and p_otp with MFA), checked as a login. A new password revokes the user''s sessions. Raises FS001, FS006, FS020, FS021, FS023-FS025, FS027-FS029, FS080-FS085, FS089, FS090';
+REVOKE ALL ON FUNCTION finshard.update_user(bigint, text, text, text, text, text, text, text, text, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION finshard.update_user(bigint, text, text, text, text, text, text, text, text, text, text) TO finshard_app, finshard_admin;
