@@ -379,6 +379,14 @@ def test_sql_routing_decisions(citus):
         assert r.explain_route("SELECT * FROM finshard.instruments WHERE symbol = 'AAPL'").kind == "reference"
         join = r.explain_route("SELECT * FROM finshard.orders o JOIN finshard.instruments i USING (instrument_id) WHERE o.account_id = 5")
         assert join.kind == "single_shard"
+        # A call of a function Citus delegates by its account: that account's node.
+        for sql, params in (("SELECT * FROM finshard.transfer(%s, 5, 10.00, 'k')", [42]),
+                            ("SELECT finshard.balance(p_account_id => %s::bigint)", [42]),
+                            ("SELECT * FROM finshard.deposit(p_amount => 1, p_account_id => 42)", None)):
+            call = r.explain_route(sql, params)
+            assert call.kind == "single_shard" and call.value == 42 and call.node == r.shard_for(42).node, (sql, call)
+        assert r.explain_route("SELECT finshard.transfer(%s, 5, 1)", [None]).kind == "coordinator"
+        assert r.explain_route("SELECT finshard.create_instrument('X', 'Y')").kind == "coordinator"
         with pytest.raises(errors.UnparsableSQL):
             r.explain_route("SELEKT * FROM nowhere where")
         with citus.connect() as conn:

@@ -16,6 +16,7 @@ import sqlglot
 from sqlglot import exp
 
 from finshard.errors import UnparsableSQL
+from finshard.router.procedures import PROCEDURES
 from finshard.router.topology import NodeAddr, Topology
 
 __all__ = ["Route", "route"]
@@ -88,6 +89,9 @@ def route(sql: str, params: Sequence[Any] | dict[str, Any] | None, topology: Top
         return Route(coordinator, "local", "plain PostgreSQL: one node holds everything")
     if isinstance(stmt, exp.Command) or not isinstance(stmt, (exp.Select, exp.Insert, exp.Update, exp.Delete, exp.Union)):
         return Route(coordinator, "coordinator", f"{stmt.key.upper()} statements run on the coordinator")
+    delegated = _delegated_call(stmt, params, names, topology)
+    if delegated is not None:
+        return delegated
     tables = [_table_name(t) for t in stmt.find_all(exp.Table)]
     known = [topology.tables[t] for t in tables if t in topology.tables]
     distributed = [t for t in known if t.kind == "distributed"]
@@ -109,6 +113,41 @@ def route(sql: str, params: Sequence[Any] | dict[str, Any] | None, topology: Top
     return Route(loc.node, "single_shard",
                  f"{distributed[0].column} = {value}: hash {loc.hash} is in shard {loc.shard_id} [{loc.min_value}, {loc.max_value}]",
                  distributed[0].name, value, loc.shard_id)
+
+
+def _delegated_call(stmt: exp.Expression, params: Any, names: list[str | None], topology: Topology) -> Route | None:
+    """``SELECT [* FROM] finshard.f(...)`` alone, f a function Citus delegates by an account: the node
+    holding that account (the router's node; through the coordinator Citus sends the call there)."""
+    if not isinstance(stmt, exp.Select) or stmt.args.get("joins") or stmt.args.get("where"):
+        return None
+    calls = [(table.this, table.db) for table in stmt.find_all(exp.Table) if isinstance(table.this, exp.Anonymous)]
+    calls += [(dot.expression, dot.this.name) for dot in stmt.find_all(exp.Dot)
+              if isinstance(dot.expression, exp.Anonymous) and isinstance(dot.this, exp.Identifier)]
+    plain_tables = [t for t in stmt.find_all(exp.Table) if not isinstance(t.this, exp.Anonymous)]
+    if len(calls) != 1 or plain_tables or calls[0][1] != "finshard":
+        return None
+    call = calls[0][0]
+    proc = _BY_NAME.get(call.name)
+    if proc is None or proc.route_by is None:
+        return None
+    position = [p for p, _t in proc.params].index(proc.route_by)
+    args = call.expressions
+    node = next((a.expression for a in args if isinstance(a, exp.Kwarg) and a.this.name == f"p_{proc.route_by}"), None)
+    if node is None and position < len(args) and not any(isinstance(a, exp.Kwarg) for a in args[:position + 1]):
+        node = args[position]
+    try:
+        account = int(_value(node, params, names) if node is not None else None)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return Route(topology.coordinator, "coordinator",
+                     f"finshard.{proc.name}'s {proc.route_by} is not a bigint value here: the coordinator decides")
+    loc = topology.locate(account, "finshard.accounts")
+    return Route(loc.node, "single_shard",
+                 f"finshard.{proc.name} runs where {proc.route_by} {account} is (Citus delegates the call there): "
+                 f"hash {loc.hash} is in shard {loc.shard_id} [{loc.min_value}, {loc.max_value}]",
+                 "finshard.accounts", account, loc.shard_id)
+
+
+_BY_NAME = {p.name: p for p in PROCEDURES}
 
 
 def _pinned_value(stmt: exp.Expression, table: str, column: str, params: Any, names: list[str | None],
