@@ -40,6 +40,10 @@ def _guard(fn: F) -> F:
         except FinshardError as exc:
             code = f" [{exc.sqlstate}]" if exc.sqlstate else ""
             raise CliError(f"{exc}{code}") from None
+        except BrokenPipeError:
+            # The reader stopped (`finshard partitions list | head`): no more to say, nothing failed.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(0)
         except Exception as exc:  # noqa: BLE001 - the CLI's contract: one line, no traceback
             # A rejection from the database: its finshard class and code, as the router gives it.
             if getattr(exc, "sqlstate", None) and not os.environ.get("FINSHARD_DEBUG"):

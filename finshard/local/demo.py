@@ -77,4 +77,5 @@ def run_demo(directory: Path, *, workers: int = 2, echo: Callable[[str], None] =
     echo("7. cluster status")
     for row in cluster.status():
         echo(f"   {row['name']:<12} {row['role']:<12} port {row['port']:<6} {'up' if row['up'] else 'down':<5} citus {row['citus'] or '-'}")
-    echo(f"done. Try: finshard shard {a} --dsn '{dsn}'")
+    echo(f"done. Try (after `source .venv/bin/activate`): finshard shard {a} --dsn '{dsn}'")
+    echo(f"Stop it: finshard cluster down --dir {cluster.directory}")
