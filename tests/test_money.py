@@ -118,12 +118,14 @@ def test_cross_currency_transfer_goes_through_house_accounts_and_keeps_each_curr
 
 def test_a_conversion_never_rounds_up_so_round_trips_gain_nothing(db):
     with db.connect() as conn:
-        conn.execute("SELECT finshard.set_fx_rate('EUR', 'USD', 1.105, p_confirm => true)")
+        # One direction only: the database is shared, and a direct EUR/USD rate would change the
+        # inverse other tests convert at.
+        conn.execute("SELECT finshard.set_fx_rate('USD', 'EUR', 0.905, p_confirm => true)")
         usd = new_account(conn, "USD", "10.00")
         user = conn.execute("SELECT user_id FROM finshard.accounts WHERE account_id = %s", (usd,)).fetchone()[0]
         eur = conn.execute("SELECT finshard.open_account(%s::bigint, 'EUR')", (user,)).fetchone()[0]
         for _ in range(5):
-            # 0.05 USD is 0.0452 EUR and 0.05 EUR is 0.0553 USD: rounded to nearest, each trip gained a cent.
+            # 0.05 USD is 0.04525 EUR and 0.05 EUR 0.05525 USD: rounded to nearest, each trip gained a cent.
             there = conn.execute("SELECT to_amount FROM finshard.transfer(%s::bigint, %s::bigint, 0.05)", (usd, eur)).fetchone()[0]
             assert there == Decimal("0.04")
             back = conn.execute("SELECT to_amount FROM finshard.transfer(%s::bigint, %s::bigint, 0.04)", (eur, usd)).fetchone()[0]

@@ -14,7 +14,8 @@ DECLARE
     v_lsn      pg_lsn;
     v_citus    boolean := to_regclass('pg_catalog.pg_dist_node') IS NOT NULL;
 BEGIN
-    IF current_query() IS NULL OR current_setting('transaction_read_only') = 'on'
+    -- A standby's own answer comes below (pg_cron runs this on standbys too).
+    IF current_query() IS NULL OR (current_setting('transaction_read_only') = 'on' AND NOT pg_is_in_recovery())
        OR current_setting('transaction_isolation') <> 'read committed' THEN
         PERFORM finshard._refuse_call('create_restore_point');
     END IF;

@@ -8,7 +8,8 @@ DECLARE
     v_transfer record;
     v_count    integer := 0;
 BEGIN
-    IF current_query() IS NULL OR current_setting('transaction_read_only') = 'on'
+    -- A standby's own answer comes below (pg_cron runs this on standbys too).
+    IF current_query() IS NULL OR (current_setting('transaction_read_only') = 'on' AND NOT pg_is_in_recovery())
        OR current_setting('transaction_isolation') <> 'read committed' THEN
         PERFORM finshard._refuse_call('expire_pending_transfers');
     END IF;
