@@ -542,8 +542,8 @@ class RouterMethods:
         session: str | None = None,
     ) -> DepositRow:
         """Credits p_amount (in the account's currency) from outside finshard; returns the ledger
-        transaction_id and the new balance. Idempotent with p_idempotency_key. Raises FS001, FS002,
-        FS003, FS004, FS006, FS010, FS011, FS012, FS019, FS030, FS080-FS085
+        transaction_id and the new balance. Idempotent with p_idempotency_key. Raises FS001-FS006,
+        FS010, FS011, FS012, FS019, FS030, FS080-FS085
         """
         result: DepositRow = self.call("deposit",
             account_id=account_id,
@@ -1054,8 +1054,7 @@ class RouterMethods:
     ) -> WithdrawRow:
         """Debits p_amount (in the account's currency) out of finshard, up to the available balance;
         returns the ledger transaction_id and the new balance. Idempotent with p_idempotency_key.
-        Raises FS001, FS002, FS003, FS004, FS006, FS010, FS011, FS012, FS013, FS019, FS030,
-        FS080-FS085, FS021
+        Raises FS001-FS006, FS010-FS013, FS019, FS030, FS080-FS085, FS021
         """
         result: WithdrawRow = self.call("withdraw",
             account_id=account_id,
@@ -1395,8 +1394,8 @@ class AsyncRouterMethods:
         session: str | None = None,
     ) -> DepositRow:
         """Credits p_amount (in the account's currency) from outside finshard; returns the ledger
-        transaction_id and the new balance. Idempotent with p_idempotency_key. Raises FS001, FS002,
-        FS003, FS004, FS006, FS010, FS011, FS012, FS019, FS030, FS080-FS085
+        transaction_id and the new balance. Idempotent with p_idempotency_key. Raises FS001-FS006,
+        FS010, FS011, FS012, FS019, FS030, FS080-FS085
         """
         result: DepositRow = await self.call("deposit",
             account_id=account_id,
@@ -1913,8 +1912,7 @@ class AsyncRouterMethods:
     ) -> WithdrawRow:
         """Debits p_amount (in the account's currency) out of finshard, up to the available balance;
         returns the ledger transaction_id and the new balance. Idempotent with p_idempotency_key.
-        Raises FS001, FS002, FS003, FS004, FS006, FS010, FS011, FS012, FS013, FS019, FS030,
-        FS080-FS085, FS021
+        Raises FS001-FS006, FS010-FS013, FS019, FS030, FS080-FS085, FS021
         """
         result: WithdrawRow = await self.call("withdraw",
             account_id=account_id,

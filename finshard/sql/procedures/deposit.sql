@@ -12,6 +12,6 @@ AS $$
     SELECT m.transaction_id, m.balance
       FROM finshard._cash_movement(p_account_id, p_amount, 'deposit', p_idempotency_key, p_description, p_session) m;
 $$;
-COMMENT ON FUNCTION finshard.deposit(bigint, numeric, text, text, text) IS 'Credits p_amount (in the account''s currency) from outside finshard; returns the ledger transaction_id and the new balance. Idempotent with p_idempotency_key. Raises FS001, FS002, FS003, FS004, FS006, FS010, FS011, FS012, FS019, FS030, FS080-FS085';
+COMMENT ON FUNCTION finshard.deposit(bigint, numeric, text, text, text) IS 'Credits p_amount (in the account''s currency) from outside finshard; returns the ledger transaction_id and the new balance. Idempotent with p_idempotency_key. Raises FS001-FS006, FS010, FS011, FS012, FS019, FS030, FS080-FS085';
 REVOKE ALL ON FUNCTION finshard.deposit(bigint, numeric, text, text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION finshard.deposit(bigint, numeric, text, text, text) TO finshard_app, finshard_admin;

@@ -12,6 +12,6 @@ AS $$
     SELECT m.transaction_id, m.balance
       FROM finshard._cash_movement(p_account_id, p_amount, 'withdraw', p_idempotency_key, p_description, p_session) m;
 $$;
-COMMENT ON FUNCTION finshard.withdraw(bigint, numeric, text, text, text) IS 'Debits p_amount (in the account''s currency) out of finshard, up to the available balance; returns the ledger transaction_id and the new balance. Idempotent with p_idempotency_key. Raises FS001, FS002, FS003, FS004, FS006, FS010, FS011, FS012, FS013, FS019, FS030, FS080-FS085, FS021';
+COMMENT ON FUNCTION finshard.withdraw(bigint, numeric, text, text, text) IS 'Debits p_amount (in the account''s currency) out of finshard, up to the available balance; returns the ledger transaction_id and the new balance. Idempotent with p_idempotency_key. Raises FS001-FS006, FS010-FS013, FS019, FS030, FS080-FS085, FS021';
 REVOKE ALL ON FUNCTION finshard.withdraw(bigint, numeric, text, text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION finshard.withdraw(bigint, numeric, text, text, text) TO finshard_app, finshard_admin;
