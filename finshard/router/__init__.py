@@ -29,7 +29,7 @@ from psycopg_pool import ConnectionPool
 from finshard import db
 from finshard.errors import FinshardError, TopologyError, TransientError, by_sqlstate, translate
 from finshard.router._methods import RouterMethods
-from finshard.router.procedures import PROCEDURES, Proc
+from finshard.router.procedures import BY_NAME, PROCEDURES, Proc
 from finshard.router.routing import Route, route
 from finshard.router.topology import NodeAddr, ShardLocation, Topology
 
@@ -477,4 +477,4 @@ def _adapt(value: Any) -> Any:
     return value
 
 
-_BY_NAME: dict[str, Proc] = {p.name: p for p in PROCEDURES}
+_BY_NAME = BY_NAME

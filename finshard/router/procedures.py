@@ -96,3 +96,6 @@ PROCEDURES: tuple[Proc, ...] = (
     Proc("withdraw", _p("account_id:bigint", "amount:numeric", "idempotency_key:text", "description:text", "session:text"), "row", route_by="account_id", idempotent_key="idempotency_key", required=2),
 )
 # --- END GENERATED ---
+
+# Each function by its name (the router's calls and its SQL routing).
+BY_NAME: dict[str, Proc] = {p.name: p for p in PROCEDURES}

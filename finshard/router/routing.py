@@ -16,7 +16,7 @@ import sqlglot
 from sqlglot import exp
 
 from finshard.errors import UnparsableSQL
-from finshard.router.procedures import PROCEDURES
+from finshard.router.procedures import BY_NAME
 from finshard.router.topology import NodeAddr, Topology
 
 __all__ = ["Route", "route"]
@@ -127,7 +127,7 @@ def _delegated_call(stmt: exp.Expression, params: Any, names: list[str | None], 
     if len(calls) != 1 or plain_tables or calls[0][1] != "finshard":
         return None
     call = calls[0][0]
-    proc = _BY_NAME.get(call.name)
+    proc = BY_NAME.get(call.name)
     if proc is None or proc.route_by is None:
         return None
     position = [p for p, _t in proc.params].index(proc.route_by)
@@ -146,8 +146,6 @@ def _delegated_call(stmt: exp.Expression, params: Any, names: list[str | None], 
                  f"hash {loc.hash} is in shard {loc.shard_id} [{loc.min_value}, {loc.max_value}]",
                  "finshard.accounts", account, loc.shard_id)
 
-
-_BY_NAME = {p.name: p for p in PROCEDURES}
 
 
 def _pinned_value(stmt: exp.Expression, table: str, column: str, params: Any, names: list[str | None],
