@@ -10,12 +10,17 @@ BEGIN
     -- node before they switch placements (a split removes the old shard's). Read committed only
     -- (the caller checks): the statement after the lock must see what committed before it.
     PERFORM pg_catalog.lock_shard_metadata(5, p_shards);
-    RETURN (SELECT count(*)
-              FROM finshard_local.shards m
-              JOIN pg_catalog.pg_inherits i ON i.inhrelid = m.relid AND i.inhparent = 'finshard_local.accounts'::regclass
-              JOIN pg_catalog.pg_dist_placement p ON p.shardid = m.shardid AND p.shardstate = 1
-             WHERE m.shardid = ANY (p_shards)
-               AND p.groupid = (SELECT g.groupid FROM pg_catalog.pg_dist_local_group g)) = cardinality(p_shards);
+    -- Shard by shard, through the three indexes: the generic plan of a join on = ANY (p_shards)
+    -- merge-joined pg_inherits from its first row (0.12 ms a call against 0.02).
+    RETURN NOT EXISTS (
+        SELECT 1 FROM unnest(p_shards) AS s (shardid)
+         WHERE NOT EXISTS (
+             SELECT 1
+               FROM finshard_local.shards m
+               JOIN pg_catalog.pg_inherits i ON i.inhrelid = m.relid AND i.inhparent = 'finshard_local.accounts'::regclass
+               JOIN pg_catalog.pg_dist_placement p ON p.shardid = m.shardid AND p.shardstate = 1
+              WHERE m.shardid = s.shardid
+                AND p.groupid = (SELECT g.groupid FROM pg_catalog.pg_dist_local_group g)));
 END
 $$;
 COMMENT ON FUNCTION finshard._local_proof(bigint[]) IS 'On a Citus node, under Citus'' shard metadata lock (held to the end of the transaction): whether the accounts shards p_shards are active placements here and attached to finshard_local. Called by _transfer_cross, _transfer_credit_local and _match_orders_local';

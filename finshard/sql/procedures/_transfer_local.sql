@@ -60,17 +60,20 @@ BEGIN
         RETURN;
     END IF;
     PERFORM lock_shard_metadata(5, v_shards);
-    -- The proof, then both rows locked in id order, the lock order of every movement (the
-    -- statement's scan over two partitions would lock them in partition order).
+    -- The proof (_local_proof's, inlined: shard by shard, through the indexes), then both rows
+    -- locked in id order, the lock order of every movement (the statement's scan over two
+    -- partitions would lock them in partition order).
     PERFORM 1 FROM finshard_local.accounts a
       WHERE a.account_id IN (p_from_account_id, p_to_account_id)
         AND hashint8(a.account_id) IN (hashint8(p_from_account_id), hashint8(p_to_account_id))
-        AND (SELECT count(*)
-               FROM finshard_local.shards m
-               JOIN pg_catalog.pg_inherits i ON i.inhrelid = m.relid AND i.inhparent = 'finshard_local.accounts'::regclass
-               JOIN pg_dist_placement p ON p.shardid = m.shardid AND p.shardstate = 1
-              WHERE m.shardid = ANY (v_shards) AND p.groupid = (SELECT g.groupid FROM pg_dist_local_group g))
-            = cardinality(v_shards)
+        AND NOT EXISTS (
+            SELECT 1 FROM unnest(v_shards) AS s (shardid)
+             WHERE NOT EXISTS (
+                 SELECT 1
+                   FROM finshard_local.shards m
+                   JOIN pg_catalog.pg_inherits i ON i.inhrelid = m.relid AND i.inhparent = 'finshard_local.accounts'::regclass
+                   JOIN pg_dist_placement p ON p.shardid = m.shardid AND p.shardstate = 1
+                  WHERE m.shardid = s.shardid AND p.groupid = (SELECT g.groupid FROM pg_dist_local_group g)))
       ORDER BY a.account_id FOR UPDATE;
     IF NOT FOUND THEN
         RETURN;  -- not here, or no such accounts: the per-leg path says which
