@@ -325,19 +325,41 @@ def test_an_attempt_is_counted_whatever_the_caller_sets_or_rolls_back(db):
             assert _login(conn, name, "wrong password") == "FS024", setup
             conn.execute("ROLLBACK")
             assert _counted(conn, uid) == before + 1, setup
-        # A right password in a transaction the caller then rolls back: counted, and not reset.
+        # A right password in a transaction the caller then rolls back: a success, which resets the
+        # count all the same (else a retried call that fails after it would lock its user out).
         conn.execute("SELECT finshard.unlock_user(%s::bigint)", (uid,))
-        before = _counted(conn, uid)
+        assert _login(conn, name, "wrong password") == "FS024" and _counted(conn, uid) == 1
         conn.execute("BEGIN")
         conn.execute("SELECT finshard.authenticate(%s, %s)", (name, PASSWORD))
         conn.execute("ROLLBACK")
-        assert _counted(conn, uid) == before + 1
+        assert _counted(conn, uid) == 0
+
+
+def test_a_right_password_in_a_call_that_fails_later_does_not_lock_the_user_out(db):
+    """update_user checks the current password, then refuses a taken email: retried, it must not
+    count as failed logins."""
+    with db.connect() as conn:
+        uid, name = _user(conn)
+        _other, taken = _user(conn)
+        token = conn.execute("SELECT token FROM finshard.login(%s, %s)", (name, PASSWORD)).fetchone()[0]
+        for _ in range(6):
+            err = _fail(conn, "SELECT finshard.update_user(%s::bigint, p_email => %s, p_current_password => %s, p_session => %s)",
+                        (uid, f"{taken}@example.com", PASSWORD, token))
+            assert err.sqlstate == "FS023"
+        assert _counted(conn, uid) == 0
+        assert _login(conn, name) == "ok"
+        # A wrong current password still counts, and locks.
+        for _ in range(5):
+            err = _fail(conn, "SELECT finshard.update_user(%s::bigint, p_email => %s, p_current_password => %s, p_session => %s)",
+                        (uid, "new@example.com", "wrong password", token))
+            assert err.sqlstate == "FS024"
+        assert _login(conn, name) == "FS027"
 
 
 def test_a_login_whose_attempt_cannot_be_recorded_is_refused_unchecked(db):
     """Fail closed: while another transaction holds the user's row, the attempt cannot be counted,
     and even the right password is refused (FS089), after the loopback's timeout, not forever. The
-    check waits for the count: no cancel or timeout of the caller can get a check uncounted."""
+    answer waits for the count: no cancel or timeout of the caller gets an answer uncounted."""
     with db.connect() as conn:
         uid, name = _user(conn)
         with psycopg.connect(db.dsn) as holder:

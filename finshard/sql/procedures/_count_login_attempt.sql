@@ -1,4 +1,4 @@
-CREATE OR REPLACE FUNCTION finshard._count_login_attempt(p_user_id bigint, p_login_hmac text)
+CREATE OR REPLACE FUNCTION finshard._count_login_attempt(p_user_id bigint, p_login_hmac text, p_success boolean)
 RETURNS jsonb
 LANGUAGE plpgsql
 AS $$
@@ -11,9 +11,10 @@ DECLARE
     v_prev    timestamptz;
     v_lock    timestamptz;
 BEGIN
-    -- Runs in the loopback transaction (finshard._loopback), before the password is checked: every
-    -- attempt counts until a success resets the count. A user's count lives on the user; a login
-    -- naming no user has its own row, so that it locks the same way.
+    -- Runs in the loopback transaction (finshard._loopback), before authenticate says anything:
+    -- every attempt counts until a success resets the count, committed here either way, so that
+    -- neither survives or vanishes with the caller's transaction. A user's count lives on the user;
+    -- a login naming no user has its own row, so that it locks the same way.
     IF p_user_id IS NOT NULL THEN
         SELECT u.failed_logins, u.failed_window_start, u.locked_until INTO v_count, v_start, v_prev
           FROM finshard.users u WHERE u.user_id = p_user_id FOR UPDATE;
@@ -29,6 +30,13 @@ BEGIN
     IF v_start IS NULL OR v_start <= pg_catalog.now() - v_window THEN
         v_count := 0;
         v_start := pg_catalog.now();
+    END IF;
+    IF p_success AND v_prev IS NULL AND p_user_id IS NOT NULL THEN
+        -- A success resets the count; while locked, the password is not looked at.
+        UPDATE finshard.users
+           SET failed_logins = 0, failed_window_start = NULL, locked_until = NULL
+         WHERE user_id = p_user_id;
+        RETURN pg_catalog.jsonb_build_object('attempts', 0, 'locked', false, 'locked_until', NULL);
     END IF;
     v_count := v_count + 1;
     -- The attempt that reaches the limit is still checked (a success unlocks); the next ones are not.
@@ -51,5 +59,5 @@ BEGIN
     RETURN pg_catalog.jsonb_build_object('attempts', v_count, 'locked', v_prev IS NOT NULL, 'locked_until', v_lock);
 END
 $$;
-COMMENT ON FUNCTION finshard._count_login_attempt(bigint, text) IS 'Counts a login attempt on user p_user_id (or, when NULL, on the unknown login p_login_hmac) and locks it when the count reaches login_max_failures within login_failure_window; returns {attempts, locked (before this attempt), locked_until}. Run over the loopback, before the check';
-REVOKE ALL ON FUNCTION finshard._count_login_attempt(bigint, text) FROM PUBLIC;
+COMMENT ON FUNCTION finshard._count_login_attempt(bigint, text, boolean) IS 'Counts a failed login attempt on user p_user_id (or, when NULL, on the unknown login p_login_hmac) and locks it when the count reaches login_max_failures within login_failure_window, or resets the count on a success (p_success, unless locked); returns {attempts, locked (before this attempt), locked_until}. Run over the loopback, before authenticate answers';
+REVOKE ALL ON FUNCTION finshard._count_login_attempt(bigint, text, boolean) FROM PUBLIC;

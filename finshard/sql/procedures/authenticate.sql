@@ -26,17 +26,19 @@ BEGIN
      WHERE (lower(u.username) = lower(p_login) OR lower(u.email) = lower(p_login)) AND u.role <> 'system';
     v_known := FOUND;
     v_hmac := encode(public.hmac(convert_to(lower(p_login), 'UTF8'), finshard._key('pan'), 'sha256'), 'hex');
-    -- Counted before anything is checked, in a transaction of its own (docs/security.md).
-    v_attempt := finshard._login_attempt(v_user.user_id, CASE WHEN NOT v_known THEN v_hmac END);
     v_ok := public.crypt(p_password, coalesce(v_user.password_hash, c_dummy)) = coalesce(v_user.password_hash, c_dummy);
-    IF (v_attempt ->> 'locked')::boolean THEN
-        -- Locked: the password is not looked at, and a login naming nobody locks the same way.
-        v_reason := 'locked';
-    ELSIF NOT (v_known AND v_ok AND v_user.is_active) THEN
+    IF NOT (v_known AND v_ok AND v_user.is_active) THEN
         v_reason := CASE WHEN NOT v_known THEN 'unknown' WHEN NOT v_ok THEN 'password' ELSE 'inactive' END;
     ELSIF v_user.totp_enabled_at IS NOT NULL THEN
         SELECT m.step, m.recovery INTO v_step, v_recovery FROM finshard._mfa_match(v_user.user_id, p_otp) m;
         v_reason := CASE WHEN p_otp IS NULL THEN 'otp_missing' WHEN v_step IS NULL AND v_recovery IS NULL THEN 'otp' END;
+    END IF;
+    -- Counted, or reset by a success, in a transaction of its own before anything is answered
+    -- (docs/security.md): a caller's rollback neither undoes a failure nor keeps a success counted.
+    v_attempt := finshard._login_attempt(v_user.user_id, CASE WHEN NOT v_known THEN v_hmac END, v_reason IS NULL);
+    IF (v_attempt ->> 'locked')::boolean THEN
+        -- Locked: refused whatever the password, and a login naming nobody locks the same way.
+        v_reason := 'locked';
     END IF;
     IF v_reason IS NULL AND (current_setting('transaction_read_only') = 'on'
                              OR current_setting('transaction_isolation') <> 'read committed') THEN
