@@ -3,6 +3,7 @@ safe (a retried write applies once) and works through pgbouncer."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -10,14 +11,16 @@ import threading
 import time
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
 
 from finshard import errors
 from finshard.router import PROCEDURES, Router
+from finshard import AsyncRouter
 from finshard.sharding_logic import uniform_ranges
-from tests.helpers import new_account
+from tests.helpers import new_account, new_user
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -434,3 +437,22 @@ def test_cli_shard_and_route(db):
     assert res.returncode == 0 and str(loc.node) in res.stdout
     bad = cli("route", "SELEKT nonsense (")
     assert bad.returncode != 0 and "Traceback" not in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_money_inside_a_json_result_arrives_as_decimal(db):
+    """user_analytics answers jsonb: its sums must not pass through a float (1e18-scale sums lose cents)."""
+    with db.connect() as conn:
+        user = new_user(conn)
+        acc = conn.execute("SELECT finshard.open_account(%s::bigint, 'USD')", (user,)).fetchone()[0]
+        for amount in ("100000000000000000.01", "0.10", "0.20"):
+            conn.execute("SELECT finshard.deposit(%s::bigint, %s::numeric)", (acc, Decimal(amount)))
+    since, until = "2000-01-01", "2100-01-01"
+    with Router.connect(db.dsn) as r:
+        report = r.user_analytics(user_id=user, from_=since, to=until)
+    deposits = next(g for g in report["by_type"] if g["transaction_type"] == "deposit")
+    assert deposits["sum"] == Decimal("100000000000000000.31") and isinstance(deposits["max"], Decimal)
+
+    async def run() -> Any:
+        async with await AsyncRouter.connect(db.dsn) as ar:
+            return await ar.user_analytics(user_id=user, from_=since, to=until)
+    assert asyncio.run(run()) == report

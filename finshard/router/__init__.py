@@ -12,18 +12,21 @@ with explicit casts. Everything else goes to the coordinator. Business logic sta
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
 import random
 import select
 import time
 import uuid
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Sequence
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import dict_row
-from psycopg.types.json import Jsonb
+from psycopg.types.json import Jsonb, set_json_loads
 from psycopg_pool import ConnectionPool
 
 from finshard import db
@@ -278,7 +281,7 @@ class Router(RouterMethods, _RouterCore):
             # The pool opens its connections itself (psycopg_pool), with the same kwargs as the probe.
             pool = ConnectionPool(self.node_dsn(node, standby=standby), min_size=1, max_size=self.pool_size, kwargs=kwargs,
                                   open=True, timeout=10, name=f"finshard-{node}",
-                                  check=_check_idle)
+                                  check=_check_idle, configure=_decimal_json)
             self._pools[(node, standby)] = pool
         return pool
 
@@ -439,6 +442,15 @@ def _check_id(name: str, value: Any) -> None:
         raise by_sqlstate["FS005"](f"{name} must be an integer id, not {value!r}", sqlstate="FS005")
     if not -(2**63) <= value < 2**63:
         raise by_sqlstate["FS005"](f"{name} {value} is outside bigint", sqlstate="FS005")
+
+
+_json_loads = functools.partial(json.loads, parse_float=Decimal)
+
+
+def _decimal_json(conn: psycopg.Connection[Any]) -> None:
+    """Numbers in jsonb results (user_analytics' sums, replays) as Decimal: money never passes
+    through a float."""
+    set_json_loads(_json_loads, conn)
 
 
 def _check_idle(conn: psycopg.Connection[Any]) -> None:

@@ -19,12 +19,13 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import psycopg
 from psycopg.rows import dict_row
+from psycopg.types.json import set_json_loads
 from psycopg_pool import AsyncConnectionPool
 
 from finshard import db
 from finshard.errors import FinshardError, TopologyError, TransientError, translate
 from finshard.router._methods import AsyncRouterMethods
-from finshard.router import (_BY_NAME, _Call, _check_token, _execute_prepare, _read_topology, _result,
+from finshard.router import (_BY_NAME, _Call, _check_token, _execute_prepare, _json_loads, _read_topology, _result,
                              _RouterCore, log)
 from finshard.router.topology import NodeAddr, Topology
 
@@ -82,7 +83,8 @@ class AsyncRouter(AsyncRouterMethods, _RouterCore):
             if pool is None:  # another task may have made it meanwhile
                 # The pool opens its connections itself (psycopg_pool), with the same kwargs as the probe.
                 pool = AsyncConnectionPool(dsn, min_size=1, max_size=self.pool_size, kwargs=kwargs, open=False,
-                                           timeout=10, name=f"finshard-async-{node}", check=_check_idle)
+                                           timeout=10, name=f"finshard-async-{node}", check=_check_idle,
+                                           configure=_decimal_json)
                 self._pools[(node, standby)] = pool
                 await pool.open()
         return pool
@@ -221,6 +223,11 @@ class AsyncSessionRouter(AsyncRouterMethods):
         # so that a misspelt method is an error there.
         def __getattr__(self, name: str) -> Any:
             return getattr(self.router, name)
+
+
+async def _decimal_json(conn: psycopg.AsyncConnection[Any]) -> None:
+    """Numbers in jsonb results as Decimal (finshard.router._decimal_json)."""
+    set_json_loads(_json_loads, conn)
 
 
 async def _check_idle(conn: psycopg.AsyncConnection[Any]) -> None:
