@@ -549,3 +549,24 @@ def test_a_missing_key_file_is_fs090_naming_the_file(plain):
     assert err.value.sqlstate == "FS090"
     assert "key nosuch is unavailable on this node (no file " in err.value.diag.message_primary
     assert "finshard_nosuch.key" in err.value.diag.message_primary
+
+
+def test_a_rejected_call_leaves_no_session_token_in_any_server_log(db):
+    """On Citus a delegated call reaches its worker as SQL text with the token written in; a
+    failing statement's text must not be logged there (nor on a single node)."""
+    with db.connect() as conn:
+        user = new_user(conn)
+        name = conn.execute("SELECT username FROM finshard.users WHERE user_id = %s", (user,)).fetchone()[0]
+        acc = conn.execute("SELECT finshard.open_account(%s::bigint, 'USD')", (user,)).fetchone()[0]
+        token = conn.execute("SELECT token FROM finshard.login(%s, 'correct horse')", (name,)).fetchone()[0]
+        for _ in range(2):
+            with pytest.raises(psycopg.Error) as err:
+                conn.execute("SELECT * FROM finshard.withdraw(%s::bigint, %s::numeric, p_session => %s::text)",
+                             (acc, Decimal("5.00"), token))
+            assert err.value.sqlstate == "FS013"
+        message = err.value.diag.message_primary or ""
+        with pytest.raises(psycopg.Error):
+            conn.execute(f"SELECT * FROM finshard.withdraw({acc}::bigint, 5.00, p_session => '{token}')")
+    logs = db.logs(lines=2000)
+    assert message and message in logs  # the error itself is logged, its statement is not
+    assert token not in logs
