@@ -242,6 +242,29 @@ def test_a_transfer_with_the_owners_session_applies_and_records_who(world):
         assert (actor, on_behalf) == (app, a["user"])
 
 
+def test_a_login_mixes_calls_in_one_transaction_block(world):
+    """Inside BEGIN ... COMMIT a login's calls on one account commit together. On Citus a call
+    delegated over the login's own connection and a transfer writing as the functions' owner on the
+    coordinator met on one placement, which Citus refuses (25001)."""
+    app = world["logins"]["finshard_app"]
+    a, b = world["alice"], world["bob"]
+    with world["db"].connect() as conn:
+        before = dict(conn.execute("SELECT account_id, balance FROM finshard.accounts WHERE account_id = ANY(%s)",
+                                   ([a["account"], b["account"]],)).fetchall())
+    with psycopg.connect(world["db"].dsn.replace("postgres@", f"{app}@")) as conn:
+        conn.execute("SELECT * FROM finshard.deposit(%s::bigint, 5, p_session => %s)", (a["account"], a["token"]))
+        conn.execute("SELECT * FROM finshard.transfer(%s::bigint, %s::bigint, 2, p_session => %s)",
+                     (a["account"], b["account"], a["token"]))
+        conn.execute("SELECT * FROM finshard.withdraw(%s::bigint, 1, p_session => %s)", (a["account"], a["token"]))
+        assert conn.execute("SELECT finshard.balance(%s::bigint, p_session => %s)",
+                            (b["account"], b["token"])).fetchone()[0] == before[b["account"]] + 2
+        conn.commit()
+    with world["db"].connect() as conn:
+        after = dict(conn.execute("SELECT account_id, balance FROM finshard.accounts WHERE account_id = ANY(%s)",
+                                  ([a["account"], b["account"]],)).fetchall())
+    assert after == {a["account"]: before[a["account"]] + 2, b["account"]: before[b["account"]] + 2}
+
+
 def test_a_session_ends_with_logout_a_new_password_and_deactivation(world):
     db = world["db"]
     with db.connect() as conn:

@@ -347,9 +347,9 @@ def test_invariants_after_concurrent_random_orders_and_quotes(db):
 
 
 @pytest.mark.citus
-def test_force_delegated_trading_calls_work_inside_a_transaction_block(citus):
-    """Under force_delegation Citus refuses statements that do not filter by the account: every
-    force-delegated function must still run inside a DBA's BEGIN ... COMMIT."""
+def test_trading_calls_work_inside_a_transaction_block(citus):
+    """Inside a DBA's BEGIN ... COMMIT the account-scoped calls run on the coordinator, statement
+    by statement: every one of them must still work there."""
     with citus.connect() as conn:
         iid, acc = instrument(conn), new_account(conn, "USD", "1000.00")
     with psycopg.connect(citus.dsn) as conn:

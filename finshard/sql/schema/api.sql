@@ -44,10 +44,6 @@ SELECT fn.proname::text AS name,
        -- The routing argument: the account whose node runs the call (Citus delegates it there).
        CASE WHEN fn.proargnames[1] IN ('p_account_id', 'p_from_account_id') AND fn.proargtypes[0] = 'bigint'::regtype
             THEN substr(fn.proargnames[1], 3) END AS route_by,
-       -- Citus may force delegation (even inside BEGIN) only for a call that stays on its account's
-       -- shard: not transfer-like calls (a second account) nor close_account (its user's other rows).
-       fn.proargnames[1] = 'p_account_id' AND fn.proargtypes[0] = 'bigint'::regtype
-           AND fn.proname NOT IN ('close_account') AS force_delegation,
        CASE WHEN 'p_idempotency_key' = ANY (fn.proargnames[1:fn.pronargs]) THEN 'idempotency_key' END AS idempotency_key,
        ARRAY(SELECT r FROM unnest(ARRAY['finshard_app', 'finshard_market', 'finshard_admin', 'finshard_readonly']) r
               WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = r)
@@ -61,6 +57,6 @@ SELECT fn.proname::text AS name,
                       'create_restore_point', 'register_dispatcher') AS operator_only,
        obj_description(fn.oid, 'pg_proc') AS comment
   FROM fn;
-COMMENT ON VIEW finshard.api IS 'finshard''s public functions from the catalog: parameters, result shape and columns, read-only or not, routing argument, forced delegation, roles granted, operator-only or not, COMMENT. The source of the routers'' methods and of the distribution plan';
+COMMENT ON VIEW finshard.api IS 'finshard''s public functions from the catalog: parameters, result shape and columns, read-only or not, routing argument, roles granted, operator-only or not, COMMENT. The source of the routers'' methods and of the distribution plan';
 REVOKE ALL ON finshard.api FROM PUBLIC;
 GRANT SELECT ON finshard.api TO finshard_admin;

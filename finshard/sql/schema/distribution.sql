@@ -8,7 +8,6 @@ DECLARE
     v_colocate text;
     v_fn      regprocedure;
     v_arg     text;
-    v_force   boolean;
     v_comments jsonb;
     v_comment record;
     v_setting text;
@@ -80,20 +79,21 @@ BEGIN
     END IF;
 
     -- Account-scoped functions run on the worker holding the account (delegation), as finshard.api
-    -- names them. Those that touch only that account's shard are delegated even inside a
-    -- transaction block (force_delegation). transfer-like functions (p_from_account_id) may touch
-    -- a second shard, which force_delegation forbids, so they are delegated only when called
-    -- outside a transaction block (autocommit), where the worker runs the 2PC.
-    FOR v_fn, v_arg, v_force IN
-        SELECT a.signature, 'p_' || a.route_by, a.force_delegation
+    -- names them, when called outside a transaction block (autocommit). Not forced inside one
+    -- (force_delegation): Citus sends a delegated call over a connection of the calling login,
+    -- while a call run on the coordinator writes as the functions' owner, and Citus refuses a
+    -- block whose placements two users wrote (25001): deposit then transfer, for any login but
+    -- the owner. Inside a block every call runs on the coordinator, as the owner.
+    FOR v_fn, v_arg IN
+        SELECT a.signature, 'p_' || a.route_by
           FROM finshard.api a
          WHERE a.route_by IS NOT NULL
     LOOP
         IF NOT EXISTS (SELECT 1 FROM pg_dist_object
                         WHERE classid = 'pg_proc'::regclass AND objid = v_fn::oid
-                          AND distribution_argument_index IS NOT NULL) THEN
+                          AND distribution_argument_index IS NOT NULL AND NOT coalesce(force_delegation, false)) THEN
             PERFORM create_distributed_function(v_fn, v_arg, colocate_with => 'finshard.accounts',
-                                                force_delegation => v_force);
+                                                force_delegation => false);
         END IF;
     END LOOP;
 
