@@ -29,13 +29,13 @@ BEGIN
     END IF;
     -- Each order type takes exactly the prices it needs.
     IF (p_price IS NOT NULL) <> (p_order_type IN ('limit', 'stop_limit')) THEN
-        PERFORM finshard.fail('FS055', format('a %s order %s a limit price (p_price %s)', p_order_type,
-                                              CASE WHEN p_order_type IN ('limit', 'stop_limit') THEN 'needs' ELSE 'takes no' END,
+        PERFORM finshard.fail('FS055', format('a %s order %s limit price (p_price %s)', p_order_type,
+                                              CASE WHEN p_order_type IN ('limit', 'stop_limit') THEN 'needs a' ELSE 'takes no' END,
                                               coalesce(p_price::text, 'NULL')));
     END IF;
     IF (p_stop_price IS NOT NULL) <> (p_order_type IN ('stop', 'stop_limit')) THEN
-        PERFORM finshard.fail('FS055', format('a %s order %s a stop price (p_stop_price %s)', p_order_type,
-                                              CASE WHEN p_order_type IN ('stop', 'stop_limit') THEN 'needs' ELSE 'takes no' END,
+        PERFORM finshard.fail('FS055', format('a %s order %s stop price (p_stop_price %s)', p_order_type,
+                                              CASE WHEN p_order_type IN ('stop', 'stop_limit') THEN 'needs a' ELSE 'takes no' END,
                                               coalesce(p_stop_price::text, 'NULL')));
     END IF;
     IF p_price % p_tick_size <> 0 THEN
