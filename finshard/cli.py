@@ -226,6 +226,33 @@ def seed(dsn: str, users: int, rng_seed: int, as_json: bool) -> None:
 
 
 @main.command()
+@dsn_option
+@click.argument("what", type=click.Choice(["transfer", "nodes"]), default="transfer")
+@click.option("--seconds", default=5.0, show_default=True, type=click.FloatRange(1, 3600), help="Length of each run.")
+@click.option("--clients", default=8, show_default=True, type=click.IntRange(1, 500))
+@click.option("--rounds", default=2, show_default=True, type=click.IntRange(1, 20), help="Alternating rounds of each side.")
+@click.option("--accounts", default=400, show_default=True, type=click.IntRange(8, 100000), help="Bench accounts to create.")
+@json_option
+@_guard
+def bench(dsn: str, what: str, seconds: float, clients: int, rounds: int, accounts: int, as_json: bool) -> None:
+    """Measure side by side in one run (pgbench, on the DSN's server): transfer (finshard.transfer
+    against pgbench's tpcb-like) or nodes (Citus: same-node against cross-node transfers, on each
+    account's worker and through the coordinator). Creates funded bench users and accounts: run it
+    on a test cluster, never on one that holds real money. bench/ has the full suites."""
+    from finshard import bench as b
+
+    if what == "transfer":
+        result = b.transfer_vs_pgbench(dsn, clients=clients, seconds=seconds, rounds=rounds, accounts=accounts)
+    else:
+        result = b.same_vs_cross_node(dsn, clients=clients, seconds=seconds, rounds=rounds, accounts=accounts)
+    if as_json:
+        _dump(result)
+    else:
+        for key, value in result.items():
+            click.echo(f"{key}: {value}")
+
+
+@main.command()
 @dir_option
 @click.option("--workers", default=2, show_default=True, type=int)
 @_guard
@@ -264,8 +291,14 @@ def shard(dsn: str, account_id: int, as_json: bool) -> None:
 @_guard
 def route_cmd(dsn: str, sql: str, params: tuple[str, ...], as_json: bool) -> None:
     """Where SQL would run, and why (single shard, fan-out, reference)."""
+    import re
+
     from finshard.router import Router
 
+    # psycopg's placeholders: %s, with %% for a literal percent sign.
+    placeholders = len(re.findall(r"%s", sql.replace("%%", "")))
+    if placeholders != len(params):
+        raise CliError(f"the SQL has {placeholders} %s placeholder(s) and {len(params)} --param value(s): give one value each")
     with Router.connect(dsn) as r:
         decision = r.explain_route(sql, list(params) or None)
     if as_json:

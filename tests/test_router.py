@@ -437,6 +437,31 @@ def test_cli_shard_and_route(db):
     assert res.returncode == 0 and str(loc.node) in res.stdout
     bad = cli("route", "SELEKT nonsense (")
     assert bad.returncode != 0 and "Traceback" not in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+    # A value for each %s: none missing, none left over.
+    pinned = cli("route", "SELECT * FROM finshard.accounts WHERE account_id = %s", "--param", "12345")
+    assert pinned.returncode == 0 and str(loc.node) in pinned.stdout
+    for params in ((), ("12345", "5")):
+        res = cli("route", "SELECT * FROM finshard.accounts WHERE account_id = %s", *(x for p in params for x in ("--param", p)))
+        assert res.returncode != 0 and "placeholder" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+
+
+def test_cli_bench_measures_transfers_side_by_side(db):
+    """finshard bench: finshard.transfer against pgbench's tpcb-like on the same server, one run;
+    on Citus also same-node against cross-node transfers (refused with a reason on one node)."""
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "finshard.cli", "bench", *args, "--dsn", db.dsn, "--seconds", "1",
+                               "--clients", "2", "--rounds", "1", "--accounts", "24", "--json"],
+                              capture_output=True, text=True, cwd=ROOT)
+    res = cli("transfer")
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert out["tpcb_like_tps"] > 0 and out["finshard_transfer_no_dispatcher_tps"] > 0 and out["ratio_no_dispatcher"] > 0
+    nodes = cli("nodes")
+    if db.citus:
+        assert nodes.returncode == 0, nodes.stderr
+        assert json.loads(nodes.stdout)["direct_cross_node_tps"] > 0
+    else:
+        assert nodes.returncode != 0 and "Citus" in nodes.stderr and len(nodes.stderr.strip().splitlines()) == 1
 
 
 def test_money_inside_a_json_result_arrives_as_decimal(db):
