@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
@@ -147,6 +147,12 @@ def test_target_time_between_two_restore_points(db, scratch):
             assert totals == Decimal("600.00")
     finally:
         Cluster.load(to).down()
+    if db.citus:
+        # A time after now would resolve to the last restore point and drop what followed it.
+        later = scratch("finshard-pitr-") / "later"
+        with pytest.raises(ClusterError, match="in the future"):
+            backup.restore(db.cluster.directory, later, target_time=datetime.now(timezone.utc) + timedelta(hours=1))
+        assert not later.exists()
 
 
 def test_restore_reads_the_restore_points_from_a_copy_when_the_cluster_is_gone(scratch):

@@ -116,6 +116,11 @@ def restore(directory: str | Path, to: str | Path, *, target_name: str | None = 
     if target_time is not None and target_time.tzinfo is None:
         raise ClusterError("--target-time needs a time zone (e.g. 2026-12-01T10:00:00+00:00)")
     source = Cluster.load(directory)
+    if source.citus and target_time is not None and target_time > datetime.now(timezone.utc):
+        # On Citus a time resolves to the last restore point before it: a future time would quietly
+        # drop everything after that point. (One node replays WAL to the time itself, and refuses.)
+        raise ClusterError(f"--target-time {target_time.isoformat()} is in the future; give a past time, "
+                           "or --target-name for a restore point")
     pgbackrest.require(source)
     to = check_path(Path(to), "the restore directory")
     if to == source.directory or any(Path(n.datadir) in (to, *to.parents) for n in source.nodes):
