@@ -53,11 +53,24 @@ def _guard(fn: F) -> F:
                 raise CliError(f"{err} [{err.sqlstate}]") from None
             if os.environ.get("FINSHARD_DEBUG"):
                 raise
-            name = type(exc).__name__
-            text = str(exc).strip().splitlines()[0] if str(exc).strip() else name
-            raise CliError(f"{name}: {text}") from None
+            raise CliError(_one_line(exc)) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _one_line(exc: Exception) -> str:
+    """What went wrong, for an operator: the system's words for a file, the driver's for a
+    connection or a DSN, the message itself otherwise; a class name only for a bug's own errors."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    driver = type(exc).__module__.startswith("psycopg")  # the driver is imported in finshard.db only
+    if driver and type(exc).__name__ == "ProgrammingError":
+        return f"invalid DSN or call: {text}"
+    if (driver or isinstance(exc, (RuntimeError, ValueError))) and text:
+        return text
+    name = type(exc).__name__
+    return f"{name}: {text}" if text else name
 
 
 def _dump(data: Any) -> None:
@@ -109,8 +122,23 @@ def cluster() -> None:
 def cluster_up(directory: Path, workers: int, citus: bool | None, pgbouncer: bool, backup_repo: Path | None,
                no_tls: bool, ha: bool, replicas: int) -> None:
     """Create and start a cluster (harmless when it is already running); prints the coordinator DSN."""
-    from finshard.local.cluster import Cluster
+    from click.core import ParameterSource
 
+    from finshard.local.cluster import Cluster
+    from finshard.local.state import STATE_FILE
+
+    if (directory / STATE_FILE).exists():
+        # An existing cluster keeps its shape: an option given that contradicts it is refused, not ignored.
+        ctx = click.get_current_context()
+        existing = Cluster.read(directory)
+        has = {"workers": sum(n.role == "worker" for n in existing.nodes), "citus": existing.citus, "tls": existing.tls}
+        asked = {"workers": workers, "citus": citus, "tls": not no_tls}
+        for name, flag in (("workers", "workers"), ("citus", "citus"), ("tls", "no_tls")):
+            if ctx.get_parameter_source(flag) == ParameterSource.COMMANDLINE and asked[name] != has[name]:
+                shape = {"workers": f"{has['workers']} worker(s)", "citus": "Citus" if has["citus"] else "one plain node",
+                         "tls": "TLS on" if has["tls"] else "TLS off"}[name]
+                raise CliError(f"the cluster in {directory} was created with {shape}; it keeps that shape "
+                               "(create a new cluster in another directory)")
     c = Cluster.up(directory, workers=workers, use_citus=citus, pgbouncer=pgbouncer, backup_repo=backup_repo,
                    tls=not no_tls, ha=ha, replicas=replicas, progress=_progress)
     if not c.tls:
@@ -505,7 +533,10 @@ def backup(ctx: click.Context, directory: Path, backup_type: str, as_json: bool)
     for n in result["nodes"]:
         click.echo(f"{n['node']:<12} {n['type']:<5} {n['label']}  {_size(n['size'])} ({_size(n['repo_size'])} in the "
                    f"repository)  WAL {n['wal_start']}..{n['wal_stop']}  {n['seconds']}s")
-    click.echo(f"{result['type']} backup of {len(result['nodes'])} nodes in {result['seconds']}s")
+    # pgBackRest takes a full backup where no full one exists yet, whatever was asked: say what was made.
+    made = sorted({n["type"] for n in result["nodes"]})
+    note = "" if made == [result["type"]] else f" (asked for {result['type']}; pgBackRest made a full one where none existed)"
+    click.echo(f"{'/'.join(made)} backup of {len(result['nodes'])} nodes in {result['seconds']}s{note}")
 
 
 def _size(n: int) -> str:

@@ -39,6 +39,9 @@ def test_plain_cluster_up_twice_status_dsn_down_twice(scratch):
     assert "distribution is off" in res.stderr
     again = run("cluster", "up", "--dir", str(directory), "--no-citus")
     assert again.returncode == 0 and again.stdout.strip() == dsn
+    # The cluster keeps its shape: an option that contradicts it is refused, not ignored.
+    for args, shape in ((("--citus",), "one plain node"), (("--workers", "3"), "0 worker(s)"), (("--no-tls",), "TLS on")):
+        assert_one_line_error(run("cluster", "up", "--dir", str(directory), *args), shape, "keeps that shape")
     status = json.loads(run("cluster", "status", "--dir", str(directory), "--json").stdout)
     assert [(n["role"], n["up"]) for n in status] == [("single", True)]
     assert run("cluster", "dsn", "--dir", str(directory)).stdout.strip() == dsn
@@ -131,3 +134,12 @@ def test_docker_compose_parses_and_names_real_images():
     assert services["setup"]["environment"]["PGSSLMODE"] == "verify-full"
     env = services["pgbouncer"]["environment"]
     assert env["CLIENT_TLS_SSLMODE"] == "require" and env["SERVER_TLS_SSLMODE"] == "verify-full"
+
+
+def test_the_demo_refuses_a_cluster_it_did_not_create(plain):
+    """The demo seeds users and moves money: on `cluster up`'s own cluster it stops, changing nothing."""
+    with plain.connect() as conn:
+        users = conn.execute("SELECT count(*) FROM finshard.users").fetchone()[0]
+    assert_one_line_error(run("demo", "--dir", str(plain.cluster.directory)), "did not create", "--dir")
+    with plain.connect() as conn:
+        assert conn.execute("SELECT count(*) FROM finshard.users").fetchone()[0] == users

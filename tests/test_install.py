@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from finshard.errors import FinshardError
 from finshard.ops.installer import install, install_steps, sql_root
 from tests.helpers import scratch_database
 
@@ -194,3 +195,13 @@ def test_every_table_keeps_its_comment(db):
                             "AND c.relkind IN ('r', 'p') AND NOT c.relispartition "
                             "AND obj_description(c.oid, 'pg_class') IS NULL ORDER BY 1").fetchall()
     assert bare == []
+
+
+@pytest.mark.citus
+def test_a_shard_count_other_than_the_installed_one_is_refused(citus):
+    """--shard-count shapes a new install only: asked of an installed cluster, it is refused, not ignored."""
+    with citus.connect() as conn:
+        have = conn.execute("SELECT count(*) FROM pg_dist_shard WHERE logicalrelid = 'finshard.accounts'::regclass").fetchone()[0]
+    with pytest.raises(FinshardError, match=f"already has {have} shards"):
+        install(citus.dsn, shard_count=have * 2)
+    assert install(citus.dsn, shard_count=have).citus

@@ -12,15 +12,25 @@ from finshard import db
 from finshard.errors import FinshardError
 from finshard.local.cluster import Cluster
 from finshard.local.seed import seed
+from finshard.local.state import STATE_FILE
 from finshard.ops.installer import SchemaMismatch, install
 from finshard.router import Router
 
 __all__ = ["run_demo"]
 
 
+# Left in a cluster directory the demo made: the demo seeds users and moves money, so it runs
+# only on a cluster of its own, never on one `finshard cluster up` made for real work.
+MARKER = ".finshard-demo"
+
+
 def run_demo(directory: Path, *, workers: int = 2, echo: Callable[[str], None] = print) -> None:
+    if (directory / STATE_FILE).exists() and not (directory / MARKER).exists():
+        raise FinshardError(f"{directory} holds a cluster the demo did not create; the demo seeds users and moves "
+                            "money, so give it a directory of its own (--dir)")
     echo(f"1. local cluster in {directory}")
     cluster = Cluster.up(directory, workers=workers, progress=lambda m: echo(f"   {m}"))
+    (directory / MARKER).touch()
     dsn = cluster.dsn()
     echo(f"   coordinator: {dsn} ({'Citus, ' + str(len(cluster.workers)) + ' workers' if cluster.citus else 'plain PostgreSQL, one node'})")
     echo("2. install schema, partitions, procedures" + (" and the distribution plan" if cluster.citus else ""))
@@ -74,6 +84,9 @@ def run_demo(directory: Path, *, workers: int = 2, echo: Callable[[str], None] =
         echo(f"   daily volume: {len(volume)} (day, currency, type) rows")
         broken = r.audit_verify()
         echo(f"   audit chains: {db.scalar(dsn, 'SELECT count(*) FROM finshard.audit_log')} entries, {len(broken)} broken")
+        if broken:
+            raise FinshardError(f"{len(broken)} audit problem(s), the first: {broken[0]['problem']}; "
+                                f"finshard audit verify --dsn '{dsn}' lists them")
     echo("7. cluster status")
     for row in cluster.status():
         echo(f"   {row['name']:<12} {row['role']:<12} port {row['port']:<6} {'up' if row['up'] else 'down':<5} citus {row['citus'] or '-'}")
