@@ -12,6 +12,7 @@ with explicit casts. Everything else goes to the coordinator. Business logic sta
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -21,7 +22,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -289,7 +290,8 @@ class Router(RouterMethods, _RouterCore):
         for standby in standbys:
             pool = self._pools.pop((node, standby), None)
             if pool is not None:
-                pool.close(timeout=0)
+                with _quiet_close():
+                    pool.close(timeout=0)
 
     # -- calls -----------------------------------------------------------------------------------
     def call(self, proc_name: str, /, reads: str | None = None, **kwargs: Any) -> Any:
@@ -442,6 +444,25 @@ def _check_id(name: str, value: Any) -> None:
         raise by_sqlstate["FS005"](f"{name} must be an integer id, not {value!r}", sqlstate="FS005")
     if not -(2**63) <= value < 2**63:
         raise by_sqlstate["FS005"](f"{name} {value} is outside bigint", sqlstate="FS005")
+
+
+class _NoStopWarning(logging.Filter):
+    """A dropped pool is closed without waiting (timeout=0), on purpose: psycopg_pool's warning
+    that its threads did not stop within 0 seconds says nothing then."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("couldn't stop thread")
+
+
+@contextlib.contextmanager
+def _quiet_close() -> Iterator[None]:
+    pool_log = logging.getLogger("psycopg.pool")
+    quiet = _NoStopWarning()
+    pool_log.addFilter(quiet)
+    try:
+        yield
+    finally:
+        pool_log.removeFilter(quiet)
 
 
 _json_loads = functools.partial(json.loads, parse_float=Decimal)

@@ -25,8 +25,8 @@ from psycopg_pool import AsyncConnectionPool
 from finshard import db
 from finshard.errors import FinshardError, TopologyError, TransientError, translate
 from finshard.router._methods import AsyncRouterMethods
-from finshard.router import (_BY_NAME, _Call, _check_token, _execute_prepare, _json_loads, _read_topology, _result,
-                             _RouterCore, log)
+from finshard.router import (_BY_NAME, _Call, _check_token, _execute_prepare, _json_loads, _quiet_close,
+                             _read_topology, _result, _RouterCore, log)
 from finshard.router.topology import NodeAddr, Topology
 
 __all__ = ["AsyncRouter", "AsyncSessionRouter"]
@@ -93,7 +93,8 @@ class AsyncRouter(AsyncRouterMethods, _RouterCore):
         for standby in standbys:
             pool = self._pools.pop((node, standby), None)
             if pool is not None:
-                await pool.close(timeout=0)
+                with _quiet_close():
+                    await pool.close(timeout=0)
 
     async def _replica_for(self, node: NodeAddr) -> NodeAddr | None:
         """A standby of ``node`` whose replay lag is within max_lag (checked at most once a second)."""
