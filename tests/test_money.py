@@ -151,6 +151,21 @@ def test_pending_transfer_reserves_then_posts_partially_once(db):
             assert info.value.sqlstate == "FS041"
 
 
+def test_a_pending_transfer_across_currencies_needs_a_rate_in_force(db):
+    """As transfer does: with no rate between the currencies, the reservation is refused (FS018),
+    not accepted to fail at post."""
+    with db.connect() as conn:
+        if not conn.execute("SELECT 1 FROM finshard.currencies WHERE code = 'XPT'").fetchone():
+            conn.execute("SELECT finshard.add_currency('XPT', 'Platinum (no rates)', 2::smallint)")
+        a = new_account(conn, "USD", "100.00")
+        b = new_account(conn, "XPT")
+        with pytest.raises(psycopg.Error) as info:
+            conn.execute("SELECT finshard.create_pending_transfer(%s::bigint, %s::bigint, 60)", (a, b))
+        assert info.value.sqlstate == "FS018"
+        assert conn.execute("SELECT reserved FROM finshard.accounts WHERE account_id = %s", (a,)).fetchone()[0] == 0
+        assert conn.execute("SELECT count(*) FROM finshard.transfers WHERE from_account_id = %s", (a,)).fetchone()[0] == 0
+
+
 def test_pending_transfer_resolves_exactly_once_under_concurrency(db):
     with db.connect() as conn:
         a = new_account(conn, "USD", "100.00")

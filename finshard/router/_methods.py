@@ -438,8 +438,9 @@ class RouterMethods:
         session: str | None = None,
     ) -> int:
         """First phase of a two-phase transfer: reserves p_amount on the source account until post,
-        void or expiry (p_timeout); returns transfer_id. Raises FS001-FS006, FS010-FS014, FS019,
-        FS030 (the destination too must exist and be an active customer account), FS080-FS085, FS021
+        void or expiry (p_timeout); returns transfer_id. Raises FS001-FS006, FS010-FS014, FS018 (no
+        rate in force across currencies), FS019, FS030 (the destination too must exist and be an
+        active customer account), FS080-FS085, FS021
         """
         result: int = self.call("create_pending_transfer",
             from_account_id=from_account_id,
@@ -1290,8 +1291,9 @@ class AsyncRouterMethods:
         session: str | None = None,
     ) -> int:
         """First phase of a two-phase transfer: reserves p_amount on the source account until post,
-        void or expiry (p_timeout); returns transfer_id. Raises FS001-FS006, FS010-FS014, FS019,
-        FS030 (the destination too must exist and be an active customer account), FS080-FS085, FS021
+        void or expiry (p_timeout); returns transfer_id. Raises FS001-FS006, FS010-FS014, FS018 (no
+        rate in force across currencies), FS019, FS030 (the destination too must exist and be an
+        active customer account), FS080-FS085, FS021
         """
         result: int = await self.call("create_pending_transfer",
             from_account_id=from_account_id,

@@ -51,6 +51,10 @@ BEGIN
         PERFORM finshard.fail('FS012', format('account %s is frozen', p_to_account_id));
     END IF;
     v_to_currency := v_to.currency;
+    IF v_to_currency <> v_currency THEN
+        -- As transfer does: across currencies only with a rate in force (FS018); post converts at its own.
+        PERFORM finshard.fx_rate(v_currency, v_to_currency);
+    END IF;
     -- Reserve: the money stays in the balance but is no longer available (TigerBeetle's pending).
     UPDATE finshard.accounts a SET reserved = a.reserved + p_amount, updated_at = now()
      WHERE a.account_id = p_from_account_id AND a.status = 'active' AND a.account_type NOT IN ('house', 'system')
@@ -76,6 +80,6 @@ BEGIN
     RETURN v_transfer_id;
 END
 $$;
-COMMENT ON FUNCTION finshard.create_pending_transfer(bigint, bigint, numeric, interval, text, text, text) IS 'First phase of a two-phase transfer: reserves p_amount on the source account until post, void or expiry (p_timeout); returns transfer_id. Raises FS001-FS006, FS010-FS014, FS019, FS030 (the destination too must exist and be an active customer account), FS080-FS085, FS021';
+COMMENT ON FUNCTION finshard.create_pending_transfer(bigint, bigint, numeric, interval, text, text, text) IS 'First phase of a two-phase transfer: reserves p_amount on the source account until post, void or expiry (p_timeout); returns transfer_id. Raises FS001-FS006, FS010-FS014, FS018 (no rate in force across currencies), FS019, FS030 (the destination too must exist and be an active customer account), FS080-FS085, FS021';
 REVOKE ALL ON FUNCTION finshard.create_pending_transfer(bigint, bigint, numeric, interval, text, text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION finshard.create_pending_transfer(bigint, bigint, numeric, interval, text, text, text) TO finshard_app, finshard_admin;
