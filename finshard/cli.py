@@ -260,9 +260,10 @@ def seed(dsn: str, users: int, rng_seed: int, as_json: bool) -> None:
 @click.option("--clients", default=8, show_default=True, type=click.IntRange(1, 500))
 @click.option("--rounds", default=2, show_default=True, type=click.IntRange(1, 20), help="Alternating rounds of each side.")
 @click.option("--accounts", default=400, show_default=True, type=click.IntRange(8, 100000), help="Bench accounts to create.")
+@click.option("--scale", default=10, show_default=True, type=click.IntRange(1, 1000), help="pgbench's scale for tpcb-like.")
 @json_option
 @_guard
-def bench(dsn: str, what: str, seconds: float, clients: int, rounds: int, accounts: int, as_json: bool) -> None:
+def bench(dsn: str, what: str, seconds: float, clients: int, rounds: int, accounts: int, scale: int, as_json: bool) -> None:
     """Measure side by side in one run (pgbench, on the DSN's server): transfer (finshard.transfer
     against pgbench's tpcb-like) or nodes (Citus: same-node against cross-node transfers, on each
     account's worker and through the coordinator). Creates funded bench users and accounts: run it
@@ -270,7 +271,7 @@ def bench(dsn: str, what: str, seconds: float, clients: int, rounds: int, accoun
     from finshard import bench as b
 
     if what == "transfer":
-        result = b.transfer_vs_pgbench(dsn, clients=clients, seconds=seconds, rounds=rounds, accounts=accounts)
+        result = b.transfer_vs_pgbench(dsn, clients=clients, seconds=seconds, rounds=rounds, accounts=accounts, scale=scale)
     else:
         result = b.same_vs_cross_node(dsn, clients=clients, seconds=seconds, rounds=rounds, accounts=accounts)
     if as_json:

@@ -452,7 +452,7 @@ def test_cli_bench_measures_transfers_side_by_side(db):
         return subprocess.run([sys.executable, "-m", "finshard.cli", "bench", *args, "--dsn", db.dsn, "--seconds", "1",
                                "--clients", "2", "--rounds", "1", "--accounts", "24", "--json"],
                               capture_output=True, text=True, cwd=ROOT)
-    res = cli("transfer")
+    res = cli("transfer", "--scale", "1")
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout)
     assert out["tpcb_like_tps"] > 0 and out["finshard_transfer_no_dispatcher_tps"] > 0 and out["ratio_no_dispatcher"] > 0
