@@ -356,7 +356,7 @@ def test_a_right_password_in_a_call_that_fails_later_does_not_lock_the_user_out(
         assert _login(conn, name) == "FS027"
 
 
-def test_a_login_whose_attempt_cannot_be_recorded_is_refused_unchecked(db):
+def test_a_login_whose_attempt_cannot_be_recorded_is_refused(db):
     """Fail closed: while another transaction holds the user's row, the attempt cannot be counted,
     and even the right password is refused (FS089), after the loopback's timeout, not forever. The
     answer waits for the count: no cancel or timeout of the caller gets an answer uncounted."""
@@ -369,6 +369,19 @@ def test_a_login_whose_attempt_cannot_be_recorded_is_refused_unchecked(db):
             assert time.monotonic() - start < 20
             holder.rollback()
         assert _login(conn, name) == "ok"
+
+
+def test_a_login_in_the_block_that_opened_the_users_account_does_not_wait(db):
+    """open_account holds a key-share lock on its user until commit; the count over the loopback
+    must not queue behind it (it would wait for its timeout, then refuse with FS089)."""
+    with db.connect() as conn:
+        uid, name = _user(conn)
+    with psycopg.connect(db.dsn) as conn:  # one transaction block
+        conn.execute("SELECT finshard.open_account(%s::bigint)", (uid,))
+        start = time.monotonic()
+        assert _login(conn, name) == "ok"
+        assert time.monotonic() - start < 3
+        conn.commit()
 
 
 # -- the audit of logins ----------------------------------------------------------------------------

@@ -307,10 +307,11 @@ class RouterMethods:
 
     def authenticate(self, *, login: str, password: str, otp: str | None = None) -> int:
         """Checks a username or email, its password and, for a user with MFA, the one-time code p_otp
-        (TOTP or a recovery code); returns user_id. Every attempt is counted first;
-        login_max_failures attempts without a success within login_failure_window lock the login for
-        login_lockout. Raises FS001, FS024 (unknown login, wrong password or deactivated user,
-        alike), FS027 (locked), FS028 (code needed), FS029 (wrong or used code), FS089
+        (TOTP or a recovery code); returns user_id. Every attempt is counted, or the count reset by
+        a success, before it is answered; login_max_failures attempts without a success within
+        login_failure_window lock the login for login_lockout. Raises FS001, FS024 (unknown login,
+        wrong password or deactivated user, alike), FS027 (locked), FS028 (code needed), FS029
+        (wrong or used code), FS089
         """
         result: int = self.call("authenticate", login=login, password=password, otp=otp)
         return result
@@ -1160,10 +1161,11 @@ class AsyncRouterMethods:
 
     async def authenticate(self, *, login: str, password: str, otp: str | None = None) -> int:
         """Checks a username or email, its password and, for a user with MFA, the one-time code p_otp
-        (TOTP or a recovery code); returns user_id. Every attempt is counted first;
-        login_max_failures attempts without a success within login_failure_window lock the login for
-        login_lockout. Raises FS001, FS024 (unknown login, wrong password or deactivated user,
-        alike), FS027 (locked), FS028 (code needed), FS029 (wrong or used code), FS089
+        (TOTP or a recovery code); returns user_id. Every attempt is counted, or the count reset by
+        a success, before it is answered; login_max_failures attempts without a success within
+        login_failure_window lock the login for login_lockout. Raises FS001, FS024 (unknown login,
+        wrong password or deactivated user, alike), FS027 (locked), FS028 (code needed), FS029
+        (wrong or used code), FS089
         """
         result: int = await self.call("authenticate", login=login, password=password, otp=otp)
         return result

@@ -15,9 +15,10 @@ BEGIN
     -- every attempt counts until a success resets the count, committed here either way, so that
     -- neither survives or vanishes with the caller's transaction. A user's count lives on the user;
     -- a login naming no user has its own row, so that it locks the same way.
+    -- NO KEY: a caller's own foreign-key lock on the user (open_account, a session) must not block it.
     IF p_user_id IS NOT NULL THEN
         SELECT u.failed_logins, u.failed_window_start, u.locked_until INTO v_count, v_start, v_prev
-          FROM finshard.users u WHERE u.user_id = p_user_id FOR UPDATE;
+          FROM finshard.users u WHERE u.user_id = p_user_id FOR NO KEY UPDATE;
     ELSE
         SELECT l.failed_logins, l.failed_window_start, l.locked_until INTO v_count, v_start, v_prev
           FROM finshard.unknown_logins l WHERE l.login_hmac = p_login_hmac FOR UPDATE;
@@ -32,7 +33,7 @@ BEGIN
         v_start := pg_catalog.now();
     END IF;
     IF p_success AND v_prev IS NULL AND p_user_id IS NOT NULL THEN
-        -- A success resets the count; while locked, the password is not looked at.
+        -- A success resets the count; not while locked (authenticate refuses it then).
         UPDATE finshard.users
            SET failed_logins = 0, failed_window_start = NULL, locked_until = NULL
          WHERE user_id = p_user_id;

@@ -27,10 +27,14 @@ BEGIN
     v_known := FOUND;
     v_hmac := encode(public.hmac(convert_to(lower(p_login), 'UTF8'), finshard._key('pan'), 'sha256'), 'hex');
     v_ok := public.crypt(p_password, coalesce(v_user.password_hash, c_dummy)) = coalesce(v_user.password_hash, c_dummy);
+    -- The code is matched whatever the password: a right password must not take longer to reach
+    -- the count than a wrong one (a caller cancelling in between would learn it uncounted).
+    IF v_known AND v_user.totp_enabled_at IS NOT NULL THEN
+        SELECT m.step, m.recovery INTO v_step, v_recovery FROM finshard._mfa_match(v_user.user_id, p_otp) m;
+    END IF;
     IF NOT (v_known AND v_ok AND v_user.is_active) THEN
         v_reason := CASE WHEN NOT v_known THEN 'unknown' WHEN NOT v_ok THEN 'password' ELSE 'inactive' END;
     ELSIF v_user.totp_enabled_at IS NOT NULL THEN
-        SELECT m.step, m.recovery INTO v_step, v_recovery FROM finshard._mfa_match(v_user.user_id, p_otp) m;
         v_reason := CASE WHEN p_otp IS NULL THEN 'otp_missing' WHEN v_step IS NULL AND v_recovery IS NULL THEN 'otp' END;
     END IF;
     -- Counted, or reset by a success, in a transaction of its own before anything is answered
@@ -84,6 +88,6 @@ BEGIN
     RETURN v_user.user_id;
 END
 $$;
-COMMENT ON FUNCTION finshard.authenticate(text, text, text) IS 'Checks a username or email, its password and, for a user with MFA, the one-time code p_otp (TOTP or a recovery code); returns user_id. Every attempt is counted first; login_max_failures attempts without a success within login_failure_window lock the login for login_lockout. Raises FS001, FS024 (unknown login, wrong password or deactivated user, alike), FS027 (locked), FS028 (code needed), FS029 (wrong or used code), FS089';
+COMMENT ON FUNCTION finshard.authenticate(text, text, text) IS 'Checks a username or email, its password and, for a user with MFA, the one-time code p_otp (TOTP or a recovery code); returns user_id. Every attempt is counted, or the count reset by a success, before it is answered; login_max_failures attempts without a success within login_failure_window lock the login for login_lockout. Raises FS001, FS024 (unknown login, wrong password or deactivated user, alike), FS027 (locked), FS028 (code needed), FS029 (wrong or used code), FS089';
 REVOKE ALL ON FUNCTION finshard.authenticate(text, text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION finshard.authenticate(text, text, text) TO finshard_app;

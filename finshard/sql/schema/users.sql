@@ -31,7 +31,7 @@ COMMENT ON TABLE finshard.users IS 'People who log in (seeds 002-004). Reference
 COMMENT ON COLUMN finshard.users.password_hash IS 'bcrypt (pgcrypto crypt/gen_salt(''bf'')); the password itself is never stored';
 COMMENT ON COLUMN finshard.users.pii IS 'names, phone and address, encrypted (pgcrypto pgp_sym_encrypt of a JSON object) with the personal-data key of version pii_key_version; finshard.user_profile decrypts them';
 COMMENT ON COLUMN finshard.users.pan_hmac IS 'HMAC-SHA256 of the tax id (seed 004 "pan") under the PAN key, which is a file outside the tables: without it the 10^16 possible card numbers cannot be hashed to find a match. Only this and the last 4 characters are kept';
-COMMENT ON COLUMN finshard.users.failed_logins IS 'login attempts since the last success within the window that started at failed_window_start (each attempt is counted before its password is checked; a success resets it)';
+COMMENT ON COLUMN finshard.users.failed_logins IS 'login attempts since the last success within the window that started at failed_window_start (each attempt is counted before it is answered; a success resets it)';
 COMMENT ON COLUMN finshard.users.locked_until IS 'logins are refused (FS027) until then: set when failed_logins reaches the setting login_max_failures; finshard.unlock_user clears it';
 COMMENT ON COLUMN finshard.users.totp_secret IS 'the TOTP (RFC 6238) secret, encrypted like pii under the personal-data key of version totp_key_version; pending until totp_enabled_at is set by finshard.confirm_mfa';
 COMMENT ON COLUMN finshard.users.totp_last_step IS 'the 30-second step of the last TOTP code accepted: a code of that step or an earlier one is refused, so each code is used once';
