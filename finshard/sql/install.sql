@@ -271,6 +271,7 @@ SELECT finshard._ensure_keys() AS keys_created;
 SELECT finshard.sync_local_shards() AS local_shards_attached;
 \ir schema/portfolio_view.sql
 \ir schema/grants.sql
+\ir schema/log_settings.sql
 -- pg_cron jobs where pg_cron runs here (finshard maintenance status says why not elsewhere).
 SELECT count(*) FILTER (WHERE scheduled) AS maintenance_jobs_scheduled FROM finshard.schedule_maintenance();
 -- A psql run records its level here; finshard install records its own row, with the tables' fingerprint.
