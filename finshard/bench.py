@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import random
 import re
+import secrets
 import statistics
 import subprocess
 import tempfile
@@ -62,10 +63,12 @@ def pgbench(dsn: str, scripts: list[str] | None, *, clients: int, seconds: float
 def make_accounts(dsn: str, count: int, *, deposit: str = "1000000000.00", currency: str = "USD") -> list[int]:
     """``count`` funded accounts with consecutive ids (one session, one sequence), created server-side."""
     tag = uuid.uuid4().hex[:10]
+    # Nobody logs in as a bench user: a password nobody knows, not one written here.
+    password = secrets.token_urlsafe(24)
     with db.connect(dsn) as conn:
         ids = [r[0] for r in conn.execute(
-            "SELECT finshard.open_account(finshard.create_user('bench' || %s || i, 'bench' || %s || i || '@example.com', 'benchmark-pw'), %s) "
-            "FROM generate_series(1, %s) i", (tag, tag, currency, count)).fetchall()]
+            "SELECT finshard.open_account(finshard.create_user('bench' || %s || i, 'bench' || %s || i || '@example.com', %s), %s) "
+            "FROM generate_series(1, %s) i", (tag, tag, password, currency, count)).fetchall()]
         for acc in ids:
             conn.execute("SELECT finshard.deposit(%s::bigint, %s::numeric)", (acc, Decimal(deposit)))
     return sorted(ids)
@@ -97,7 +100,12 @@ def node_pairs(dsn: str, accounts: int, scripts: int, seed: int = 1) -> tuple[di
     groups = accounts_by_node(dsn, make_accounts(dsn, accounts))
     nodes = sorted(groups)
     if len(nodes) < 2:
-        raise RuntimeError("same vs cross node needs at least two worker nodes (a Citus cluster)")
+        raise RuntimeError("same vs cross node needs accounts on two worker nodes or more (a Citus cluster; "
+                           f"the {accounts} bench accounts landed on {len(nodes)})")
+    short = [n for n in nodes if len(groups[n]) < 2]
+    if short:
+        raise RuntimeError(f"{short[0]} holds {len(groups[short[0]])} of the {accounts} bench accounts; same-node pairs "
+                           "need two on every node: give more --accounts")
     rng = random.Random(seed)
     same: dict[str, list[tuple[int, int]]] = {n: [] for n in nodes}
     cross: dict[str, list[tuple[int, int]]] = {n: [] for n in nodes}
@@ -116,15 +124,17 @@ def pair_scripts(pairs: list[tuple[int, int]]) -> list[str]:
 def pgbench_on_nodes(dsn: str, scripts_by_node: dict[str, list[str]], clients: int, seconds: float,
                      protocol: str = "simple") -> float:
     """pgbench on each node at once, its clients connected to that node (the router's path), the
-    ``clients`` split evenly; returns the summed tps."""
+    ``clients`` split between them (the first nodes take what does not divide, each at least one);
+    returns the summed tps."""
     results: dict[str, float] = {}
     errors: list[BaseException] = []
-    share = max(1, clients // len(scripts_by_node))
+    nodes = list(scripts_by_node)
+    share = {n: max(1, clients // len(nodes) + (i < clients % len(nodes))) for i, n in enumerate(nodes)}
 
     def one(node: str) -> None:
         host, port = node.rsplit(":", 1)
         try:
-            results[node] = pgbench(db.make_conninfo(dsn, host=host, port=port), scripts_by_node[node], clients=share,
+            results[node] = pgbench(db.make_conninfo(dsn, host=host, port=port), scripts_by_node[node], clients=share[node],
                                     seconds=seconds, protocol=protocol)
         except BaseException as exc:  # re-raised below, in the caller's thread
             errors.append(exc)
@@ -189,8 +199,20 @@ def transfer_vs_pgbench(dsn: str, *, clients: int = 8, seconds: float = 10, acco
                     "-p", str(info.get("port", 5432)), "-U", str(info.get("user", "postgres")), "finshard_pgbench"],
                    check=True, capture_output=True, env=libpq_env(dsn))
     with db.connect(dsn) as conn:
+        delivery = conn.execute("SELECT value FROM finshard.settings WHERE key = 'notify_delivery'").fetchone()
         conn.execute("SELECT finshard.set_notify_delivery('auto')")
         conn.execute("SELECT finshard.dispatch_notifications(1000000)")
+    try:
+        return _transfer_rounds(dsn, cmp_dsn, clients=clients, seconds=seconds, accounts=accounts, scale=scale, rounds=rounds)
+    finally:
+        # The operator's delivery mode, as it was.
+        if delivery and delivery[0] != "auto":
+            with db.connect(dsn) as conn:
+                conn.execute("SELECT finshard.set_notify_delivery(%s)", (delivery[0],))
+
+
+def _transfer_rounds(dsn: str, cmp_dsn: str, *, clients: int, seconds: float, accounts: int, scale: int,
+                     rounds: int) -> dict[str, Any]:
     ids = make_accounts(dsn, accounts)
     base, span = ids[0], len(ids)
     if ids[-1] - ids[0] + 1 != span:

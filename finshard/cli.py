@@ -127,13 +127,16 @@ def cluster_up(directory: Path, workers: int, citus: bool | None, pgbouncer: boo
     from finshard.local.cluster import Cluster
     from finshard.local.state import STATE_FILE
 
-    if (directory / STATE_FILE).exists():
-        # An existing cluster keeps its shape: an option given that contradicts it is refused, not ignored.
+    existing = Cluster.read(directory) if (directory / STATE_FILE).exists() else None
+    if existing is not None and existing.complete:
+        # An existing cluster keeps its shape: an option given that contradicts it is refused, not
+        # ignored (--workers says nothing of a plain node, which has none).
         ctx = click.get_current_context()
-        existing = Cluster.read(directory)
         has = {"workers": sum(n.role == "worker" for n in existing.nodes), "citus": existing.citus, "tls": existing.tls}
         asked = {"workers": workers, "citus": citus, "tls": not no_tls}
         for name, flag in (("workers", "workers"), ("citus", "citus"), ("tls", "no_tls")):
+            if name == "workers" and not existing.citus:
+                continue
             if ctx.get_parameter_source(flag) == ParameterSource.COMMANDLINE and asked[name] != has[name]:
                 shape = {"workers": f"{has['workers']} worker(s)", "citus": "Citus" if has["citus"] else "one plain node",
                          "tls": "TLS on" if has["tls"] else "TLS off"}[name]
@@ -213,6 +216,8 @@ def install(dsn: str, shard_count: int | None) -> None:
     from finshard.ops.installer import install as do_install
 
     report = do_install(dsn, shard_count=shard_count)
+    for note in report.notes:
+        click.echo(f"note: {note}", err=True)
     for name in report.migrations:
         click.echo(f"applied {name}")
     click.echo(f"finshard {report.version} installed ({'citus' if report.citus else 'single node'}, schema level "
@@ -320,14 +325,14 @@ def shard(dsn: str, account_id: int, as_json: bool) -> None:
 @_guard
 def route_cmd(dsn: str, sql: str, params: tuple[str, ...], as_json: bool) -> None:
     """Where SQL would run, and why (single shard, fan-out, reference)."""
-    import re
-
     from finshard.router import Router
+    from finshard.router.routing import placeholder_count
 
-    # psycopg's placeholders: %s, with %% for a literal percent sign.
-    placeholders = len(re.findall(r"%s", sql.replace("%%", "")))
-    if placeholders != len(params):
-        raise CliError(f"the SQL has {placeholders} %s placeholder(s) and {len(params)} --param value(s): give one value each")
+    # With values, psycopg binds one to each placeholder (without any, it binds none and routes the
+    # statement as not pinned to a value).
+    if params and placeholder_count(sql) != len(params):
+        raise CliError(f"the SQL has {placeholder_count(sql)} placeholder(s) and {len(params)} --param value(s): "
+                       "give one value each")
     with Router.connect(dsn) as r:
         decision = r.explain_route(sql, list(params) or None)
     if as_json:

@@ -40,8 +40,9 @@ def test_plain_cluster_up_twice_status_dsn_down_twice(scratch):
     again = run("cluster", "up", "--dir", str(directory), "--no-citus")
     assert again.returncode == 0 and again.stdout.strip() == dsn
     # The cluster keeps its shape: an option that contradicts it is refused, not ignored.
-    for args, shape in ((("--citus",), "one plain node"), (("--workers", "3"), "0 worker(s)"), (("--no-tls",), "TLS on")):
+    for args, shape in ((("--citus",), "one plain node"), (("--no-tls",), "TLS on")):
         assert_one_line_error(run("cluster", "up", "--dir", str(directory), *args), shape, "keeps that shape")
+    assert run("cluster", "up", "--dir", str(directory), "--no-citus", "--workers", "2").returncode == 0
     status = json.loads(run("cluster", "status", "--dir", str(directory), "--json").stdout)
     assert [(n["role"], n["up"]) for n in status] == [("single", True)]
     assert run("cluster", "dsn", "--dir", str(directory)).stdout.strip() == dsn
@@ -66,6 +67,8 @@ def test_citus_cluster_up_registers_two_workers(scratch):
         with psycopg.connect(res.stdout.strip(), autocommit=True) as conn:
             ports = {r[0] for r in conn.execute("SELECT nodeport FROM pg_dist_node WHERE groupid > 0")}
         assert ports == {n["port"] for n in status if n["role"] == "worker"}
+        assert run("cluster", "up", "--dir", str(directory), "--workers", "2").returncode == 0
+        assert_one_line_error(run("cluster", "up", "--dir", str(directory), "--workers", "3"), "2 worker(s)", "keeps that shape")
     finally:
         run("cluster", "down", "--dir", str(directory))
 

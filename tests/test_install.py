@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from finshard.errors import FinshardError
 from finshard.ops.installer import install, install_steps, sql_root
 from tests.helpers import scratch_database
 
@@ -198,10 +197,13 @@ def test_every_table_keeps_its_comment(db):
 
 
 @pytest.mark.citus
-def test_a_shard_count_other_than_the_installed_one_is_refused(citus):
-    """--shard-count shapes a new install only: asked of an installed cluster, it is refused, not ignored."""
+def test_a_shard_count_other_than_the_installed_one_is_reported_not_applied(citus):
+    """--shard-count shapes a new install only: asked of an installed cluster, the run says it kept
+    the cluster's count rather than ignore the option."""
     with citus.connect() as conn:
         have = conn.execute("SELECT count(*) FROM pg_dist_shard WHERE logicalrelid = 'finshard.accounts'::regclass").fetchone()[0]
-    with pytest.raises(FinshardError, match=f"already has {have} shards"):
-        install(citus.dsn, shard_count=have * 2)
-    assert install(citus.dsn, shard_count=have).citus
+    report = install(citus.dsn, shard_count=have * 2)
+    assert len(report.notes) == 1 and f"keeps its {have} shards" in report.notes[0]
+    assert install(citus.dsn, shard_count=have).notes == []
+    with citus.connect() as conn:
+        assert conn.execute("SELECT count(*) FROM pg_dist_shard WHERE logicalrelid = 'finshard.accounts'::regclass").fetchone()[0] == have

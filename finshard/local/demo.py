@@ -25,9 +25,12 @@ MARKER = ".finshard-demo"
 
 
 def run_demo(directory: Path, *, workers: int = 2, echo: Callable[[str], None] = print) -> None:
-    if (directory / STATE_FILE).exists() and not (directory / MARKER).exists():
+    # A half-created cluster is left to Cluster.up, which says what to do with it.
+    if (directory / STATE_FILE).exists() and not (directory / MARKER).exists() and Cluster.read(directory).complete:
         raise FinshardError(f"{directory} holds a cluster the demo did not create; the demo seeds users and moves "
-                            "money, so give it a directory of its own (--dir)")
+                            "money, so give it a directory of its own (--dir; scripts/demo.sh: FINSHARD_DEMO_DIR), or, "
+                            f"for an earlier finshard's demo cluster, remove it (finshard cluster down --dir {directory}; "
+                            f"rm -rf {directory})")
     echo(f"1. local cluster in {directory}")
     cluster = Cluster.up(directory, workers=workers, progress=lambda m: echo(f"   {m}"))
     (directory / MARKER).touch()

@@ -190,6 +190,7 @@ class InstallReport:
     migrations: list[str] = field(default_factory=list)  # applied by this run
     from_level: int | None = None  # None: a fresh install
     level: int = 0
+    notes: list[str] = field(default_factory=list)  # what the run could not do as asked, and why
 
 
 def install(dsn: str, *, shard_count: int | None = None, upgrade_only: bool = False, dry_run: bool = False,
@@ -246,11 +247,12 @@ def install(dsn: str, *, shard_count: int | None = None, upgrade_only: bool = Fa
         # install.sql records a psql run itself; this run records its own row below.
         conn.execute("SET finshard.installer = 'python'")
         if citus and shard_count:
-            # The count applies to tables this run distributes: an installed cluster keeps its own.
+            # The count applies to tables this run distributes: an installed cluster keeps its own
+            # (splits may have changed it since), and the run says so rather than ignore the option.
             have = _scalar(conn, "SELECT count(*) FROM pg_dist_shard WHERE logicalrelid = to_regclass('finshard.accounts')")
             if have and have != shard_count:
-                raise FinshardError(f"finshard.accounts already has {have} shards; --shard-count {shard_count} applies to a "
-                                    "new install only (Citus' alter_distributed_table changes an installed one)")
+                report.notes.append(f"finshard.accounts keeps its {have} shards: --shard-count {shard_count} shapes a new "
+                                    "install only (Citus' alter_distributed_table reshards an installed one)")
             conn.execute(f"SET citus.shard_count = {int(shard_count)}")
         if citus and pending and _scalar(conn, "SELECT to_regprocedure('finshard.sync_local_shards(boolean)') IS NOT NULL"):
             # Citus sends a table's DDL on to its shards, and a shard attached to a finshard_local

@@ -448,10 +448,10 @@ def _check_id(name: str, value: Any) -> None:
 
 class _NoStopWarning(logging.Filter):
     """A dropped pool is closed without waiting (timeout=0), on purpose: psycopg_pool's warning
-    that its threads did not stop within 0 seconds says nothing then."""
+    that its threads (or, async, its tasks) did not stop within 0 seconds says nothing then."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not record.getMessage().startswith("couldn't stop thread")
+        return not record.getMessage().startswith(("couldn't stop thread", "couldn't stop task"))
 
 
 @contextlib.contextmanager

@@ -38,6 +38,11 @@ class Route:
                 "value": self.value, "shard_id": self.shard_id}
 
 
+def placeholder_count(sql: str) -> int:
+    """How many values psycopg would bind into ``sql`` (%% is a literal percent sign)."""
+    return len(_to_dollar(sql.replace("%%", ""))[1])
+
+
 def _to_dollar(sql: str) -> tuple[str, list[str | None]]:
     """psycopg placeholders (%s, %(name)s) -> $1, $2... so sqlglot sees parameters it knows."""
     names: list[str | None] = []
