@@ -18,8 +18,7 @@ BEGIN
     PERFORM finshard._not_null(p_account_id, 'p_account_id');
     PERFORM finshard._not_null(p_amount, 'p_amount');
     PERFORM finshard._check_text(p_description, 'p_description', 500);
-    -- Not joined to currencies: under force_delegation inside a client's transaction block, Citus
-    -- refuses any statement that is not a plain filter on the distribution argument.
+    -- The account's currency decides how many decimals the amount may have.
     SELECT a.currency INTO v_currency FROM finshard.accounts a WHERE a.account_id = p_account_id;
     IF NOT FOUND THEN
         PERFORM finshard.fail('FS010', format('account %s does not exist', p_account_id));

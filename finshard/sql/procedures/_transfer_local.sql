@@ -60,7 +60,7 @@ BEGIN
         RETURN;
     END IF;
     PERFORM lock_shard_metadata(5, v_shards);
-    -- The proof (_local_proof's, inlined: shard by shard, through the indexes), then both rows
+    -- The proof (_local_proof's, inlined here to save a call), then both rows
     -- locked in id order, the lock order of every movement (the statement's scan over two
     -- partitions would lock them in partition order).
     PERFORM 1 FROM finshard_local.accounts a
