@@ -10,7 +10,7 @@ BEGIN
     v_send := coalesce(p_send, finshard._notify_now());
     v_id := nextval('finshard.notifications_notification_id_seq');
     -- Stored now when sent now, and always on Citus: there a notification is queued mostly by a
-    -- client's transaction block, which runs whether or not a dispatcher does.
+    -- worker's part of a multi-node transaction, which runs whether or not a dispatcher does.
     IF v_send OR current_setting('citus.version', true) IS NOT NULL THEN
         INSERT INTO finshard.notifications (account_id, notification_id, user_id, kind, message, payload, created_at)
         VALUES (p_account_id, v_id, p_user_id, p_kind, p_message, p_payload, now());

@@ -18,9 +18,8 @@ BEGIN
                   WHEN 'immediate' THEN true
                   WHEN 'deferred' THEN false
                   ELSE pg_try_advisory_xact_lock_shared(finshard._dispatcher_key()) END;
-    -- Send now unless delivery is deferred, or unless this is the worker side of a client's
-    -- multi-node transaction block: Citus will PREPARE that transaction, and PREPARE refuses one
-    -- that sent NOTIFY. Such a worker transaction got its distributed transaction id from another
+    -- Send now unless delivery is deferred, or unless this is a worker's part of another node's
+    -- transaction: Citus will PREPARE that transaction, and PREPARE refuses one that sent NOTIFY. Such a worker transaction got its distributed transaction id from another
     -- node (a delegated autocommit call gets none). Unsent rows wait for dispatch_notifications().
     IF v_send AND current_setting('application_name') LIKE 'citus_internal%'
        AND current_setting('citus.version', true) IS NOT NULL THEN

@@ -203,7 +203,7 @@ BEGIN
               FROM msgs m
              WHERE NOT m.send_now
         /*on shards: ), kept AS (
-            -- On Citus also stored when queued (_notify's rule there: a client's transaction block queues too).
+            -- On Citus also stored when queued (_notify's rule there: a worker's part of a multi-node transaction queues too).
             INSERT INTO finshard.notifications (account_id, notification_id, user_id, kind, message, payload, created_at)
             SELECT m.account_id, m.notification_id, m.user_id, m.kind, m.message, m.payload, m.created_at
               FROM msgs m
