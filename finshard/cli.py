@@ -132,14 +132,12 @@ def cluster_up(directory: Path, workers: int, citus: bool | None, pgbouncer: boo
         # An existing cluster keeps its shape: an option given that contradicts it is refused, not
         # ignored (--workers says nothing of a plain node, which has none).
         ctx = click.get_current_context()
-        has = {"workers": sum(n.role == "worker" for n in existing.nodes), "citus": existing.citus, "tls": existing.tls}
-        asked = {"workers": workers, "citus": citus, "tls": not no_tls}
-        for name, flag in (("workers", "workers"), ("citus", "citus"), ("tls", "no_tls")):
-            if name == "workers" and not existing.citus:
-                continue
-            if ctx.get_parameter_source(flag) == ParameterSource.COMMANDLINE and asked[name] != has[name]:
-                shape = {"workers": f"{has['workers']} worker(s)", "citus": "Citus" if has["citus"] else "one plain node",
-                         "tls": "TLS on" if has["tls"] else "TLS off"}[name]
+        has_workers = sum(n.role == "worker" for n in existing.nodes)
+        for flag, differs, shape in (
+                ("workers", existing.citus and workers != has_workers, f"{has_workers} worker(s)"),
+                ("citus", citus != existing.citus, "Citus" if existing.citus else "one plain node"),
+                ("no_tls", no_tls == existing.tls, "TLS on" if existing.tls else "TLS off")):
+            if differs and ctx.get_parameter_source(flag) == ParameterSource.COMMANDLINE:
                 raise CliError(f"the cluster in {directory} was created with {shape}; it keeps that shape "
                                "(create a new cluster in another directory)")
     c = Cluster.up(directory, workers=workers, use_citus=citus, pgbouncer=pgbouncer, backup_repo=backup_repo,
@@ -330,9 +328,9 @@ def route_cmd(dsn: str, sql: str, params: tuple[str, ...], as_json: bool) -> Non
 
     # With values, psycopg binds one to each placeholder (without any, it binds none and routes the
     # statement as not pinned to a value).
-    if params and placeholder_count(sql) != len(params):
-        raise CliError(f"the SQL has {placeholder_count(sql)} placeholder(s) and {len(params)} --param value(s): "
-                       "give one value each")
+    placeholders = placeholder_count(sql)
+    if params and placeholders != len(params):
+        raise CliError(f"the SQL has {placeholders} placeholder(s) and {len(params)} --param value(s): give one value each")
     with Router.connect(dsn) as r:
         decision = r.explain_route(sql, list(params) or None)
     if as_json:
