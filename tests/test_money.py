@@ -655,7 +655,8 @@ def test_the_dispatcher_vacuums_the_queue_so_its_space_is_reused(db):
                 assert conn.execute("SELECT vacuum_count FROM pg_stat_user_tables "
                                     "WHERE relid = 'finshard.notification_outbox'::regclass").fetchone()[0] >= 1
             queue_a_batch()
-            assert _queue_size(conn, db.citus) == size  # in the space the first batch left
+            # In the space the first batch left (VACUUM may also have truncated emptied end pages).
+            assert _queue_size(conn, db.citus) <= size
             _follow_until_empty(db.dsn, conn, accounts)
         finally:
             conn.execute("SELECT finshard.set_notify_delivery('auto')")
