@@ -130,6 +130,37 @@ def test_resting_orders_fill_in_price_time_priority_up_to_the_quote_size(db):
     assert s2 == ("new", D(0), None)
 
 
+def test_a_frozen_accounts_resting_order_rests_and_the_quote_goes_to_the_next(db):
+    # One account's state must not stop the feed: the quote is stored and the others fill.
+    with db.connect() as conn:
+        iid = instrument(conn)
+        frozen, other = (new_account(conn, "USD", "1000.00") for _ in range(2))
+        o1 = order(conn, frozen, iid, "limit", "buy", 30, "9.60")
+        o2 = order(conn, other, iid, "limit", "buy", 30, "9.50")
+        conn.execute("SELECT finshard.freeze_account(%s::bigint)", (frozen,))
+        quote_(conn, iid, "9.40", "100", "9.45", "40")
+        assert state(conn, frozen, iid, o1)[0] == ("new", D(0), None)
+        assert state(conn, other, iid, o2)[0] == ("filled", D(30), D("9.45"))
+        assert conn.execute("SELECT ask_price FROM finshard.instruments WHERE instrument_id = %s", (iid,)).fetchone()[0] == D("9.45")
+        conn.execute("SELECT finshard.unfreeze_account(%s::bigint)", (frozen,))
+        quote_(conn, iid, "9.40", "100", "9.45", "40")
+        assert state(conn, frozen, iid, o1)[0] == ("filled", D(30), D("9.45"))
+
+
+def test_an_account_holding_positions_does_not_close(db):
+    # Its shares, and a sell order resting on them, would be stranded on a closed account.
+    with db.connect() as conn:
+        iid, acc = instrument(conn), new_account(conn, "USD", "100.00")
+        order(conn, acc, iid, "market", "buy", 2)
+        order(conn, acc, iid, "limit", "sell", 1, "30.00")
+        bal = conn.execute("SELECT balance FROM finshard.accounts WHERE account_id = %s", (acc,)).fetchone()[0]
+        conn.execute("SELECT finshard.withdraw(%s::bigint, %s::numeric)", (acc, bal))
+        with pytest.raises(psycopg.Error) as info:
+            conn.execute("SELECT finshard.close_account(%s::bigint)", (acc,))
+        assert info.value.sqlstate == "FS015" and "holds positions" in info.value.diag.message_primary
+        assert conn.execute("SELECT status FROM finshard.accounts WHERE account_id = %s", (acc,)).fetchone()[0] == "active"
+
+
 def test_sell_more_than_held_and_cancel_releases_reservations(db):
     with db.connect() as conn:
         iid, acc = instrument(conn), new_account(conn, "USD", "1000.00")

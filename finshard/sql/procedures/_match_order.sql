@@ -12,9 +12,10 @@ DECLARE
     v_market boolean;
     v_available numeric;
     v_active boolean;
+    v_status text;
 BEGIN
     -- The account first, then its order: the same lock order as place_order and cancel_order.
-    SELECT a.balance - a.reserved, a.owner_active INTO v_available, v_active
+    SELECT a.balance - a.reserved, a.owner_active, a.status INTO v_available, v_active, v_status
       FROM finshard.accounts a WHERE a.account_id = p_account_id /*on shards: AND hashint8(a.account_id) = hashint8(p_account_id) */ FOR UPDATE;
     SELECT o.* INTO v_order FROM finshard.orders o
      WHERE o.account_id = p_account_id AND o.order_id = p_order_id AND o.created_at = p_created_at
@@ -22,8 +23,13 @@ BEGIN
     IF NOT FOUND OR v_order.status NOT IN ('new', 'partially_filled') THEN
         RETURN 0;
     END IF;
-    -- A deactivated owner's account neither sends nor orders: its resting orders end, unfilled.
-    IF NOT v_active THEN
+    -- A frozen account's orders rest, unfilled, until it is unfrozen (a fill would move its money).
+    IF v_status = 'frozen' THEN
+        RETURN 0;
+    END IF;
+    -- A deactivated owner's account neither sends nor orders, and a closed one holds nothing: their
+    -- resting orders end, unfilled.
+    IF NOT v_active OR v_status <> 'active' THEN
         PERFORM finshard._close_order(p_account_id, p_order_id, 'cancelled', v_order.created_at);
         RETURN 0;
     END IF;

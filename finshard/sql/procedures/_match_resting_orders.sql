@@ -56,6 +56,8 @@ BEGIN
                                                o.created_at, o.order_id) AS prio
               FROM finshard.orders o
              WHERE o.instrument_id = p_instrument_id AND o.status IN ('new', 'partially_filled')
+               -- A frozen account's orders rest (_match_order): the size goes to the next ones.
+               AND NOT EXISTS (SELECT 1 FROM finshard.accounts a WHERE a.account_id = o.account_id AND a.status = 'frozen')
                AND ((o.side = 'buy' AND ((o.order_type = 'limit' AND o.price >= v_quote.ask_price)
                                          OR (o.order_type IN ('stop', 'stop_limit') AND (o.triggered OR o.stop_price <= v_quote.ask_price))))
                  OR (o.side = 'sell' AND ((o.order_type = 'limit' AND o.price <= v_quote.bid_price)
