@@ -235,6 +235,25 @@ def test_idempotent_order_is_placed_once(db):
         assert conn.execute("SELECT count(*) FROM finshard.trades WHERE account_id = %s", (acc,)).fetchone()[0] == 1
 
 
+def test_fill_cash_rounds_against_the_customer_so_slivers_make_no_money(db):
+    # 0.0001 at 40.00 is 0.004: rounded half up each buy cost 0.00 and the sale of 0.0025 paid 0.10.
+    with db.connect() as conn:
+        iid = instrument(conn, lot="0.0001", quote=("40.00", "10", "40.00", "10"))
+        acc = new_account(conn, "USD", "1.00")
+        for _ in range(25):
+            order(conn, acc, iid, "market", "buy", "0.0001")
+        order(conn, acc, iid, "market", "sell", "0.0025")
+        buys = conn.execute("SELECT DISTINCT amount FROM finshard.transactions WHERE account_id = %s AND transaction_type = 'trade_buy'",
+                            (acc,)).fetchall()
+        sale = conn.execute("SELECT amount FROM finshard.transactions WHERE account_id = %s AND transaction_type = 'trade_sell'",
+                            (acc,)).fetchone()[0]
+        balance = conn.execute("SELECT balance FROM finshard.accounts WHERE account_id = %s", (acc,)).fetchone()[0]
+        problems = conn.execute("SELECT * FROM finshard.ledger_verify() WHERE account_id = %s", (acc,)).fetchall()
+    assert buys == [(D("-0.01"),)] and sale == D("0.10")
+    assert balance == D("1.00") - 25 * D("0.01") + D("0.10") < D("1.00")
+    assert problems == []
+
+
 def test_position_pnl_portfolio_and_trade_notification(db):
     with db.connect() as conn:
         iid, acc = instrument(conn), new_account(conn, "USD", "1000.00")

@@ -6,7 +6,7 @@ RETURNS boolean
 LANGUAGE plpgsql
 AS $$
 DECLARE
-    v_notional numeric := finshard._cash_amount(p_quantity, p_price, p_minor_units);
+    v_notional numeric := finshard._cash_amount(p_quantity, p_price, p_minor_units, p_side);
     v_fee      numeric;
     v_release  numeric := 0;
     v_realized numeric := 0;

@@ -121,19 +121,21 @@ BEGIN
             OR a.amount IS DISTINCT FROM e.amount OR a.currency IS DISTINCT FROM e.currency;
 
     -- Trade legs (_fill): each fill settles one trade_buy (-notional) or trade_sell (+notional)
-    -- entry, notional = quantity x price in the account's minor units, and a fee entry of
+    -- entry, notional = quantity x price in the account's minor units (_cash_amount), and a fee entry of
     -- -commission when there is a commission. Trades are colocated with their account's entries.
     RETURN QUERY
         WITH expected AS (
-            SELECT r.account_id, r.trade_id, l.kind, l.amount, a.currency
+            SELECT r.account_id, r.trade_id, l.kind, l.amount, l.half_up, a.currency
               FROM finshard.trades r
               JOIN finshard.accounts a ON a.account_id = r.account_id
               JOIN finshard.currencies c ON c.code = a.currency
              CROSS JOIN LATERAL (VALUES
                     ('trade_' || r.side,
-                     CASE r.side WHEN 'buy' THEN -1 ELSE 1 END * finshard._cash_amount(r.quantity, r.price, c.minor_units)),
-                    ('fee', -r.commission))
-                   AS l (kind, amount)
+                     CASE r.side WHEN 'buy' THEN -1 ELSE 1 END * finshard._cash_amount(r.quantity, r.price, c.minor_units, r.side),
+                     -- Fills settled before finshard rounded against the customer rounded half up.
+                     CASE r.side WHEN 'buy' THEN -1 ELSE 1 END * round(r.quantity * r.price, c.minor_units)),
+                    ('fee', -r.commission, -r.commission))
+                   AS l (kind, amount, half_up)
              WHERE l.kind <> 'fee' OR r.commission > 0
         ), actual AS (
             SELECT t.account_id, t.trade_id, t.transaction_type::text AS kind, sum(t.amount) AS amount, count(*) AS legs
@@ -151,7 +153,8 @@ BEGIN
                                 a.amount, e.amount) END
           FROM expected e
           FULL JOIN actual a ON a.account_id = e.account_id AND a.trade_id = e.trade_id AND a.kind = e.kind
-         WHERE e.account_id IS NULL OR a.account_id IS NULL OR a.legs <> 1 OR a.amount IS DISTINCT FROM e.amount;
+         WHERE e.account_id IS NULL OR a.account_id IS NULL OR a.legs <> 1
+            OR (a.amount IS DISTINCT FROM e.amount AND a.amount IS DISTINCT FROM e.half_up);
 
     -- Per currency, over every account (house and system included): money enters only by
     -- deposit and leaves by withdraw, trade_buy and fee (paid to the market and to no account

@@ -59,7 +59,7 @@ BEGIN
         v_ref := CASE p_order_type WHEN 'market' THEN v_ins.ask_price
                                    WHEN 'stop' THEN greatest(p_stop_price, coalesce(v_ins.ask_price, 0))
                                    ELSE p_price END;
-        v_reserve := finshard._cash_amount(p_quantity, v_ref, v_ins.minor_units);
+        v_reserve := finshard._cash_amount(p_quantity, v_ref, v_ins.minor_units, 'buy');
         v_reserve := v_reserve + finshard._fee(v_reserve, v_ins.minor_units);
         IF v_acc.balance - v_acc.reserved < v_reserve THEN
             PERFORM finshard.fail('FS058', format('account %s can spend %s %s; this order needs %s (cost and commission)',
