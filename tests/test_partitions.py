@@ -115,3 +115,17 @@ def test_compress_turns_the_oldest_month_columnar_and_keeps_rows_and_indexes(cit
         assert conn.execute("SELECT amount FROM finshard.transactions WHERE account_id = %s", (acc,)).fetchall() == [(Decimal("5.0000"),)]
         assert conn.execute("SELECT count(*) FROM finshard.compress_partitions(now() - %s::timestamptz)",
                             (oldest[1],)).fetchone()[0] == 0
+
+
+def test_check_partitions_refuses_a_bad_horizon_with_fs070_for_the_roles_that_may_call_it(plain):
+    # It runs as its caller: the refusal must not need what only the owner may execute.
+    import time
+
+    from tests.helpers import scratch_login
+
+    with scratch_login(plain, plain.dsn, f"chk_{time.time_ns()}", "finshard_readonly") as dsn, psycopg.connect(dsn) as conn:
+        for bad in (-1, 1000):
+            with pytest.raises(psycopg.Error) as info:
+                conn.execute("SELECT * FROM finshard.check_partitions(%s)", (bad,))
+            conn.rollback()
+            assert info.value.sqlstate == "FS070" and f"p_months_ahead {bad} must be between 0 and 120" in str(info.value)

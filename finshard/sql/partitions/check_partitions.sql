@@ -13,7 +13,9 @@ BEGIN
         SELECT greatest(s.value::integer - 1, 0) INTO v_wanted FROM finshard.settings s WHERE s.key = 'partition_months_ahead';
     END IF;
     IF v_wanted NOT BETWEEN 0 AND 120 THEN
-        PERFORM finshard.fail('FS070', format('p_months_ahead %s must be between 0 and 120', v_wanted));
+        -- Raised here, not through finshard.fail: this runs as its caller, who may not execute that.
+        RAISE EXCEPTION USING ERRCODE = 'FS070', MESSAGE = format('p_months_ahead %s must be between 0 and 120', v_wanted),
+              HINT = (SELECT e.hint FROM finshard.error_codes e WHERE e.sqlstate = 'FS070');
     END IF;
     -- Months after the current one covered without a gap (-1: the current month has no partition).
     RETURN QUERY
