@@ -417,6 +417,30 @@ def test_trading_calls_work_inside_a_transaction_block(citus):
         assert conn.execute("SELECT quantity FROM finshard.positions WHERE account_id = %s", (acc,)).fetchone()[0] == 2
 
 
+def test_orders_beyond_what_the_columns_hold_get_fs004_and_a_fill_beyond_them_is_rejected(db):
+    with db.connect() as conn:
+        iid = instrument(conn, quote=("0.01", "999999999999", "0.01", "999999999999"))
+        acc = new_account(conn, "USD", "100000000000000000")
+        order(conn, acc, iid, "market", "buy", 999999999999)
+        for qty, price in ((999999999999, None), (2, "0.01")):
+            with pytest.raises(psycopg.Error) as info:
+                order(conn, acc, iid, "limit" if price else "market", "buy", qty, price)
+            conn.rollback()
+            assert info.value.sqlstate == "FS004" and "a position holds less" in info.value.diag.message_primary
+        with pytest.raises(psycopg.Error) as info:
+            order(conn, acc, iid, "limit", "sell", 999999999999, "999999999")
+        assert info.value.sqlstate == "FS004" and "beyond the largest amount" in info.value.diag.message_primary
+        conn.rollback()
+        # A sell resting at 0.02 that a quote of 500,000,000,000 crosses: 1e11 x 5e11 is beyond a
+        # balance; the order is rejected and the quote stands, with the other orders' fills.
+        oid = order(conn, acc, iid, "limit", "sell", 100000000000, "0.02")
+        other = new_account(conn, "USD", "1000.00")
+        quote_(conn, iid, "500000000000", "1e11", "500000000000.01", "1e11")
+        assert state(conn, acc, iid, oid)[0][0] == "rejected"
+        assert conn.execute("SELECT bid_price FROM finshard.instruments WHERE instrument_id = %s", (iid,)).fetchone()[0] == D("500000000000")
+        assert conn.execute("SELECT * FROM finshard.ledger_verify() WHERE account_id = ANY(%s)", ([acc, other],)).fetchall() == []
+
+
 def test_a_pnl_beyond_what_a_balance_holds_raises_fs004_and_changes_nothing(db):
     with db.connect() as conn:
         iid, acc = instrument(conn), new_account(conn, "USD", "1000.00")

@@ -1,7 +1,9 @@
+-- The account's balance became an argument (a sale must not carry it past what it holds).
+DROP FUNCTION IF EXISTS finshard._fill(bigint, bigint, timestamptz, numeric, numeric, text, bigint, numeric, numeric, numeric, smallint);
 CREATE OR REPLACE FUNCTION finshard._fill(p_account_id bigint, p_order_id bigint, p_created_at timestamptz,
                                            p_quantity numeric, p_price numeric, p_side text, p_instrument_id bigint,
                                            p_remaining numeric, p_reserved_cash numeric, p_available numeric,
-                                           p_minor_units smallint)
+                                           p_minor_units smallint, p_balance numeric)
 RETURNS boolean
 LANGUAGE plpgsql
 AS $$
@@ -10,6 +12,7 @@ DECLARE
     v_fee      numeric;
     v_release  numeric := 0;
     v_realized numeric := 0;
+    v_pnl      numeric := 0;
     v_trade_id bigint;
     v_entry    record;
     v_now      timestamptz := now();
@@ -27,9 +30,15 @@ BEGIN
             RETURN false;
         END IF;
     ELSE
-        SELECT round(p_quantity * (p_price - p.average_price), 4) INTO v_realized
+        SELECT round(p_quantity * (p_price - p.average_price), 4), p.realized_pnl INTO v_realized, v_pnl
           FROM finshard.positions p WHERE p.account_id = p_account_id AND p.instrument_id = p_instrument_id
                /*on shards: AND hashint8(p.account_id) = hashint8(p_account_id) */;
+    END IF;
+    -- Beyond what a balance, a commission or a P&L column holds (< 1e18), the fill is rejected:
+    -- raising would undo the whole quote update, every other order's fills and the quote with them.
+    IF v_notional + v_fee >= 1e18 OR (p_side = 'sell' AND (p_balance + v_notional >= 1e18 OR abs(v_pnl + v_realized) >= 1e18)) THEN
+        PERFORM finshard._close_order(p_account_id, p_order_id, 'rejected', p_created_at);
+        RETURN false;
     END IF;
     INSERT INTO finshard.trades (account_id, order_id, instrument_id, side, quantity, price, commission, realized_pnl)
     VALUES (p_account_id, p_order_id, p_instrument_id, p_side, p_quantity, p_price, v_fee, v_realized)
@@ -90,5 +99,5 @@ BEGIN
     RETURN true;
 END
 $$;
-COMMENT ON FUNCTION finshard._fill(bigint, bigint, timestamptz, numeric, numeric, text, bigint, numeric, numeric, numeric, smallint) IS 'Executes one fill: trade, ledger settlement and commission, position (average price, realized P&L), order progress, notification. false when a buy lacks the cash (the order is rejected)';
-REVOKE ALL ON FUNCTION finshard._fill(bigint, bigint, timestamptz, numeric, numeric, text, bigint, numeric, numeric, numeric, smallint) FROM PUBLIC;
+COMMENT ON FUNCTION finshard._fill(bigint, bigint, timestamptz, numeric, numeric, text, bigint, numeric, numeric, numeric, smallint, numeric) IS 'Executes one fill: trade, ledger settlement and commission, position (average price, realized P&L), order progress, notification. false when a buy lacks the cash or the fill is beyond what the columns hold (the order is rejected)';
+REVOKE ALL ON FUNCTION finshard._fill(bigint, bigint, timestamptz, numeric, numeric, text, bigint, numeric, numeric, numeric, smallint, numeric) FROM PUBLIC;

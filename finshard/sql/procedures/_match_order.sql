@@ -13,9 +13,10 @@ DECLARE
     v_available numeric;
     v_active boolean;
     v_status text;
+    v_balance numeric;
 BEGIN
     -- The account first, then its order: the same lock order as place_order and cancel_order.
-    SELECT a.balance - a.reserved, a.owner_active, a.status INTO v_available, v_active, v_status
+    SELECT a.balance - a.reserved, a.owner_active, a.status, a.balance INTO v_available, v_active, v_status, v_balance
       FROM finshard.accounts a WHERE a.account_id = p_account_id /*on shards: AND hashint8(a.account_id) = hashint8(p_account_id) */ FOR UPDATE;
     SELECT o.* INTO v_order FROM finshard.orders o
      WHERE o.account_id = p_account_id AND o.order_id = p_order_id AND o.created_at = p_created_at
@@ -61,7 +62,7 @@ BEGIN
     END IF;
     IF v_fill > 0 AND NOT finshard._fill(p_account_id, p_order_id, p_created_at, v_fill, v_price, v_order.side,
                                          v_order.instrument_id, v_order.quantity - v_order.filled_quantity,
-                                         v_order.reserved_cash, v_available, v_quote.minor_units) THEN
+                                         v_order.reserved_cash, v_available, v_quote.minor_units, v_balance) THEN
         RETURN 0;
     END IF;
     -- Market orders, IOC and FOK never rest: what did not fill now is cancelled.

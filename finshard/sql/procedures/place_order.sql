@@ -54,6 +54,20 @@ BEGIN
     IF p_order_type = 'market' AND (CASE p_side WHEN 'buy' THEN v_ins.ask_price ELSE v_ins.bid_price END) IS NULL THEN
         PERFORM finshard.fail('FS054', format('instrument %s has no quote for a market %s', p_instrument_id, p_side));
     END IF;
+    -- What the columns hold: a fill's cash below 1e18, a position below 1e12 (with every open buy
+    -- filled). Refused here, before anything is written; a fill beyond them later is rejected.
+    IF p_quantity * coalesce(p_price, p_stop_price, CASE p_side WHEN 'buy' THEN v_ins.ask_price ELSE v_ins.bid_price END, 0) >= 1e18 THEN
+        PERFORM finshard.fail('FS004', format('%s x %s is beyond the largest amount a balance holds (< 1e18)', p_quantity,
+                                              coalesce(p_price, p_stop_price, CASE p_side WHEN 'buy' THEN v_ins.ask_price ELSE v_ins.bid_price END)));
+    END IF;
+    IF p_side = 'buy' AND p_quantity + coalesce((SELECT p.quantity FROM finshard.positions p
+                                                  WHERE p.account_id = p_account_id AND p.instrument_id = p_instrument_id), 0)
+                      + coalesce((SELECT sum(o.quantity - o.filled_quantity) FROM finshard.orders o
+                                   WHERE o.account_id = p_account_id AND o.instrument_id = p_instrument_id AND o.side = 'buy'
+                                     AND o.status IN ('new', 'partially_filled')), 0) >= 1e12 THEN
+        PERFORM finshard.fail('FS004', format('account %s would hold 1e12 or more of instrument %s with this buy and its open buys filled; a position holds less',
+                                              p_account_id, p_instrument_id));
+    END IF;
     IF p_side = 'buy' THEN
         -- Buying power: reserve the cost at the worst price this order may pay, plus commission.
         v_ref := CASE p_order_type WHEN 'market' THEN v_ins.ask_price
