@@ -233,6 +233,13 @@ def test_idempotent_order_is_placed_once(db):
         b = order(conn, acc, iid, "market", "buy", 5, key="ord-1")
         assert a == b
         assert conn.execute("SELECT count(*) FROM finshard.trades WHERE account_id = %s", (acc,)).fetchone()[0] == 1
+        # A retry after the instrument was deactivated still answers what the first call did.
+        c = order(conn, acc, iid, "limit", "buy", 1, "9.00", key="ord-2")
+        conn.execute("SELECT finshard.deactivate_instrument(%s::bigint)", (iid,))
+        assert order(conn, acc, iid, "limit", "buy", 1, "9.00", key="ord-2") == c
+        with pytest.raises(psycopg.Error) as info:
+            order(conn, acc, iid, "limit", "buy", 1, "9.00", key="ord-3")
+        assert info.value.sqlstate == "FS051"
 
 
 def test_fill_cash_rounds_against_the_customer_so_slivers_make_no_money(db):

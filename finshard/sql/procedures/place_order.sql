@@ -30,6 +30,20 @@ BEGIN
     -- Who may do this, for whom: docs/roles.md.
     PERFORM finshard._authorize(p_session, p_account_id, 'sender');
     PERFORM finshard._not_null(p_account_id, 'p_account_id');
+    -- A retry replays the order the first call placed, whatever changed since (the instrument
+    -- deactivated, its lot size): the checks below judge new orders. A request with a NaN or an
+    -- infinity was never stored (and jsonb holds neither).
+    IF p_idempotency_key IS NOT NULL AND NOT ARRAY[p_quantity, p_price, p_stop_price] && ARRAY['NaN', 'Infinity', '-Infinity']::numeric[] THEN
+        SELECT k.result INTO v_replay FROM finshard.idempotency_keys k
+         WHERE k.account_id = p_account_id AND k.idempotency_key = p_idempotency_key AND k.operation = 'place_order'
+           AND k.result IS NOT NULL
+           AND k.request = jsonb_build_object('instrument_id', p_instrument_id, 'order_type', p_order_type, 'side', p_side,
+                                              'quantity', p_quantity, 'price', p_price, 'stop_price', p_stop_price,
+                                              'time_in_force', p_time_in_force);
+        IF v_replay IS NOT NULL THEN
+            RETURN (v_replay ->> 'order_id')::bigint;
+        END IF;
+    END IF;
     SELECT * INTO v_ins FROM finshard._instrument(p_instrument_id);
     PERFORM finshard._validate_order(p_order_type, p_side, p_quantity, p_price, p_stop_price, p_time_in_force,
                                      v_ins.tick_size, v_ins.lot_size);
