@@ -8,7 +8,7 @@ SET client_min_messages = warning;
 -- step: its migrations run first (finshard upgrade). The level is the highest in migrations/.
 DO $$
 DECLARE
-    v_required constant integer := 4;
+    v_required constant integer := 5;
     v_level    integer;
 BEGIN
     IF to_regclass('finshard.schema_version') IS NULL THEN
@@ -68,6 +68,7 @@ END $$;
 \ir schema/user_audit_log.sql
 \ir schema/unknown_logins.sql
 \ir schema/restore_points.sql
+\ir schema/carried_forward.sql
 
 -- 2. partition maintenance functions and the initial partitions (12 months back, 3 ahead, and a DEFAULT
 --    partition per table that refuses a row of a missing month with FS071)
@@ -110,6 +111,8 @@ END $$;
 \ir procedures/_audit.sql
 \ir procedures/_audit_actor.sql
 \ir procedures/_audit_hash.sql
+\ir procedures/_carry_mac.sql
+\ir procedures/_carry_forward.sql
 \ir procedures/_authorize.sql
 \ir procedures/_authorize_user.sql
 \ir procedures/_base32.sql
@@ -276,5 +279,5 @@ SELECT finshard.sync_local_shards() AS local_shards_attached;
 SELECT count(*) FILTER (WHERE scheduled) AS maintenance_jobs_scheduled FROM finshard.schedule_maintenance();
 -- A psql run records its level here; finshard install records its own row, with the tables' fingerprint.
 INSERT INTO finshard.schema_version (version, installed_at, citus, migration)
-SELECT '0.2.0', clock_timestamp(), EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus'), 4
+SELECT '0.2.0', clock_timestamp(), EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus'), 5
  WHERE current_setting('finshard.installer', true) IS DISTINCT FROM 'python';

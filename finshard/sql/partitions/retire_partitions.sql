@@ -51,6 +51,9 @@ BEGIN
             archive_file := v_files.file;
             row_count := v_files.row_count;
             sha256 := v_files.sha256;
+            -- The books start again where the month leaves them: ledger_verify, audit_verify and
+            -- account_statement read that from finshard.carried_forward.
+            PERFORM finshard._carry_forward(table_name, partition_name, range_to);
             EXECUTE format('ALTER TABLE %s DETACH PARTITION finshard.%I', table_name, partition_name);
             EXECUTE format('DROP TABLE finshard.%I', partition_name);
         END IF;
@@ -58,6 +61,6 @@ BEGIN
     END LOOP;
 END
 $$;
-COMMENT ON FUNCTION finshard.retire_partitions(boolean) IS 'Retires partitions past their table''s retention (finshard.partitioned_tables): each is written to <archive_dir>/<partition>.csv.gz with a manifest (rows, digest, sha256), verified by reading it back, and only then dropped; p_dry_run (default) only lists them. Skips on a standby or when another run holds the lock. Raises FS001, FS072 (no archive directory), FS073, FS074 (cannot write there), FS075 (the archive does not match: nothing dropped)';
+COMMENT ON FUNCTION finshard.retire_partitions(boolean) IS 'Retires partitions past their table''s retention (finshard.partitioned_tables): each is written to <archive_dir>/<partition>.csv.gz with a manifest (rows, digest, sha256), verified by reading it back, and only then dropped (a ledger or audit month leaves each account''s state at its end in finshard.carried_forward); p_dry_run (default) only lists them. Skips on a standby or when another run holds the lock. Raises FS001, FS072 (no archive directory), FS073, FS074 (cannot write there), FS075 (the archive does not match: nothing dropped)';
 REVOKE ALL ON FUNCTION finshard.retire_partitions(boolean) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION finshard.retire_partitions(boolean) TO finshard_admin;

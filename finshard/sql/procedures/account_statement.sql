@@ -10,6 +10,7 @@ DECLARE
     v_from    timestamptz;
     v_to      timestamptz;
     v_opening numeric;
+    v_carried record;
 BEGIN
     -- Who may do this, for whom: docs/roles.md.
     PERFORM finshard._authorize(p_session, p_account_id, 'read');
@@ -25,12 +26,19 @@ BEGIN
     -- Months are UTC months, like the partitions: a statement reads one partition.
     v_from := date_trunc('month', p_month::timestamp) AT TIME ZONE 'UTC';
     v_to := v_from + interval '1 month';
+    -- A month whose entries were retired is in the archive, not here.
+    SELECT c.ledger_through, c.balance INTO v_carried FROM finshard.carried_forward c WHERE c.account_id = p_account_id;
+    IF v_from < v_carried.ledger_through THEN
+        PERFORM finshard.fail('FS078', format('the entries of account %s before %s were retired to the archive; %s is among them',
+                                              p_account_id, v_carried.ledger_through, to_char(v_from AT TIME ZONE 'UTC', 'YYYY-MM')));
+    END IF;
     -- Opening balance: balance_after of the last entry before the month (created_at never
-    -- decreases along entry_seq, so the newest by time is the last by seq).
+    -- decreases along entry_seq, so the newest by time is the last by seq), else what the retired
+    -- months carried forward.
     SELECT t.balance_after INTO v_opening FROM finshard.transactions t
      WHERE t.account_id = p_account_id AND t.created_at < v_from
      ORDER BY t.created_at DESC, t.entry_seq DESC LIMIT 1;
-    v_opening := coalesce(v_opening, 0);
+    v_opening := coalesce(v_opening, v_carried.balance, 0);
     RETURN QUERY SELECT 'opening'::text, NULL::bigint, v_from, NULL::text, NULL::numeric, v_opening, NULL::text, NULL::bigint;
     RETURN QUERY
         SELECT 'entry'::text, t.entry_seq, t.created_at, t.transaction_type::text, t.amount, t.balance_after, t.description, t.transfer_id
@@ -44,6 +52,6 @@ BEGIN
          WHERE t.account_id = p_account_id AND t.created_at >= v_from AND t.created_at < v_to;
 END
 $$;
-COMMENT ON FUNCTION finshard.account_statement(bigint, date, text) IS 'Monthly statement (UTC month of p_month): an opening row, every entry in order, a closing row whose amount is the month''s net and whose balance = opening + entries. Raises FS001, FS010, FS070, FS080-FS085';
+COMMENT ON FUNCTION finshard.account_statement(bigint, date, text) IS 'Monthly statement (UTC month of p_month): an opening row, every entry in order, a closing row whose amount is the month''s net and whose balance = opening + entries. Raises FS001, FS010, FS070, FS078 (the month was retired to the archive), FS080-FS085';
 REVOKE ALL ON FUNCTION finshard.account_statement(bigint, date, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION finshard.account_statement(bigint, date, text) TO finshard_app, finshard_admin, finshard_readonly;

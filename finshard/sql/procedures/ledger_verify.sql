@@ -4,13 +4,19 @@ LANGUAGE plpgsql STABLE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    -- Where retired months end (finshard.carried_forward; NULL while none are): each account's
+    -- entries continue from its carried state, and a pair whose two halves lie within a day of it
+    -- (a transfer and its legs, a trade and its entries) may have lost one half to the archive.
+    v_horizon timestamptz := (SELECT max(c.ledger_through) FROM finshard.carried_forward c) + interval '1 day';
 BEGIN
     -- Each check is one set-based query. Those that join or window by account_id run on the
     -- shards as they are (every table here is colocated with accounts on Citus); only the
     -- transfer legs, which live on other accounts' shards, meet on the coordinator.
 
-    -- Per entry, in entry_seq order: seqs run 1, 2, 3... without gaps or duplicates, each
-    -- balance_after is the previous one (0 before the first) plus the amount, and the entry is
+    -- Per entry, in entry_seq order: seqs run 1, 2, 3... (after the carried entry_seq) without gaps
+    -- or duplicates, each balance_after is the previous one (the carried balance, or 0, before the
+    -- first) plus the amount, and the entry is
     -- in its account's currency. created_at breaks ties so duplicates compare deterministically.
     RETURN QUERY
         SELECT e.account_id, e.currency, p.check_name,
@@ -25,10 +31,11 @@ BEGIN
                                e.entry_seq, e.balance_after, e.prev_balance, e.amount, e.prev_balance + e.amount)
                     ELSE format('entry_seq %s is in %s, the account in %s', e.entry_seq, e.currency, e.account_currency) END
           FROM (SELECT t.account_id, t.entry_seq, t.amount, t.balance_after, t.currency, a.currency AS account_currency,
-                       lag(t.entry_seq, 1, 0::bigint) OVER w AS prev_seq,
-                       lag(t.balance_after, 1, 0::numeric) OVER w AS prev_balance
+                       lag(t.entry_seq, 1, coalesce(cf.entry_seq, 0)) OVER w AS prev_seq,
+                       lag(t.balance_after, 1, coalesce(cf.balance, 0)) OVER w AS prev_balance
                   FROM finshard.transactions t
                   JOIN finshard.accounts a ON a.account_id = t.account_id
+                  LEFT JOIN finshard.carried_forward cf ON cf.account_id = t.account_id
                 WINDOW w AS (PARTITION BY t.account_id ORDER BY t.entry_seq, t.created_at)) e
          -- Only comparisons in VALUES, the messages in the select list: Citus pushes a lateral
          -- VALUES down to the shards only when it calls immutable functions (format is stable).
@@ -38,13 +45,14 @@ BEGIN
                AS p (check_name, failed)
          WHERE p.failed;
 
-    -- Per account: opening 0 plus its entries is the balance, the entry numbered accounts.entry_seq
+    -- Per account: the carried balance (or 0) plus its entries is the balance, the entry numbered accounts.entry_seq
     -- holds that balance, and no entries are missing after the last one present.
     RETURN QUERY
         SELECT s.account_id, s.currency, p.check_name,
                CASE p.check_name
                     WHEN 'balance_sum' THEN
-                        format('balance %s, but its %s entries sum to %s', s.balance, s.entries, s.total)
+                        format('balance %s, but its %s entries sum to %s', s.balance, s.entries,
+                               s.total || CASE WHEN s.carried IS NULL THEN '' ELSE format(' with the %s carried forward', s.carried) END)
                     WHEN 'last_balance' THEN
                         CASE WHEN s.last_rows = 0
                                  THEN format('balance %s, but its last entry (entry_seq %s) is missing', s.balance, s.entry_seq)
@@ -55,15 +63,17 @@ BEGIN
                                  THEN format('accounts.entry_seq is %s, but the last entry present is %s: entries %s to %s are missing',
                                              s.entry_seq, s.max_seq, s.max_seq + 1, s.entry_seq)
                              ELSE format('accounts.entry_seq is %s, but entries run to %s', s.entry_seq, s.max_seq) END END
-          FROM (SELECT a.account_id, a.currency, a.balance, a.entry_seq,
-                       coalesce(sum(t.amount), 0) AS total,
+          FROM (SELECT a.account_id, a.currency, a.balance, a.entry_seq, cf.balance AS carried,
+                       coalesce(cf.balance, 0) + coalesce(sum(t.amount), 0) AS total,
                        count(t.account_id) AS entries,
-                       coalesce(max(t.entry_seq), 0) AS max_seq,
-                       count(t.account_id) FILTER (WHERE t.entry_seq = a.entry_seq) AS last_rows,
-                       max(t.balance_after) FILTER (WHERE t.entry_seq = a.entry_seq) AS last_balance
+                       greatest(coalesce(max(t.entry_seq), 0), coalesce(cf.entry_seq, 0)) AS max_seq,
+                       count(t.account_id) FILTER (WHERE t.entry_seq = a.entry_seq) + coalesce((cf.entry_seq = a.entry_seq)::integer, 0) AS last_rows,
+                       coalesce(max(t.balance_after) FILTER (WHERE t.entry_seq = a.entry_seq),
+                                CASE WHEN cf.entry_seq = a.entry_seq THEN cf.balance END) AS last_balance
                   FROM finshard.accounts a
+                  LEFT JOIN finshard.carried_forward cf ON cf.account_id = a.account_id
                   LEFT JOIN finshard.transactions t ON t.account_id = a.account_id
-                 GROUP BY a.account_id) s
+                 GROUP BY a.account_id, cf.account_id) s
          CROSS JOIN LATERAL (VALUES ('balance_sum', s.total <> s.balance),
                                     ('last_balance', s.entry_seq > 0 AND (s.last_rows = 0 OR s.last_balance <> s.balance)),
                                     ('entry_seq', s.max_seq <> s.entry_seq))
@@ -85,7 +95,7 @@ BEGIN
     -- shards: both sides are materialized and meet on the coordinator.
     RETURN QUERY
         WITH expected AS MATERIALIZED (
-            SELECT x.transfer_id, l.account_id, l.kind, l.amount, l.currency
+            SELECT x.transfer_id, l.account_id, l.kind, l.amount, l.currency, coalesce(x.resolved_at, x.created_at) AS at
               FROM finshard.transfers x
               LEFT JOIN finshard.currencies cf ON cf.code = x.currency
               LEFT JOIN finshard.currencies ct ON ct.code = x.to_currency
@@ -98,7 +108,7 @@ BEGIN
              WHERE x.status = 'success' AND l.applies
         ), actual AS MATERIALIZED (
             SELECT t.transfer_id, t.account_id, t.transaction_type::text AS kind, sum(t.amount) AS amount,
-                   min(t.currency) AS currency, count(*) AS legs
+                   min(t.currency) AS currency, count(*) AS legs, min(t.created_at) AS at
               FROM finshard.transactions t
              WHERE t.transaction_type IN ('transfer_out', 'transfer_in', 'fx_in', 'fx_out')
              GROUP BY t.transfer_id, t.account_id, t.transaction_type
@@ -117,15 +127,16 @@ BEGIN
                                 a.amount, a.currency, e.amount, e.currency) END
           FROM expected e
           FULL JOIN actual a ON a.transfer_id = e.transfer_id AND a.account_id = e.account_id AND a.kind = e.kind
-         WHERE e.account_id IS NULL OR a.account_id IS NULL OR a.legs <> 1
-            OR a.amount IS DISTINCT FROM e.amount OR a.currency IS DISTINCT FROM e.currency;
+         WHERE (e.account_id IS NULL OR a.account_id IS NULL OR a.legs <> 1
+                OR a.amount IS DISTINCT FROM e.amount OR a.currency IS DISTINCT FROM e.currency)
+           AND (v_horizon IS NULL OR least(e.at, a.at) >= v_horizon);
 
     -- Trade legs (_fill): each fill settles one trade_buy (-notional) or trade_sell (+notional)
     -- entry, notional = quantity x price in the account's minor units (_cash_amount), and a fee entry of
     -- -commission when there is a commission. Trades are colocated with their account's entries.
     RETURN QUERY
         WITH expected AS (
-            SELECT r.account_id, r.trade_id, l.kind, l.amount, l.half_up, a.currency
+            SELECT r.account_id, r.trade_id, l.kind, l.amount, l.half_up, a.currency, r.executed_at AS at
               FROM finshard.trades r
               JOIN finshard.accounts a ON a.account_id = r.account_id
               JOIN finshard.currencies c ON c.code = a.currency
@@ -138,7 +149,8 @@ BEGIN
                    AS l (kind, amount, half_up)
              WHERE l.kind <> 'fee' OR r.commission > 0
         ), actual AS (
-            SELECT t.account_id, t.trade_id, t.transaction_type::text AS kind, sum(t.amount) AS amount, count(*) AS legs
+            SELECT t.account_id, t.trade_id, t.transaction_type::text AS kind, sum(t.amount) AS amount, count(*) AS legs,
+                   min(t.created_at) AS at
               FROM finshard.transactions t
              WHERE t.transaction_type IN ('trade_buy', 'trade_sell', 'fee')
              GROUP BY t.account_id, t.trade_id, t.transaction_type
@@ -153,23 +165,28 @@ BEGIN
                                 a.amount, e.amount) END
           FROM expected e
           FULL JOIN actual a ON a.account_id = e.account_id AND a.trade_id = e.trade_id AND a.kind = e.kind
-         WHERE e.account_id IS NULL OR a.account_id IS NULL OR a.legs <> 1
-            OR (a.amount IS DISTINCT FROM e.amount AND a.amount IS DISTINCT FROM e.half_up);
+         WHERE (e.account_id IS NULL OR a.account_id IS NULL OR a.legs <> 1
+                OR (a.amount IS DISTINCT FROM e.amount AND a.amount IS DISTINCT FROM e.half_up))
+           AND (v_horizon IS NULL OR least(e.at, a.at) >= v_horizon);
 
     -- Per currency, over every account (house and system included): money enters only by
     -- deposit and leaves by withdraw, trade_buy and fee (paid to the market and to no account
     -- here) and enters again by trade_sell; transfers and fx legs only move it between accounts.
     -- Grouped by the account's currency: an entry in another currency is entry_currency's problem.
+    -- Retired months count through what they carried forward.
     RETURN QUERY
         SELECT NULL::bigint, g.currency, 'currency_total'::text,
                format('accounts hold %s; deposits %s - withdrawals %s + trade sales %s - trade purchases %s - fees %s = %s',
                       g.balances, g.deposits, g.withdrawals, g.sales, g.purchases, g.fees,
                       g.deposits - g.withdrawals + g.sales - g.purchases - g.fees)
           FROM (SELECT a.currency, sum(a.balance) AS balances,
-                       coalesce(sum(f.deposits), 0) AS deposits, coalesce(sum(f.withdrawals), 0) AS withdrawals,
-                       coalesce(sum(f.sales), 0) AS sales, coalesce(sum(f.purchases), 0) AS purchases,
-                       coalesce(sum(f.fees), 0) AS fees
+                       coalesce(sum(f.deposits), 0) + coalesce(sum(cf.deposits), 0) AS deposits,
+                       coalesce(sum(f.withdrawals), 0) + coalesce(sum(cf.withdrawals), 0) AS withdrawals,
+                       coalesce(sum(f.sales), 0) + coalesce(sum(cf.sales), 0) AS sales,
+                       coalesce(sum(f.purchases), 0) + coalesce(sum(cf.purchases), 0) AS purchases,
+                       coalesce(sum(f.fees), 0) + coalesce(sum(cf.fees), 0) AS fees
                   FROM finshard.accounts a
+                  LEFT JOIN finshard.carried_forward cf ON cf.account_id = a.account_id
                   LEFT JOIN (SELECT t.account_id,
                                     sum(t.amount) FILTER (WHERE t.transaction_type = 'deposit') AS deposits,
                                     -sum(t.amount) FILTER (WHERE t.transaction_type = 'withdraw') AS withdrawals,

@@ -46,6 +46,11 @@ BEGIN
         ALTER TABLE finshard.price_alerts DROP CONSTRAINT IF EXISTS price_alerts_account_id_fkey;
     END IF;
 
+    -- A table a later finshard adds to a distributed cluster: its shards are made over one
+    -- connection per node, or Citus refuses this transaction's function commands after them.
+    IF EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'finshard.accounts'::regclass AND partmethod = 'h') THEN
+        PERFORM set_config('citus.multi_shard_modify_mode', 'sequential', true);
+    END IF;
     -- accounts anchors the colocation group; everything an account owns follows it.
     FOR v_table, v_column, v_colocate IN
         VALUES ('finshard.accounts',         'account_id',      'default'),
@@ -60,6 +65,7 @@ BEGIN
                ('finshard.notification_outbox', 'account_id',   'finshard.accounts'),
                ('finshard.price_alerts',     'account_id',      'finshard.accounts'),
                ('finshard.audit_log',        'account_id',      'finshard.accounts'),
+               ('finshard.carried_forward',  'account_id',      'finshard.accounts'),
                -- Market data is per instrument: its own colocation group.
                ('finshard.quotes',           'instrument_id',   'none'),
                ('finshard.market_data',      'instrument_id',   'finshard.quotes')

@@ -66,6 +66,7 @@ INSERT INTO finshard.error_codes (sqlstate, name, meaning, hint) VALUES
     ('FS075', 'archive_mismatch',         'an archive file does not match its table or its manifest', 'Nothing was dropped or loaded. Move the file aside and retire again, or restore from a good copy.'),
     ('FS076', 'archive_already_restored', 'the archive is already loaded into finshard_archive',  'Read the loaded table, or drop it (as its owner) before loading the archive again.'),
     ('FS077', 'wal_archiving_failed',     'WAL archiving fails or is behind on a node',            'Check archive_command and the backup repository on that node (pg_stat_archiver, the server log).'),
+    ('FS078', 'period_retired',           'the month''s ledger entries were retired to the archive', 'Load the month''s archive with finshard.restore_archive and read it in finshard_archive; the books carry the balance forward from it.'),
     ('FS080', 'not_authorized',           'the caller''s role may not do this',                     'Ask an admin.'),
     ('FS081', 'session_required',         'the call needs an end user''s session and has none',     'Log the user in with finshard.login and pass its token as p_session.'),
     ('FS082', 'session_invalid',          'the session token is unknown or malformed',              'Pass the token finshard.login returned; log in again.'),
