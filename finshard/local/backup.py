@@ -259,12 +259,16 @@ def _restore_one(source: Cluster, new: Node, label: str, target: dict[str, Any] 
     datadir.mkdir(mode=0o700)
     chown_to_postgres(datadir)
     lock = directory / "restore-lock"
-    lock.mkdir(exist_ok=True)
-    chown_to_postgres(lock)
+    # A spool of its own: restore empties the stanza's archive queue in the spool, which the
+    # source's node may be filling at that moment (pgBackRest then fails: directory not empty).
+    spool = directory / "restore-spool"
+    for path in (lock, spool):
+        path.mkdir(exist_ok=True)
+        chown_to_postgres(path)
     # archive-get without the async queue: the source's nodes may be pushing to the same stanza.
     restore_command = (f"pgbackrest --config={pgbackrest.config_path(source)} --stanza={pgbackrest.stanza(source, node)} --archive-async=n "
                        f"--lock-path={lock} --pg1-path={datadir} archive-get %f \"%p\"")
-    args = [f"--pg1-path={datadir}", f"--set={label}", f"--lock-path={lock}",
+    args = [f"--pg1-path={datadir}", f"--set={label}", f"--lock-path={lock}", f"--spool-path={spool}",
             f"--recovery-option=restore_command={restore_command}"]
     if target is not None:
         args += [f"--type={target['type']}", f"--target={target['target']}", "--target-action=promote"]
