@@ -146,6 +146,7 @@ CODES: dict[str, tuple[str, str]] = {
     "FS075": ("ArchiveMismatch", 'an archive file does not match its table or its manifest'),
     "FS076": ("ArchiveAlreadyRestored", 'the archive is already loaded into finshard_archive'),
     "FS077": ("WalArchivingFailed", 'WAL archiving fails or is behind on a node'),
+    "FS078": ("PeriodRetired", "the month's ledger entries were retired to the archive"),
     "FS080": ("NotAuthorized", "the caller's role may not do this"),
     "FS081": ("SessionRequired", "the call needs an end user's session and has none"),
     "FS082": ("SessionInvalid", 'the session token is unknown or malformed'),
@@ -499,6 +500,12 @@ class WalArchivingFailed(MaintenanceError):
     sqlstate = "FS077"
 
 
+class PeriodRetired(MaintenanceError):
+    """FS078: the month's ledger entries were retired to the archive."""
+
+    sqlstate = "FS078"
+
+
 class NotAuthorized(AuthorizationError):
     """FS080: the caller's role may not do this."""
 
@@ -675,6 +682,7 @@ by_sqlstate: dict[str, type[FinshardError]] = {
     "FS075": ArchiveMismatch,
     "FS076": ArchiveAlreadyRestored,
     "FS077": WalArchivingFailed,
+    "FS078": PeriodRetired,
     "FS080": NotAuthorized,
     "FS081": SessionRequired,
     "FS082": SessionInvalid,
