@@ -331,6 +331,34 @@ def test_a_session_alone_cannot_take_the_login_over(world):
         assert conn.execute("SELECT email FROM finshard.users WHERE user_id = %s", (uid,)).fetchone()[0] == f"moved{uid}@example.com"
 
 
+def test_a_user_deactivates_themselves_with_the_current_password_and_no_one_else(world):
+    db = world["db"]
+    with db.connect() as conn:
+        uid, other = new_user(conn), new_user(conn)
+        name, other_name = (conn.execute("SELECT username FROM finshard.users WHERE user_id = %s", (u,)).fetchone()[0] for u in (uid, other))
+        conn.execute(f"SET ROLE {world['logins']['finshard_app']}")
+        token = conn.execute("SELECT token FROM finshard.login(%s, 'correct horse')", (name,)).fetchone()[0]
+        other_token = conn.execute("SELECT token FROM finshard.login(%s, 'correct horse')", (other_name,)).fetchone()[0]
+        for args, code in (("%s::bigint, p_session => %s", "FS001"),                                   # a session alone
+                           ("%s::bigint, p_session => %s, p_current_password => 'a guess!'", "FS024")):
+            with pytest.raises(psycopg.Error) as err:
+                conn.execute(f"SELECT finshard.deactivate_user({args})", (uid, token))
+            assert err.value.sqlstate == code
+        with pytest.raises(psycopg.Error) as err:  # another trader
+            conn.execute("SELECT finshard.deactivate_user(%s::bigint, p_session => %s, p_current_password => 'correct horse')",
+                         (uid, other_token))
+        assert err.value.sqlstate == "FS085"
+        conn.execute("RESET ROLE")
+        assert conn.execute("SELECT is_active FROM finshard.users WHERE user_id = %s", (uid,)).fetchone()[0] is True
+        conn.execute(f"SET ROLE {world['logins']['finshard_app']}")
+        conn.execute("SELECT finshard.deactivate_user(%s::bigint, p_session => %s, p_current_password => 'correct horse')", (uid, token))
+        with pytest.raises(psycopg.Error) as err:
+            conn.execute("SELECT finshard.login(%s, 'correct horse')", (name,))
+        assert err.value.sqlstate == "FS024"
+        conn.execute("RESET ROLE")
+        assert conn.execute("SELECT is_active FROM finshard.users WHERE user_id = %s", (uid,)).fetchone()[0] is False
+
+
 def test_a_trader_cannot_make_anyone_an_admin(world):
     with world["db"].connect() as conn:
         conn.execute(f"SET ROLE {world['logins']['finshard_app']}")

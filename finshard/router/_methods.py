@@ -258,7 +258,7 @@ class RouterMethods:
     ) -> list[AccountStatementRow]:
         """Monthly statement (UTC month of p_month): an opening row, every entry in order, a closing
         row whose amount is the month's net and whose balance = opening + entries. Raises FS001,
-        FS010, FS070, FS080-FS085
+        FS010, FS070, FS078 (the month was retired to the archive), FS080-FS085
         """
         result: list[AccountStatementRow] = self.call("account_statement", account_id=account_id, month=month, session=session, reads=reads)
         return result
@@ -371,8 +371,8 @@ class RouterMethods:
         return result
 
     def close_account(self, *, account_id: int, session: str | None = None) -> None:
-        """Closes an empty account (zero balance, nothing reserved). Raises FS001, FS010, FS011, FS015,
-        FS019, FS080-FS085
+        """Closes an empty account (zero balance, nothing reserved, no positions, no open orders).
+        Raises FS001, FS010, FS011, FS015, FS019, FS080-FS085
         """
         self.call("close_account", account_id=account_id, session=session)
 
@@ -528,11 +528,25 @@ class RouterMethods:
         """
         self.call("deactivate_instrument", instrument_id=instrument_id)
 
-    def deactivate_user(self, *, user_id: int, session: str | None = None) -> None:
-        """Deactivates a user: no more logins, sessions, new accounts, payments out or orders (existing
-        accounts keep their money and may receive). Raises FS001, FS020, FS021, FS080-FS085
+    def deactivate_user(
+        self,
+        *,
+        user_id: int,
+        session: str | None = None,
+        current_password: str | None = None,
+        otp: str | None = None,
+    ) -> None:
+        """Deactivates a user (the user's own session, with p_current_password and p_otp with MFA, or
+        an admin's): no more logins, sessions, new accounts, payments out or orders (existing
+        accounts keep their money and may receive). Raises FS001, FS020, FS021, FS024, FS027-FS029,
+        FS080-FS085, FS089
         """
-        self.call("deactivate_user", user_id=user_id, session=session)
+        self.call("deactivate_user",
+            user_id=user_id,
+            session=session,
+            current_password=current_password,
+            otp=otp,
+        )
 
     def deposit(
         self,
@@ -749,8 +763,8 @@ class RouterMethods:
         """Places an order (market, limit, stop, stop_limit; buy or sell; GTC, IOC, FOK, DAY),
         reserving cash or quantity, and fills it at once against the latest quote where it crosses;
         returns order_id (see finshard.orders for its status). Idempotent with p_idempotency_key.
-        Raises FS001, FS002, FS005, FS010-FS012, FS019, FS030, FS050, FS051, FS054-FS059,
-        FS080-FS085, FS021
+        Raises FS001, FS002, FS004 (beyond what a balance or a position holds), FS005, FS010-FS012,
+        FS019, FS030, FS050, FS051, FS054-FS059, FS080-FS085, FS021
         """
         result: int = self.call("place_order",
             account_id=account_id,
@@ -1112,7 +1126,7 @@ class AsyncRouterMethods:
     ) -> list[AccountStatementRow]:
         """Monthly statement (UTC month of p_month): an opening row, every entry in order, a closing
         row whose amount is the month's net and whose balance = opening + entries. Raises FS001,
-        FS010, FS070, FS080-FS085
+        FS010, FS070, FS078 (the month was retired to the archive), FS080-FS085
         """
         result: list[AccountStatementRow] = await self.call("account_statement", account_id=account_id, month=month, session=session, reads=reads)
         return result
@@ -1225,8 +1239,8 @@ class AsyncRouterMethods:
         return result
 
     async def close_account(self, *, account_id: int, session: str | None = None) -> None:
-        """Closes an empty account (zero balance, nothing reserved). Raises FS001, FS010, FS011, FS015,
-        FS019, FS080-FS085
+        """Closes an empty account (zero balance, nothing reserved, no positions, no open orders).
+        Raises FS001, FS010, FS011, FS015, FS019, FS080-FS085
         """
         await self.call("close_account", account_id=account_id, session=session)
 
@@ -1382,11 +1396,25 @@ class AsyncRouterMethods:
         """
         await self.call("deactivate_instrument", instrument_id=instrument_id)
 
-    async def deactivate_user(self, *, user_id: int, session: str | None = None) -> None:
-        """Deactivates a user: no more logins, sessions, new accounts, payments out or orders (existing
-        accounts keep their money and may receive). Raises FS001, FS020, FS021, FS080-FS085
+    async def deactivate_user(
+        self,
+        *,
+        user_id: int,
+        session: str | None = None,
+        current_password: str | None = None,
+        otp: str | None = None,
+    ) -> None:
+        """Deactivates a user (the user's own session, with p_current_password and p_otp with MFA, or
+        an admin's): no more logins, sessions, new accounts, payments out or orders (existing
+        accounts keep their money and may receive). Raises FS001, FS020, FS021, FS024, FS027-FS029,
+        FS080-FS085, FS089
         """
-        await self.call("deactivate_user", user_id=user_id, session=session)
+        await self.call("deactivate_user",
+            user_id=user_id,
+            session=session,
+            current_password=current_password,
+            otp=otp,
+        )
 
     async def deposit(
         self,
@@ -1603,8 +1631,8 @@ class AsyncRouterMethods:
         """Places an order (market, limit, stop, stop_limit; buy or sell; GTC, IOC, FOK, DAY),
         reserving cash or quantity, and fills it at once against the latest quote where it crosses;
         returns order_id (see finshard.orders for its status). Idempotent with p_idempotency_key.
-        Raises FS001, FS002, FS005, FS010-FS012, FS019, FS030, FS050, FS051, FS054-FS059,
-        FS080-FS085, FS021
+        Raises FS001, FS002, FS004 (beyond what a balance or a position holds), FS005, FS010-FS012,
+        FS019, FS030, FS050, FS051, FS054-FS059, FS080-FS085, FS021
         """
         result: int = await self.call("place_order",
             account_id=account_id,

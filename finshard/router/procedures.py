@@ -55,7 +55,7 @@ PROCEDURES: tuple[Proc, ...] = (
     Proc("create_user", _p("username:text", "email:text", "password:text", "role:text", "first_name:text", "last_name:text", "phone:text", "address:text", "pan:text", "session:text"), "scalar", required=3),
     Proc("daily_volume", _p("from:timestamptz", "to:timestamptz"), "rows", writes=False, required=2),
     Proc("deactivate_instrument", _p("instrument_id:bigint"), "void", required=1),
-    Proc("deactivate_user", _p("user_id:bigint", "session:text"), "void", required=1),
+    Proc("deactivate_user", _p("user_id:bigint", "session:text", "current_password:text", "otp:text"), "void", required=1),
     Proc("deposit", _p("account_id:bigint", "amount:numeric", "idempotency_key:text", "description:text", "session:text"), "row", route_by="account_id", idempotent_key="idempotency_key", required=2),
     Proc("disable_mfa", _p("session:text", "password:text", "code:text"), "void", required=3),
     Proc("dispatch_notifications", _p("limit:integer"), "scalar"),

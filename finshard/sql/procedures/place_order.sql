@@ -123,6 +123,6 @@ BEGIN
     RETURN v_order_id;
 END
 $$;
-COMMENT ON FUNCTION finshard.place_order(bigint, bigint, text, text, numeric, numeric, numeric, text, text, text) IS 'Places an order (market, limit, stop, stop_limit; buy or sell; GTC, IOC, FOK, DAY), reserving cash or quantity, and fills it at once against the latest quote where it crosses; returns order_id (see finshard.orders for its status). Idempotent with p_idempotency_key. Raises FS001, FS002, FS005, FS010-FS012, FS019, FS030, FS050, FS051, FS054-FS059, FS080-FS085, FS021';
+COMMENT ON FUNCTION finshard.place_order(bigint, bigint, text, text, numeric, numeric, numeric, text, text, text) IS 'Places an order (market, limit, stop, stop_limit; buy or sell; GTC, IOC, FOK, DAY), reserving cash or quantity, and fills it at once against the latest quote where it crosses; returns order_id (see finshard.orders for its status). Idempotent with p_idempotency_key. Raises FS001, FS002, FS004 (beyond what a balance or a position holds), FS005, FS010-FS012, FS019, FS030, FS050, FS051, FS054-FS059, FS080-FS085, FS021';
 REVOKE ALL ON FUNCTION finshard.place_order(bigint, bigint, text, text, numeric, numeric, numeric, text, text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION finshard.place_order(bigint, bigint, text, text, numeric, numeric, numeric, text, text, text) TO finshard_app, finshard_admin;
