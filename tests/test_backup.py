@@ -93,6 +93,14 @@ def test_backup_list_reports_times_sizes_and_wal_range(db):
         assert last["label"] in {n["label"] for n in result["nodes"]}
         assert last["wal_start"] <= last["wal_stop"] and last["size"] > 0 and last["repo_size"] > 0
         assert datetime.fromisoformat(last["started"]) <= datetime.fromisoformat(last["stopped"])
+    # The repository is encrypted: whoever reads it (a copy, a bucket) reads neither the data nor
+    # the key files; the passphrase is in the config, the postgres user's alone.
+    conf = pgbackrest.config_path(db.cluster)
+    assert "repo1-cipher-type=aes-256-cbc" in conf.read_text() and conf.stat().st_mode & 0o077 == 0
+    repo = Path(db.cluster.backup_repo)
+    copies = list(repo.glob("backup/*/*/pg_data/finshard_audit.key*"))
+    assert copies and all(c.read_bytes().startswith(b"Salted__") for c in copies)
+    assert all(f.read_bytes().startswith(b"Salted__") for f in repo.glob("backup/*/backup.info"))
 
 
 def _transfer(conn: psycopg.Connection, src: int, dst: int, key: str) -> None:

@@ -6,6 +6,8 @@ Backups and restores built on it are finshard.local.backup's. See docs/backup.md
 
 from __future__ import annotations
 
+import os
+import secrets
 import shutil
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
@@ -44,11 +46,32 @@ def archive_settings(cluster: ClusterState, node: Node, datadir: str | None = No
     }
 
 
+def _cipher_pass(cluster: ClusterState, repo: Path) -> str | None:
+    """The passphrase the repository's files are encrypted with (AES-256), made once, with the
+    cluster's first configuration, and kept beside it: whoever reads the repository (a copy, a
+    bucket) reads neither the data nor the key files in the data directories. None for a cluster
+    whose stanzas were made unencrypted by an earlier finshard: pgBackRest cannot change a
+    repository's cipher, and those backups must stay readable."""
+    path = cluster.directory / "pgbackrest" / "repo-cipher-pass"
+    if path.exists():
+        return path.read_text().strip()
+    if any((repo / kind / stanza(cluster, node)).exists() for kind in ("archive", "backup") for node in cluster.nodes):
+        return None
+    passphrase = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(passphrase + "\n")
+    chown_to_postgres(path)
+    return passphrase
+
+
 def _conf_text(cluster: ClusterState, repo: Path, *, with_nodes: bool = True) -> str:
     base = cluster.directory / "pgbackrest"
+    cipher = _cipher_pass(cluster, repo)
     lines = [
         "[global]",
         f"repo1-path={repo}",
+        *(["repo1-cipher-type=aes-256-cbc", f"repo1-cipher-pass={cipher}"] if cipher else []),
         "repo1-retention-full=2",
         # lz4: a fraction of gzip's CPU for WAL pushed on every segment; the repository is local.
         "compress-type=lz4",
@@ -90,7 +113,12 @@ def write_config(cluster: ClusterState) -> Path:
             raise ClusterError(f"cannot create {path}: {exc.strerror}") from None
         chown_to_postgres(path)
     path = config_path(cluster)
-    path.write_text(_conf_text(cluster, repo))
+    # It holds the repository's passphrase: the postgres user's alone.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(_conf_text(cluster, repo))
+    os.chmod(path, 0o600)
+    chown_to_postgres(path)
     return path
 
 

@@ -7,6 +7,7 @@ Backing up, restoring and drilling a local cluster is finshard.local.backup's. S
 from __future__ import annotations
 
 import re
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +45,14 @@ def print_config(dsn: str, repo: str) -> str:
                     dirs[name] = node_conn.execute("SHOW data_directory").fetchone()[0]  # type: ignore[index]
     except db.Error as exc:
         raise ClusterError(f"cannot read the cluster's nodes from {dsn.split('@')[-1]}: {str(exc).strip().splitlines()[0]}") from None
-    out = ["# pgbackrest.conf on every node's host (/etc/pgbackrest/pgbackrest.conf)", "[global]",
-           f"repo1-path={repo_path}", "repo1-retention-full=2", "compress-type=lz4", "archive-async=y",
+    out = ["# pgbackrest.conf on every node's host (/etc/pgbackrest/pgbackrest.conf), mode 0600, owner postgres.",
+           "# The repository is encrypted with this passphrase (made now, at random): the same on every",
+           "# node, kept in your secrets store too. Without it no backup can be restored; with it and the",
+           "# repository, everything can be read.",
+           "[global]",
+           f"repo1-path={repo_path}", "repo1-cipher-type=aes-256-cbc", f"repo1-cipher-pass={secrets.token_urlsafe(48)}",
+           "# Full backups kept 35 days (the automatic restore points' span), each with the WAL it needs.",
+           "repo1-retention-full-type=time", "repo1-retention-full=35", "compress-type=lz4", "archive-async=y",
            "spool-path=/var/spool/pgbackrest", "start-fast=y", "process-max=2", ""]
     for name, host, port in nodes:
         out += [f"[finshard-{name}]", f"pg1-path={dirs[name]}", f"pg1-port={port}", ""]
