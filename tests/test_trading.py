@@ -284,6 +284,22 @@ def test_price_alert_fires_once(db):
         assert conn.execute("SELECT count(*) FROM finshard.notifications WHERE account_id = %s AND kind = 'price_alert'", (acc,)).fetchone()[0] == 1
 
 
+def test_an_account_keeps_at_most_100_armed_alerts_and_cancels_them(db):
+    with db.connect() as conn:
+        iid, acc = instrument(conn), new_account(conn, "USD")
+        ids = [conn.execute("SELECT finshard.create_price_alert(%s::bigint, %s::bigint, 'above', %s::numeric)",
+                            (acc, iid, D(20) + i)).fetchone()[0] for i in range(100)]
+        with pytest.raises(psycopg.Error) as info:
+            conn.execute("SELECT finshard.create_price_alert(%s::bigint, %s::bigint, 'above', 500)", (acc, iid))
+        assert info.value.sqlstate == "FS062" and "100 armed price alerts" in info.value.diag.message_primary
+        conn.execute("SELECT finshard.cancel_price_alert(%s::bigint, %s::bigint)", (acc, ids[0]))
+        with pytest.raises(psycopg.Error) as info:
+            conn.execute("SELECT finshard.cancel_price_alert(%s::bigint, %s::bigint)", (acc, ids[0]))
+        assert info.value.sqlstate == "FS062"
+        conn.execute("SELECT finshard.create_price_alert(%s::bigint, %s::bigint, 'above', 500)", (acc, iid))
+        assert conn.execute("SELECT count(*) FROM finshard.price_alerts WHERE account_id = %s", (acc,)).fetchone()[0] == 100
+
+
 def test_batch_quotes_are_all_or_nothing(db):
     with db.connect() as conn:
         a, b = instrument(conn), instrument(conn)

@@ -349,6 +349,12 @@ class RouterMethods:
         """
         self.call("cancel_order", account_id=account_id, order_id=order_id, session=session)
 
+    def cancel_price_alert(self, *, account_id: int, alert_id: int, session: str | None = None) -> None:
+        """Disarms (deletes) an armed price alert of the account. Raises FS001, FS010, FS019, FS062 (no
+        such armed alert), FS080-FS085
+        """
+        self.call("cancel_price_alert", account_id=account_id, alert_id=alert_id, session=session)
+
     def candles(
         self,
         *,
@@ -464,8 +470,8 @@ class RouterMethods:
         session: str | None = None,
     ) -> int:
         """Arms an alert that fires once (notification + pg_notify on finshard_events) when the quote
-        mid goes above or below p_price; returns alert_id. Raises FS001, FS010, FS011, FS019, FS050,
-        FS051, FS062, FS080-FS085
+        mid goes above or below p_price; returns alert_id. At most 100 armed per account. Raises
+        FS001, FS010, FS011, FS019, FS050, FS051, FS062, FS080-FS085
         """
         result: int = self.call("create_price_alert",
             account_id=account_id,
@@ -1217,6 +1223,12 @@ class AsyncRouterMethods:
         """
         await self.call("cancel_order", account_id=account_id, order_id=order_id, session=session)
 
+    async def cancel_price_alert(self, *, account_id: int, alert_id: int, session: str | None = None) -> None:
+        """Disarms (deletes) an armed price alert of the account. Raises FS001, FS010, FS019, FS062 (no
+        such armed alert), FS080-FS085
+        """
+        await self.call("cancel_price_alert", account_id=account_id, alert_id=alert_id, session=session)
+
     async def candles(
         self,
         *,
@@ -1332,8 +1344,8 @@ class AsyncRouterMethods:
         session: str | None = None,
     ) -> int:
         """Arms an alert that fires once (notification + pg_notify on finshard_events) when the quote
-        mid goes above or below p_price; returns alert_id. Raises FS001, FS010, FS011, FS019, FS050,
-        FS051, FS062, FS080-FS085
+        mid goes above or below p_price; returns alert_id. At most 100 armed per account. Raises
+        FS001, FS010, FS011, FS019, FS050, FS051, FS062, FS080-FS085
         """
         result: int = await self.call("create_price_alert",
             account_id=account_id,

@@ -44,6 +44,7 @@ PROCEDURES: tuple[Proc, ...] = (
     Proc("balance", _p("account_id:bigint", "session:text"), "scalar", route_by="account_id", writes=False, required=1),
     Proc("calculate_position_pnl", _p("account_id:bigint", "instrument_id:bigint", "current_price:numeric", "session:text"), "scalar", route_by="account_id", required=2),
     Proc("cancel_order", _p("account_id:bigint", "order_id:bigint", "session:text"), "void", route_by="account_id", required=2),
+    Proc("cancel_price_alert", _p("account_id:bigint", "alert_id:bigint", "session:text"), "void", route_by="account_id", required=2),
     Proc("candles", _p("instrument_id:bigint", "interval:interval", "from:timestamptz", "to:timestamptz"), "rows", writes=False, required=4),
     Proc("close_account", _p("account_id:bigint", "session:text"), "void", route_by="account_id", required=1),
     Proc("commission", _p("notional:numeric", "currency:text"), "scalar", writes=False, required=2),

@@ -203,6 +203,7 @@ END $$;
 \ir procedures/create_instrument.sql
 \ir procedures/create_pending_transfer.sql
 \ir procedures/create_price_alert.sql
+\ir procedures/cancel_price_alert.sql
 \ir procedures/create_restore_point.sql
 \ir procedures/create_user.sql
 \ir procedures/daily_volume.sql
