@@ -240,6 +240,9 @@ def test_idempotent_order_is_placed_once(db):
         with pytest.raises(psycopg.Error) as info:
             order(conn, acc, iid, "limit", "buy", 1, "9.00", key="ord-3")
         assert info.value.sqlstate == "FS051"
+        # Deactivation ended the resting order and released its cash.
+        assert state(conn, acc, iid, c)[0][0] == "cancelled"
+        assert conn.execute("SELECT reserved FROM finshard.accounts WHERE account_id = %s", (acc,)).fetchone()[0] == 0
 
 
 def test_fill_cash_rounds_against_the_customer_so_slivers_make_no_money(db):

@@ -529,8 +529,8 @@ class RouterMethods:
         return result
 
     def deactivate_instrument(self, *, instrument_id: int) -> None:
-        """Closes trading in an instrument (new orders are rejected with FS051; open orders stay until
-        cancelled). Raises FS001, FS050, FS051
+        """Closes trading in an instrument (new orders are rejected with FS051; open orders are
+        cancelled, releasing what they reserve). Raises FS001, FS050, FS051
         """
         self.call("deactivate_instrument", instrument_id=instrument_id)
 
@@ -1403,8 +1403,8 @@ class AsyncRouterMethods:
         return result
 
     async def deactivate_instrument(self, *, instrument_id: int) -> None:
-        """Closes trading in an instrument (new orders are rejected with FS051; open orders stay until
-        cancelled). Raises FS001, FS050, FS051
+        """Closes trading in an instrument (new orders are rejected with FS051; open orders are
+        cancelled, releasing what they reserve). Raises FS001, FS050, FS051
         """
         await self.call("deactivate_instrument", instrument_id=instrument_id)
 

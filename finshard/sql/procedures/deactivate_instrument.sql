@@ -4,6 +4,9 @@ LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    v_order record;
+    v_count integer := 0;
 BEGIN
     IF current_query() IS NULL OR current_setting('transaction_read_only') = 'on'
        OR current_setting('transaction_isolation') <> 'read committed' THEN
@@ -13,9 +16,25 @@ BEGIN
     PERFORM finshard._caller(NULL);
     PERFORM finshard._instrument(p_instrument_id);
     UPDATE finshard.instruments SET is_active = false WHERE instrument_id = p_instrument_id;
-    PERFORM finshard._audit(0, 'deactivate_instrument', jsonb_build_object('instrument_id', p_instrument_id));
+    -- Its open orders could never fill (no quote is taken for it) nor expire: they end now and
+    -- release what they reserve. Accounts in id order, the lock order of every movement.
+    FOR v_order IN
+        SELECT o.account_id, o.order_id, o.created_at FROM finshard.orders o
+         WHERE o.instrument_id = p_instrument_id AND o.status IN ('new', 'partially_filled')
+         ORDER BY o.account_id, o.order_id
+    LOOP
+        PERFORM 1 FROM finshard.accounts a WHERE a.account_id = v_order.account_id FOR UPDATE;
+        PERFORM 1 FROM finshard.orders o
+         WHERE o.account_id = v_order.account_id AND o.order_id = v_order.order_id AND o.created_at = v_order.created_at
+           AND o.status IN ('new', 'partially_filled') FOR UPDATE;
+        CONTINUE WHEN NOT FOUND;
+        PERFORM finshard._close_order(v_order.account_id, v_order.order_id, 'cancelled', v_order.created_at);
+        v_count := v_count + 1;
+    END LOOP;
+    PERFORM finshard._audit(0, 'deactivate_instrument', jsonb_build_object('instrument_id', p_instrument_id,
+                                                                          'cancelled_orders', v_count));
 END
 $$;
-COMMENT ON FUNCTION finshard.deactivate_instrument(bigint) IS 'Closes trading in an instrument (new orders are rejected with FS051; open orders stay until cancelled). Raises FS001, FS050, FS051';
+COMMENT ON FUNCTION finshard.deactivate_instrument(bigint) IS 'Closes trading in an instrument (new orders are rejected with FS051; open orders are cancelled, releasing what they reserve). Raises FS001, FS050, FS051';
 REVOKE ALL ON FUNCTION finshard.deactivate_instrument(bigint) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION finshard.deactivate_instrument(bigint) TO finshard_admin;
