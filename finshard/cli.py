@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from decimal import Decimal
 from pathlib import Path
@@ -39,7 +40,7 @@ def _guard(fn: F) -> F:
             raise
         except FinshardError as exc:
             code = f" [{exc.sqlstate}]" if exc.sqlstate else ""
-            raise CliError(f"{exc}{code}") from None
+            raise CliError(_node_down(str(exc)) or f"{exc}{code}") from None
         except BrokenPipeError:
             # The reader stopped (`finshard partitions list | head`): no more to say, nothing failed.
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -50,12 +51,23 @@ def _guard(fn: F) -> F:
                 from finshard.errors import translate
 
                 err = translate(exc)
-                raise CliError(f"{err} [{err.sqlstate}]") from None
+                raise CliError(_node_down(str(err)) or f"{err} [{err.sqlstate}]") from None
             if os.environ.get("FINSHARD_DEBUG"):
                 raise
             raise CliError(_one_line(exc)) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _node_down(text: str) -> str | None:
+    """Citus could not reach one of its nodes: which, and why, in an operator's terms (not Citus'
+    words with a tab and a connection SQLSTATE); None for any other error."""
+    down = re.search(r"connection to the remote node (\S+) failed with the following error: ([^\t\n\[]*)", text)
+    if down is None:
+        return None
+    return (f"{text[:down.start()]}the Citus node {down.group(1).split('@')[-1]} is not reachable "
+            f"({down.group(2).strip() or 'no reason given'}): start it (finshard cluster up --dir DIR for a local "
+            "cluster) and run this again")
 
 
 def _one_line(exc: Exception) -> str:
@@ -807,7 +819,8 @@ def notifications() -> None:
 @dsn_option
 @click.option("--follow", is_flag=True,
               help="Register as this node's dispatcher and keep dispatching until interrupted.")
-@click.option("--interval", default=0.2, show_default=True, type=float, help="Seconds between passes with --follow.")
+@click.option("--interval", default=0.2, show_default=True, type=click.FloatRange(min=0.01, max=3600),
+              help="Seconds between passes with --follow.")
 @_guard
 def notifications_dispatch(dsn: str, follow: bool, interval: float) -> None:
     """Send stored notifications that were not sent when created (deferred delivery).

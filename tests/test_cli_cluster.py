@@ -69,8 +69,22 @@ def test_citus_cluster_up_registers_two_workers(scratch):
         assert ports == {n["port"] for n in status if n["role"] == "worker"}
         assert run("cluster", "up", "--dir", str(directory), "--workers", "2").returncode == 0
         assert_one_line_error(run("cluster", "up", "--dir", str(directory), "--workers", "3"), "2 worker(s)", "keeps that shape")
+        # A worker down: what needs it names it, in one line, without Citus' raw words or code.
+        worker = [n for n in status if n["role"] == "worker"][-1]
+        subprocess.run(["runuser", "-u", "postgres", "--", "/usr/lib/postgresql/15/bin/pg_ctl", "-D", worker["datadir"],
+                        "-m", "fast", "stop"], check=True, capture_output=True)
+        down = run("install", "--dsn", res.stdout.strip())
+        assert_one_line_error(down, f"the Citus node 127.0.0.1:{worker['port']} is not reachable (Connection refused)")
+        assert "[08006]" not in down.stderr
     finally:
         run("cluster", "down", "--dir", str(directory))
+
+
+def test_citus_without_workers_and_replicas_without_ha_are_refused(scratch):
+    directory = scratch("finshard-cli-") / "c"
+    assert_one_line_error(run("cluster", "up", "--dir", str(directory), "--citus", "--workers", "0"), "at least one worker")
+    assert_one_line_error(run("cluster", "up", "--dir", str(directory), "--no-citus", "--replicas", "3"), "without --ha")
+    assert not directory.exists() or not any(directory.iterdir())
 
 
 def test_up_in_a_non_empty_foreign_directory_is_refused(scratch):

@@ -82,6 +82,16 @@ def test_keys_rotate_reencrypts_every_user_and_drops_the_old_key(db):
         assert err.value.sqlstate == "FS090"
 
 
+@pytest.mark.citus
+def test_keys_rotate_and_upgrade_refuse_a_workers_dsn(citus):
+    # On a worker, "every node" is the workers: the coordinator would keep the old key.
+    worker = next(n for n in citus.cluster.nodes if n.role == "worker")
+    before = {n.name: open(f"{n.datadir}/finshard_pii.key").read() for n in citus.cluster.nodes}
+    for args in (("keys", "rotate"), ("upgrade", "--dry-run")):
+        assert_one_line_error(run(*args, "--dsn", worker.dsn()), "is a Citus worker", "through the coordinator")
+    assert {n.name: open(f"{n.datadir}/finshard_pii.key").read() for n in citus.cluster.nodes} == before
+
+
 def test_a_notification_event_carries_ids_only_and_a_forged_one_is_recognised(db):
     with db.connect() as conn:
         acc = new_account(conn, "USD")

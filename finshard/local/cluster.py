@@ -67,6 +67,8 @@ class Cluster(ClusterState):
             raise ClusterError(f"--workers must be between 0 and 16, not {workers}")
         if ha and not 1 <= replicas <= 4:
             raise ClusterError(f"--replicas must be between 1 and 4, not {replicas}")
+        if not ha and replicas != 1:
+            raise ClusterError("--replicas counts the standbys of --ha; without --ha a cluster has none")
         if ha and pgbouncer:
             raise ClusterError("--pgbouncer does not follow a Patroni failover; run --ha without it (docs/ha.md)")
         pg_bin = find_pg_bin()
@@ -94,6 +96,9 @@ class Cluster(ClusterState):
         if use_citus and not available:
             raise ClusterError("the citus extension is not installed for PostgreSQL 15 on this machine; run without --citus for a single plain node")
         citus = available if use_citus is None else use_citus
+        if citus and workers == 0:
+            raise ClusterError("a Citus cluster needs at least one worker to hold the shards (--workers 1 or more), "
+                               "or --no-citus for one plain node")
         try:
             directory.mkdir(parents=True, exist_ok=True)
         except OSError as exc:

@@ -26,7 +26,7 @@ from typing import Any, Callable
 from finshard import __version__, db
 from finshard.errors import FinshardError
 
-__all__ = ["sql_root", "install_steps", "install", "InstallReport", "schema_fingerprint", "SchemaMismatch",
+__all__ = ["sql_root", "install_steps", "install", "InstallReport", "schema_fingerprint", "SchemaMismatch", "refuse_worker",
            "Migration", "migrations", "InstalledSchema", "installed_schema"]
 
 _INCLUDE = re.compile(r"^\\ir\s+(\S+)\s*$")
@@ -228,6 +228,7 @@ def install(dsn: str, *, shard_count: int | None = None, upgrade_only: bool = Fa
             if _scalar(conn, _INSTALL_RUNNING) or time.monotonic() > deadline:
                 raise FinshardError(f"another finshard install or upgrade is running on {_safe(dsn)}; wait for it and retry")
             time.sleep(0.2)
+        refuse_worker(conn, dsn, "install and upgrade through the coordinator, whose DDL reaches every shard")
         found = installed_schema(conn)
         if found is None and upgrade_only:
             raise FinshardError(f"{_safe(dsn)} holds no finshard to upgrade; install it with finshard install --dsn DSN")
@@ -291,10 +292,16 @@ def _citus(conn: db.Connection[Any], dsn: str, *, create: bool) -> bool:
         if "citus" in str(_scalar(conn, "SHOW shared_preload_libraries")):
             conn.execute("CREATE EXTENSION citus")
             citus = True
-    if citus and _scalar(conn, "SELECT count(*) FROM pg_dist_node") and not _scalar(conn, "SELECT citus_is_coordinator()"):
-        raise FinshardError(f"{_safe(dsn)} is a Citus worker; install and upgrade through the coordinator, "
-                            "whose DDL reaches every shard")
+    if citus:
+        refuse_worker(conn, dsn, "install and upgrade through the coordinator, whose DDL reaches every shard")
     return citus
+
+
+def refuse_worker(conn: db.Connection[Any], dsn: str, instead: str) -> None:
+    """Refuses a Citus worker's DSN for what only the coordinator may do (``instead`` says so)."""
+    if (_scalar(conn, "SELECT count(*) FROM pg_extension WHERE extname = 'citus'")
+            and _scalar(conn, "SELECT count(*) FROM pg_dist_node") and not _scalar(conn, "SELECT citus_is_coordinator()")):
+        raise FinshardError(f"{_safe(dsn)} is a Citus worker; {instead}")
 
 
 def _check_level(found: InstalledSchema, latest: int, fingerprint: str, dsn: str) -> None:

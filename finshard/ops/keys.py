@@ -54,6 +54,10 @@ def rotate_pii_key(conn: db.Connection[Any]) -> dict[str, Any]:
     then the old one gone.
 
     The new key is written in front of the old one first, so that rows are readable throughout."""
+    from finshard.ops.installer import refuse_worker
+
+    # On a worker, "every node" would be the workers: the coordinator kept the old key.
+    refuse_worker(conn, str(conn.info.dsn), "rotate keys through the coordinator, which writes every node's key file")
     found = _read_all(conn, "pii")
     present = {v for v in found.values() if v is not None}
     if len(present) != 1 or None in found.values():
