@@ -786,7 +786,18 @@ def pgbouncer_config(directory: Path, out: Path | None) -> None:
     from finshard.local import pgbouncer as pgb
     from finshard.local.cluster import Cluster
 
-    written = pgb.write_configs(Cluster.load(directory), out)
+    cluster = Cluster.load(directory)
+    if cluster.ha:
+        raise CliError("pgbouncer does not follow a Patroni failover: its configuration would name today's primaries "
+                       "(docs/ha.md)")
+    if out is not None:
+        # Secrets (SCRAM, TLS keys) in a data directory go into every base backup and rewind.
+        target = out.resolve()
+        for node in cluster.nodes:
+            datadir = Path(node.datadir).resolve()
+            if target == datadir or datadir in target.parents:
+                raise CliError(f"--out {out} is inside {node.name}'s data directory; write the configuration elsewhere")
+    written = pgb.write_configs(cluster, out)
     for path in written:
         click.echo(str(path))
 

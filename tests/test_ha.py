@@ -262,6 +262,9 @@ def test_one_node_with_a_standby_fails_over_with_nothing_lost(ha_plain: Cluster)
 
 
 def test_a_stopped_ha_cluster_starts_again_with_its_data(ha_plain: Cluster) -> None:
+    # Nor is a pgbouncer configuration written for it: it would name today's primaries.
+    refused = CliRunner().invoke(main, ["pgbouncer", "config", "--dir", str(ha_plain.directory)])
+    assert refused.exit_code == 1 and "does not follow a Patroni failover" in refused.output
     with Router.connect(ha_plain.dsn()) as r:
         acc = _account(r)
     CliRunner().invoke(main, ["cluster", "down", "--dir", str(ha_plain.directory)])

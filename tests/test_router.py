@@ -485,3 +485,16 @@ def test_money_inside_a_json_result_arrives_as_decimal(db):
         async with await AsyncRouter.connect(db.dsn) as ar:
             return await ar.user_analytics(user_id=user, from_=since, to=until)
     assert asyncio.run(run()) == report
+
+
+def test_pgbouncer_config_is_not_written_into_a_data_directory(plain, scratch):
+    from tests.test_cli_cluster import assert_one_line_error, run
+
+    directory = plain.cluster.directory
+    inside = Path(plain.cluster.nodes[0].datadir) / "pgbouncer-out"
+    assert_one_line_error(run("pgbouncer", "config", "--dir", str(directory), "--out", str(inside)), "inside", "data directory")
+    assert not inside.exists()
+    out = scratch("finshard-pgb-") / "conf"
+    res = run("pgbouncer", "config", "--dir", str(directory), "--out", str(out))
+    assert res.returncode == 0, res.stderr
+    assert (out / "userlist.txt").exists()
