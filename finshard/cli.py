@@ -879,7 +879,8 @@ def audit() -> None:
 
 @audit.command("verify")
 @dsn_option
-@click.option("--account", "account_id", type=int, default=None, help="One account's chain (default: all, and the ledger).")
+@click.option("--account", "account_id", type=click.IntRange(-(2**63), 2**63 - 1), default=None,
+              help="One account's chain (default: all, and the ledger).")
 @click.option("--checkpoint", "checkpoint_path", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
               help="A file from finshard audit checkpoint: also find every rewrite since it.")
 @json_option

@@ -160,3 +160,20 @@ def test_the_demo_refuses_a_cluster_it_did_not_create(plain):
     assert_one_line_error(run("demo", "--dir", str(plain.cluster.directory)), "did not create", "--dir")
     with plain.connect() as conn:
         assert conn.execute("SELECT count(*) FROM finshard.users").fetchone()[0] == users
+
+
+def test_up_where_the_postgres_user_cannot_enter_records_nothing(scratch):
+    parent = scratch("finshard-cli-") / "private"
+    parent.mkdir(mode=0o700)
+    directory = parent / "c"
+    refused = run("cluster", "up", "--dir", str(directory), "--no-citus")
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert "cannot enter" in refused.stderr.strip().splitlines()[-1]
+    assert not (directory / "cluster.json").exists()
+    # Nothing half-made to trip over: once the parent opens, the same directory takes a cluster.
+    parent.chmod(0o755)
+    res = run("cluster", "up", "--dir", str(directory), "--no-citus")
+    try:
+        assert res.returncode == 0, res.stderr
+    finally:
+        run("cluster", "down", "--dir", str(directory))

@@ -315,6 +315,9 @@ def test_audit_verify_with_a_checkpoint_finds_the_newest_entry_cut_and_the_head_
     res = run("audit", "checkpoint", "--dsn", db.dsn, "--out", str(cp))
     assert res.returncode == 0, res.stderr
     assert _verify(db, "--account", str(chain), "--checkpoint", str(cp)) == (0, [])
+    garbled = cp.with_name("garbled.json")
+    garbled.write_text("not json")
+    assert_one_line_error(run("audit", "verify", "--dsn", db.dsn, "--checkpoint", str(garbled)), "is not a finshard audit checkpoint (not JSON")
     with db.connect() as conn:
         newest = conn.execute("SELECT audit_seq FROM finshard.accounts WHERE account_id = %s", (chain,)).fetchone()[0]
         conn.execute(f"DELETE FROM finshard.audit_log WHERE account_id = %s AND audit_seq = %s {RECENT}", (chain, newest))

@@ -138,8 +138,9 @@ class Cluster(ClusterState):
             ha_mod.patroni_bin()
             ha_mod.etcd_bin()
             cluster.etcd_port, cluster.etcd_peer_port = port(), port()
-        cluster.save()  # complete=false until every node is up: a failure leaves a recognisable half-created dir
+        # Before anything is recorded: a directory the servers cannot reach is no cluster, half or whole.
         make_traversable(directory)
+        cluster.save()  # complete=false until every node is up: a failure leaves a recognisable half-created dir
         if tls:
             progress("a private CA and a certificate per node (TLS on every TCP connection)")
             cluster.make_tls()

@@ -51,6 +51,8 @@ def checkpoint(dsn: str, path: Path | None) -> dict[str, Any]:
 def _load(path: Path, key: bytes) -> dict[str, Any]:
     try:
         document = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise FinshardError(f"{path} is not a finshard audit checkpoint (not JSON: {exc.msg} at line {exc.lineno})") from None
     except (OSError, ValueError) as exc:
         raise FinshardError(f"cannot read checkpoint {path}: {exc}") from None
     if not isinstance(document, dict) or document.get("format") != _FORMAT:
