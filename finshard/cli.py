@@ -636,8 +636,9 @@ def backup_drill(directory: Path, to: Path | None, keep: bool, as_json: bool) ->
         _dump(report)
     else:
         for key in ("restore_point", "transfers_acknowledged", "acknowledged_before_point", "started_after_point",
-                    "in_flight_at_point", "cross_node_transfers", "backup_seconds", "restore_seconds", "restored_directory"):
+                    "in_flight_at_point", "cross_node_transfers", "backup_seconds", "restore_seconds"):
             click.echo(f"{key}: {report[key]}")
+        click.echo(f"restored_directory: {report['restored_directory'] or 'removed (--keep keeps it)'}")
         for problem in report["problems"]:
             click.echo(f"problem: {problem}")
     if report["problems"]:
@@ -734,8 +735,13 @@ def _ha_cluster(directory: Path) -> Any:
 @_guard
 def failover_drill(directory: Path, group: int | None, coordinator: bool, node: str | None, clients: int, as_json: bool) -> None:
     """Kill a primary under load and measure recovery; prove no acknowledged write was lost or doubled."""
+    import logging
+
     from finshard.local.cluster import Cluster
 
+    # The drill kills a primary on purpose: the pools' notes on each broken connection they discard
+    # are what it causes, not news (the report counts what reached the application).
+    logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
     if Cluster.load(directory).ha:
         from finshard.local.ha_drill import drill as ha_drill
 
@@ -750,7 +756,12 @@ def failover_drill(directory: Path, group: int | None, coordinator: bool, node: 
         from finshard.local.failover import drill
 
         report = drill(directory, node_name=node, progress=_progress)
-    _dump(report) if as_json else click.echo("\n".join(f"{k}: {v}" for k, v in report.items()))
+    if as_json:
+        _dump(report)
+    else:
+        # Nested figures (per currency, per node) as JSON on their line, not Python's repr.
+        click.echo("\n".join(f"{k}: {json.dumps(v, default=_json_default) if isinstance(v, (dict, list)) else v}"
+                              for k, v in report.items()))
     if report.get("ok") is False:
         raise CliError(f"failover drill failed: {_drill_failure(report)}")
 

@@ -392,6 +392,9 @@ def test_sql_routing_decisions(citus):
         assert r.explain_route("SELECT finshard.create_instrument('X', 'Y')").kind == "coordinator"
         with pytest.raises(errors.UnparsableSQL):
             r.explain_route("SELEKT * FROM nowhere where")
+        for garbage in ("SELEC garbage", "garbage", "1 + 1"):  # expressions sqlglot accepts, no statement
+            with pytest.raises(errors.UnparsableSQL, match="is not a statement"):
+                r.explain_route(garbage)
         with citus.connect() as conn:
             acc = new_account(conn, "USD", "1.00")
         rows = r.execute("SELECT balance FROM finshard.accounts WHERE account_id = %s", [acc])

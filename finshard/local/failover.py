@@ -41,7 +41,9 @@ def drill(directory: str | Path, *, node_name: str | None = None, writes: int = 
             raise ClusterError("finshard is not installed on this cluster; run: finshard install --dsn " + dsn)
 
     progress(f"building a synchronous standby of {node.name}")
-    standby_dir = Path(node.datadir + "-standby")
+    # Two directories in turn: a second drill's standby takes the directory the first one failed
+    # (its leftover is removed), instead of a name growing by "-standby" each time.
+    standby_dir = Path(node.datadir[:-len("-standby")] if node.datadir.endswith("-standby") else node.datadir + "-standby")
     if standby_dir.exists():
         shutil.rmtree(standby_dir)
     standby_port = free_port()
@@ -133,13 +135,13 @@ def drill(directory: str | Path, *, node_name: str | None = None, writes: int = 
         for key, (acc, balance) in acknowledged.items():
             if not conn.execute("SELECT 1 FROM finshard.idempotency_keys WHERE account_id = %s AND idempotency_key = %s", (acc, key)).fetchone():
                 lost.append(key)
-        last = conn.execute("SELECT max(entry_seq) FROM finshard.transactions WHERE account_id = ANY(%s)", (mine,)).fetchone()[0]  # type: ignore[index]
+        entries = conn.execute("SELECT count(*) FROM finshard.transactions WHERE account_id = ANY(%s)", (mine,)).fetchone()[0]  # type: ignore[index]
     with Router.connect(cluster.dsn()) as r:
         after = r.deposit(account_id=mine[0], amount=Decimal("1.00"))
     if lost:
         raise ClusterError(f"{len(lost)} acknowledged writes were lost in the failover")
     return {"node": node.name, "old_port": node.port, "new_port": standby_port, "acknowledged_writes": len(acknowledged),
-            "lost_writes": 0, "accounts_on_node": len(mine), "ledger_entries_checked": last,
+            "lost_writes": 0, "accounts_on_node": len(mine), "ledger_entries_on_node_accounts": entries,
             "seconds_to_promote_and_repoint": round(t_back - t_fail, 2), "write_after_failover": str(after["balance"]),
             "failed_datadir": str(failed_dir), "promoted_datadir": str(standby_dir)}
 

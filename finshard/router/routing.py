@@ -89,6 +89,9 @@ def route(sql: str, params: Sequence[Any] | dict[str, Any] | None, topology: Top
     if len(statements) != 1:
         raise UnparsableSQL(f"route one statement at a time, not {len(statements)}")
     stmt = statements[0]
+    # sqlglot reads a bare expression ("SELEC garbage" is a column with an alias): no statement.
+    if isinstance(stmt, (exp.Condition, exp.Alias, exp.Identifier, exp.Paren)):
+        raise UnparsableSQL(f"cannot parse SQL to route it: {sql.strip()[:60]!r} is not a statement")
     coordinator = topology.coordinator
     if not topology.citus:
         return Route(coordinator, "local", "plain PostgreSQL: one node holds everything")
