@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for pkg in postgresql-15 postgresql-client-15 postgresql-contrib postgresql-15-cron pgbackrest pgbouncer etcd-server python3-venv; do
+for pkg in postgresql-15 postgresql-client-15 postgresql-contrib postgresql-15-cron postgresql-15-pgaudit pgbackrest pgbouncer etcd-server python3-venv; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from pathlib import Path
 from decimal import Decimal
 
 import psycopg
@@ -90,6 +91,31 @@ def test_keys_rotate_and_upgrade_refuse_a_workers_dsn(citus):
     for args in (("keys", "rotate"), ("upgrade", "--dry-run")):
         assert_one_line_error(run(*args, "--dsn", worker.dsn()), "is a Citus worker", "through the coordinator")
     assert {n.name: open(f"{n.datadir}/finshard_pii.key").read() for n in citus.cluster.nodes} == before
+
+
+def test_ddl_and_role_changes_and_connections_are_in_every_nodes_log_without_passwords(db):
+    """pgAudit logs every DDL statement and role change, superusers' included; the server logs who
+    connected. A login's password is not in the log."""
+    from finshard.local.postgres import pgaudit_installed
+
+    if not pgaudit_installed():
+        pytest.skip("pgAudit is not installed (apt-get install postgresql-15-pgaudit; scripts/setup.sh does)")
+    name, password = f"aud_{uuid.uuid4().hex[:8]}", f"pw-{uuid.uuid4().hex}"
+    assert run("roles", "create-login", "--dsn", db.dsn, name, "--role", "readonly", "--password", password).returncode == 0
+    with db.connect() as conn:
+        assert conn.execute("SHOW pgaudit.log").fetchone()[0] == "ddl, role"
+        assert conn.execute("SHOW log_connections").fetchone()[0] == "on"
+        conn.execute(f"CREATE TABLE public.audited_{name} (a int)")
+        conn.execute(f"DROP TABLE public.audited_{name}")
+        conn.execute(f"DROP OWNED BY {name}")
+        conn.execute(f"DROP ROLE {name}")
+    for node in db.cluster.nodes:
+        log = (Path(node.datadir) / "server.log").read_text(errors="replace")
+        assert password not in log
+        if node.role in ("coordinator", "single"):
+            assert f'CREATE ROLE ""{name}"" LOGIN PASSWORD <REDACTED>' in log
+            assert f"AUDIT: SESSION" in log and f"DROP TABLE public.audited_{name}" in log
+            assert "connection authorized: user=postgres database=finshard" in log
 
 
 def test_a_notification_event_carries_ids_only_and_a_forged_one_is_recognised(db):

@@ -28,7 +28,7 @@ from finshard.errors import ClusterError
 from finshard.local import pgbackrest
 from finshard.local import tls as tls_mod
 from finshard.local.postgres import as_postgres, chown_to_postgres, find_pg_bin, group_postgres
-from finshard.local.settings import BASE_SETTINGS, CITUS_SETTINGS, CRON_SETTINGS, PG_HBA_TLS, preload_libraries
+from finshard.local.settings import AUDIT_SETTINGS, BASE_SETTINGS, CITUS_SETTINGS, CRON_SETTINGS, PG_HBA_TLS, preload_libraries
 from finshard.local.state import DATABASE, SUPERUSER, ClusterState, Member
 
 __all__ = ["patroni_bin", "etcd_bin", "create", "start", "stop", "groups", "switchover", "failover",
@@ -99,6 +99,8 @@ def _config(cluster: ClusterState, member: Member) -> dict[str, Any]:
         shared["shared_preload_libraries"] = ",".join(libs)
     if "pg_cron" in libs:
         shared.update({k: v.strip("'") for k, v in CRON_SETTINGS.items()})
+    if "pgaudit" in libs:
+        shared.update({k: v.strip("'") for k, v in AUDIT_SETTINGS.items()})
     # pg_rewind needs hint bits in WAL to rejoin an old primary as a standby.
     shared["wal_log_hints"] = "on"
     # A standby answers read-only calls; a long report must not be cancelled by replayed vacuum.

@@ -107,6 +107,12 @@ def server_settings(pg_bin: Path | None = None) -> frozenset[str]:
     return frozenset(line.split("\t", 1)[0] for line in res.stdout.splitlines() if line)
 
 
+def pgaudit_installed(pg_bin: Path | None = None) -> bool:
+    """True when pgAudit is installed for these binaries (Debian: postgresql-15-pgaudit)."""
+    _share, lib = _pg_dirs(pg_bin or find_pg_bin())
+    return (Path(lib) / "pgaudit.so").exists()
+
+
 def pg_cron_installed(pg_bin: Path | None = None) -> bool:
     """True when the pg_cron extension is installed for these binaries (Debian: postgresql-15-cron)."""
     share, lib = _pg_dirs(pg_bin or find_pg_bin())

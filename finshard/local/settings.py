@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from finshard.local import pgbackrest
-from finshard.local.postgres import pg_cron_installed, server_settings
+from finshard.local.postgres import pg_cron_installed, pgaudit_installed, server_settings
 from finshard.local.state import DATABASE, ClusterState, Node
 
-__all__ = ["BASE_SETTINGS", "CITUS_SETTINGS", "CRON_SETTINGS", "PG_HBA_TLS", "preload_libraries", "node_settings",
+__all__ = ["BASE_SETTINGS", "CITUS_SETTINGS", "CRON_SETTINGS", "AUDIT_SETTINGS", "PG_HBA_TLS", "preload_libraries", "node_settings",
            "write_settings"]
 
 # Settings every node gets. Citus needs the preload and prepared transactions (its 2PC);
@@ -25,6 +25,9 @@ BASE_SETTINGS: dict[str, str] = {
     "max_replication_slots": "10",
     "log_min_messages": "warning",
     "log_line_prefix": "'%m [%p] %q%u@%d '",
+    # Who connected, from where, and for how long: the server log is the access log (seed 002).
+    "log_connections": "on",
+    "log_disconnections": "on",
     "timezone": "'UTC'",
 }
 CITUS_SETTINGS: dict[str, str] = {
@@ -42,8 +45,21 @@ CRON_SETTINGS: dict[str, str] = {
 }
 
 
+# pgAudit in the server log: every DDL statement and every change of roles and privileges, by
+# whom, superusers included (finshard's own audit chains see only what goes through its
+# functions). Not reads or writes: those are the functions' own, audited in the chains, and a
+# statement's text could carry a session token. No parameters, no catalog noise.
+AUDIT_SETTINGS: dict[str, str] = {
+    "pgaudit.log": "'ddl, role'",
+    "pgaudit.log_catalog": "off",
+    "pgaudit.log_parameter": "off",
+    "pgaudit.log_relation": "off",
+}
+
+
 def preload_libraries(citus: bool, pg_bin: Path | None = None) -> list[str]:
-    """Libraries every node preloads: citus (first, as it requires) and pg_cron where installed.
+    """Libraries every node preloads: citus (first, as it requires), then pg_cron and pgaudit where
+    installed.
 
     pg_cron runs finshard's maintenance jobs in the finshard database (cron.database_name); it is
     preloaded on workers too, because Citus propagates CREATE EXTENSION to them.
@@ -51,6 +67,8 @@ def preload_libraries(citus: bool, pg_bin: Path | None = None) -> list[str]:
     libs = ["citus"] if citus else []
     if pg_cron_installed(pg_bin):
         libs.append("pg_cron")
+    if pgaudit_installed(pg_bin):
+        libs.append("pgaudit")
     return libs
 
 
@@ -92,6 +110,8 @@ def node_settings(node: Node, *, citus: bool, cluster: ClusterState | None = Non
         settings["shared_preload_libraries"] = "'" + ",".join(libs) + "'"
     if "pg_cron" in libs:
         settings.update(CRON_SETTINGS)
+    if "pgaudit" in libs:
+        settings.update(AUDIT_SETTINGS)
     if cluster is not None and cluster.backup_repo:
         settings.update(pgbackrest.archive_settings(cluster, node))
     return settings
