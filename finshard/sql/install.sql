@@ -129,6 +129,7 @@ END $$;
 \ir procedures/_check_text.sql
 \ir procedures/_claim_pending.sql
 \ir procedures/_close_order.sql
+\ir procedures/_end_order.sql
 \ir procedures/_conninfo_quote.sql
 \ir procedures/_count_login_attempt.sql
 \ir procedures/_credit_leg.sql

@@ -23,13 +23,7 @@ BEGIN
          WHERE o.instrument_id = p_instrument_id AND o.status IN ('new', 'partially_filled')
          ORDER BY o.account_id, o.order_id
     LOOP
-        PERFORM 1 FROM finshard.accounts a WHERE a.account_id = v_order.account_id FOR UPDATE;
-        PERFORM 1 FROM finshard.orders o
-         WHERE o.account_id = v_order.account_id AND o.order_id = v_order.order_id AND o.created_at = v_order.created_at
-           AND o.status IN ('new', 'partially_filled') FOR UPDATE;
-        CONTINUE WHEN NOT FOUND;
-        PERFORM finshard._close_order(v_order.account_id, v_order.order_id, 'cancelled', v_order.created_at);
-        v_count := v_count + 1;
+        v_count := v_count + finshard._end_order(v_order.account_id, v_order.order_id, v_order.created_at, 'cancelled')::integer;
     END LOOP;
     PERFORM finshard._audit(0, 'deactivate_instrument', jsonb_build_object('instrument_id', p_instrument_id,
                                                                           'cancelled_orders', v_count));

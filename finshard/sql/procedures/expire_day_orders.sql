@@ -36,15 +36,7 @@ BEGIN
         SELECT o.account_id, o.order_id, o.created_at FROM finshard.orders o
          WHERE o.time_in_force = 'DAY' AND o.status IN ('new', 'partially_filled') AND o.created_at < p_cutoff
     LOOP
-        PERFORM 1 FROM finshard.accounts a WHERE a.account_id = v_order.account_id FOR UPDATE;
-        -- Still open once its account is locked (as _match_order checks): a cancel or fill since
-        -- this run read it has already released what it reserved.
-        PERFORM 1 FROM finshard.orders o
-         WHERE o.account_id = v_order.account_id AND o.order_id = v_order.order_id AND o.created_at = v_order.created_at
-           AND o.status IN ('new', 'partially_filled') FOR UPDATE;
-        CONTINUE WHEN NOT FOUND;
-        PERFORM finshard._close_order(v_order.account_id, v_order.order_id, 'expired', v_order.created_at);
-        v_count := v_count + 1;
+        v_count := v_count + finshard._end_order(v_order.account_id, v_order.order_id, v_order.created_at, 'expired')::integer;
     END LOOP;
     RETURN v_count;
 END
