@@ -104,7 +104,7 @@ CODES: dict[str, tuple[str, str]] = {
     "FS012": ("AccountFrozen", 'the account is frozen'),
     "FS013": ("InsufficientFunds", 'the available balance does not cover the amount'),
     "FS014": ("SameAccount", 'a transfer names the same account twice'),
-    "FS015": ("AccountNotEmpty", 'the account still holds money or reservations'),
+    "FS015": ("AccountNotEmpty", 'the account still holds money, reservations, positions or open orders'),
     "FS016": ("DuplicateAccount", 'the user already has an account of this bank, currency and type'),
     "FS017": ("UnknownCurrency", 'the currency is not in finshard.currencies'),
     "FS018": ("FxRateMissing", 'no exchange rate is in force for this currency pair'),
@@ -138,6 +138,8 @@ CODES: dict[str, tuple[str, str]] = {
     "FS062": ("InvalidAlert", 'the price alert condition or price is invalid'),
     "FS063": ("PositionNotFound", 'the account holds no position in this instrument'),
     "FS064": ("NotificationNotFound", 'no notification has this id on this account'),
+    "FS065": ("AlertLimit", 'the account keeps as many armed price alerts as it may (100)'),
+    "FS066": ("AlertNotFound", 'the account has no armed price alert with this id'),
     "FS070": ("InvalidPeriod", 'a date range or month is invalid'),
     "FS071": ("PartitionMissing", 'no partition covers the requested time'),
     "FS072": ("ArchiveDirUnset", 'no archive directory is set, so partitions cannot be archived before they are dropped'),
@@ -249,7 +251,7 @@ class SameAccount(AccountError):
 
 
 class AccountNotEmpty(AccountError):
-    """FS015: the account still holds money or reservations."""
+    """FS015: the account still holds money, reservations, positions or open orders."""
 
     sqlstate = "FS015"
 
@@ -450,6 +452,18 @@ class NotificationNotFound(MarketError):
     """FS064: no notification has this id on this account."""
 
     sqlstate = "FS064"
+
+
+class AlertLimit(MarketError):
+    """FS065: the account keeps as many armed price alerts as it may (100)."""
+
+    sqlstate = "FS065"
+
+
+class AlertNotFound(MarketError):
+    """FS066: the account has no armed price alert with this id."""
+
+    sqlstate = "FS066"
 
 
 class InvalidPeriod(MaintenanceError):
@@ -674,6 +688,8 @@ by_sqlstate: dict[str, type[FinshardError]] = {
     "FS062": InvalidAlert,
     "FS063": PositionNotFound,
     "FS064": NotificationNotFound,
+    "FS065": AlertLimit,
+    "FS066": AlertNotFound,
     "FS070": InvalidPeriod,
     "FS071": PartitionMissing,
     "FS072": ArchiveDirUnset,

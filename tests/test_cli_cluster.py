@@ -80,9 +80,15 @@ def test_citus_cluster_up_registers_two_workers(scratch):
         run("cluster", "down", "--dir", str(directory))
 
 
-def test_citus_without_workers_and_replicas_without_ha_are_refused(scratch):
+@pytest.mark.citus
+def test_citus_without_workers_is_refused(scratch):
     directory = scratch("finshard-cli-") / "c"
     assert_one_line_error(run("cluster", "up", "--dir", str(directory), "--citus", "--workers", "0"), "at least one worker")
+    assert not directory.exists() or not any(directory.iterdir())
+
+
+def test_replicas_without_ha_are_refused(scratch):
+    directory = scratch("finshard-cli-") / "c"
     assert_one_line_error(run("cluster", "up", "--dir", str(directory), "--no-citus", "--replicas", "3"), "without --ha")
     assert not directory.exists() or not any(directory.iterdir())
 

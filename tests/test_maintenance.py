@@ -456,55 +456,94 @@ def test_retired_months_carry_the_books_forward(db, archive_dir):
     with db.connect() as conn:
         start = conn.execute("SELECT date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' - interval '96 months'").fetchone()[0]
         names = [_old_partition(conn, t, start) for t in ("finshard.transactions", "finshard.audit_log")]
-        a, b = new_account(conn, "USD"), new_account(conn, "USD")
-        conn.execute("SELECT finshard.deposit(%s::bigint, 100)", (a,))
-        tid = conn.execute("SELECT transfer_id FROM finshard.transfer(%s::bigint, %s::bigint, 30)", (a, b)).fetchone()[0]
-        old = start + timedelta(days=3)
-        for acc, seq in conn.execute("SELECT account_id, entry_seq FROM finshard.transactions WHERE account_id IN (%s, %s)", (a, b)).fetchall():
-            conn.execute("UPDATE finshard.transactions SET created_at = %s WHERE account_id = %s AND entry_seq = %s",
-                         (old + timedelta(seconds=seq), acc, seq))
-        conn.execute("UPDATE finshard.transfers SET created_at = %s, resolved_at = %s WHERE transfer_id = %s", (old, old, tid))
-        for acc in (a, b):
-            prev = ""
-            for seq, action, details, actor, on_behalf in conn.execute(
-                    "SELECT audit_seq, action, details, actor, on_behalf_of FROM finshard.audit_log WHERE account_id = %s ORDER BY audit_seq",
-                    (acc,)).fetchall():
-                at = old + timedelta(seconds=seq)
-                prev = conn.execute("UPDATE finshard.audit_log SET created_at = %s, prev_hash = %s, "
-                                    "hash = finshard._audit_hash(finshard._key('audit'), %s, account_id, audit_seq, action, details, %s, actor, on_behalf_of) "
-                                    "WHERE account_id = %s AND audit_seq = %s RETURNING hash", (at, prev, prev, at, acc, seq)).fetchone()[0]
-            conn.execute("UPDATE finshard.accounts SET audit_hash = %s WHERE account_id = %s", (prev, acc))
-        conn.execute("SELECT finshard.deposit(%s::bigint, 5)", (a,))
-        before = set(conn.execute("SELECT * FROM finshard.ledger_verify() WHERE NOT coalesce(account_id = ANY (%s), false)", ([a, b],)).fetchall())
-        assert conn.execute("SELECT * FROM finshard.ledger_verify() WHERE account_id = ANY (%s)", ([a, b],)).fetchall() == []
+        try:
+            _retire_and_check(conn, start, names)
+        finally:
+            for name in names:  # retired when the test passes; left by a failure, they would fail the next
+                conn.execute(f"DROP TABLE IF EXISTS finshard.{name}")
 
-        retired = {r[1] for r in conn.execute("SELECT * FROM finshard.retire_partitions(false)").fetchall() if r[3]}
-        assert set(names) <= retired
-        assert conn.execute("SELECT account_id, entry_seq, balance, deposits, withdrawals FROM finshard.carried_forward "
-                            "WHERE account_id IN (%s, %s) ORDER BY account_id", (a, b)).fetchall() == [
-            (a, 2, Decimal("70.0000"), Decimal("100.0000"), Decimal(0)), (b, 1, Decimal("30.0000"), Decimal(0), Decimal(0))]
-        after = set(conn.execute("SELECT * FROM finshard.ledger_verify() WHERE NOT coalesce(account_id = ANY (%s), false)", ([a, b],)).fetchall())
-        assert after == before
-        assert conn.execute("SELECT * FROM finshard.ledger_verify() WHERE account_id = ANY (%s)", ([a, b],)).fetchall() == []
-        for acc in (a, b):
+
+def _retire_and_check(conn, start, names: list[str]) -> None:
+    a, b = new_account(conn, "USD"), new_account(conn, "USD")
+    conn.execute("SELECT finshard.deposit(%s::bigint, 100)", (a,))
+    tid = conn.execute("SELECT transfer_id FROM finshard.transfer(%s::bigint, %s::bigint, 30)", (a, b)).fetchone()[0]
+    old = start + timedelta(days=3)
+    for acc, seq in conn.execute("SELECT account_id, entry_seq FROM finshard.transactions WHERE account_id IN (%s, %s)", (a, b)).fetchall():
+        conn.execute("UPDATE finshard.transactions SET created_at = %s WHERE account_id = %s AND entry_seq = %s",
+                     (old + timedelta(seconds=seq), acc, seq))
+    conn.execute("UPDATE finshard.transfers SET created_at = %s, resolved_at = %s WHERE transfer_id = %s", (old, old, tid))
+    for acc in (a, b):
+        _redate_chain(conn, acc, lambda seq: old + timedelta(seconds=seq))
+    conn.execute("SELECT finshard.deposit(%s::bigint, 5)", (a,))
+    before = set(conn.execute("SELECT * FROM finshard.ledger_verify() WHERE NOT coalesce(account_id = ANY (%s), false)", ([a, b],)).fetchall())
+    assert conn.execute("SELECT * FROM finshard.ledger_verify() WHERE account_id = ANY (%s)", ([a, b],)).fetchall() == []
+
+    retired = {r[1] for r in conn.execute("SELECT * FROM finshard.retire_partitions(false)").fetchall() if r[3]}
+    assert set(names) <= retired
+    assert conn.execute("SELECT account_id, entry_seq, balance, deposits, withdrawals FROM finshard.carried_forward "
+                        "WHERE account_id IN (%s, %s) ORDER BY account_id", (a, b)).fetchall() == [
+        (a, 2, Decimal("70.0000"), Decimal("100.0000"), Decimal(0)), (b, 1, Decimal("30.0000"), Decimal(0), Decimal(0))]
+    after = set(conn.execute("SELECT * FROM finshard.ledger_verify() WHERE NOT coalesce(account_id = ANY (%s), false)", ([a, b],)).fetchall())
+    assert after == before
+    assert conn.execute("SELECT * FROM finshard.ledger_verify() WHERE account_id = ANY (%s)", ([a, b],)).fetchall() == []
+    for acc in (a, b):
+        assert conn.execute("SELECT * FROM finshard.audit_verify(%s::bigint)", (acc,)).fetchall() == []
+    month = conn.execute("SELECT (now() AT TIME ZONE 'UTC')::date").fetchone()[0]
+    lines = conn.execute("SELECT line_type, balance FROM finshard.account_statement(%s::bigint, %s)", (a, month)).fetchall()
+    assert lines[0] == ("opening", Decimal("70.0000")) and lines[-1] == ("closing", Decimal("75.0000"))
+    with pytest.raises(psycopg.Error) as info:
+        conn.execute("SELECT * FROM finshard.account_statement(%s::bigint, %s::date)", (a, start))
+    assert info.value.sqlstate == "FS078" and "were retired to the archive" in info.value.diag.message_primary
+    conn.rollback()
+
+    # The carried state is keyed: moved by hand, the audit check says so, and the ledger check
+    # sees the balance no longer adds up.
+    conn.execute("UPDATE finshard.carried_forward SET balance = balance + 1 WHERE account_id = %s", (a,))
+    assert [r[2] for r in conn.execute("SELECT * FROM finshard.audit_verify(%s::bigint)", (a,)).fetchall()] == [
+        "carried-forward state does not match its MAC (altered, or written without the audit key)"]
+    assert {r[2] for r in conn.execute("SELECT * FROM finshard.ledger_verify() WHERE account_id = %s", (a,)).fetchall()} == {
+        "running_balance", "balance_sum"}
+    conn.execute("UPDATE finshard.carried_forward SET balance = balance - 1 WHERE account_id = %s", (a,))
+    assert conn.execute("SELECT * FROM finshard.audit_verify(%s::bigint)", (a,)).fetchall() == []
+
+
+def _redate_chain(conn, acc: int, when) -> None:
+    """Dates account ``acc``'s audit entries at ``when(seq)`` and re-keys its chain as it would have
+    been written then."""
+    prev = ""
+    for (seq,) in conn.execute("SELECT audit_seq FROM finshard.audit_log WHERE account_id = %s ORDER BY audit_seq", (acc,)).fetchall():
+        at = when(seq)
+        prev = conn.execute("UPDATE finshard.audit_log SET created_at = %s, prev_hash = %s, "
+                            "hash = finshard._audit_hash(finshard._key('audit'), %s, account_id, audit_seq, action, details, %s, actor, on_behalf_of) "
+                            "WHERE account_id = %s AND audit_seq = %s RETURNING hash", (at, prev, prev, at, acc, seq)).fetchone()[0]
+    conn.execute("UPDATE finshard.accounts SET audit_hash = %s WHERE account_id = %s", (prev, acc))
+
+
+def test_an_audit_month_whose_chain_runs_out_of_time_order_across_its_end_is_kept(db, archive_dir):
+    # The last entry of the month was numbered after one dated in the next month (its time read
+    # before it waited for the chain's lock): retired, it would leave the kept chain a gap.
+    with db.connect() as conn:
+        start = conn.execute("SELECT date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' - interval '96 months'").fetchone()[0]
+        names = [_old_partition(conn, "finshard.audit_log", start),
+                 _old_partition(conn, "finshard.audit_log", start + timedelta(days=40))]
+        try:
+            acc = new_account(conn, "USD", "5.00")
+            last = conn.execute("SELECT audit_seq FROM finshard.accounts WHERE account_id = %s", (acc,)).fetchone()[0]
+            assert last >= 2
+            _redate_chain(conn, acc, lambda seq: start + timedelta(days=40 if seq == last - 1 else 3, seconds=seq))
             assert conn.execute("SELECT * FROM finshard.audit_verify(%s::bigint)", (acc,)).fetchall() == []
-        month = conn.execute("SELECT (now() AT TIME ZONE 'UTC')::date").fetchone()[0]
-        lines = conn.execute("SELECT line_type, balance FROM finshard.account_statement(%s::bigint, %s)", (a, month)).fetchall()
-        assert lines[0] == ("opening", Decimal("70.0000")) and lines[-1] == ("closing", Decimal("75.0000"))
-        with pytest.raises(psycopg.Error) as info:
-            conn.execute("SELECT * FROM finshard.account_statement(%s::bigint, %s::date)", (a, start))
-        assert info.value.sqlstate == "FS078" and "were retired to the archive" in info.value.diag.message_primary
-        conn.rollback()
-
-        # The carried state is keyed: moved by hand, the audit check says so, and the ledger check
-        # sees the balance no longer adds up.
-        conn.execute("UPDATE finshard.carried_forward SET balance = balance + 1 WHERE account_id = %s", (a,))
-        assert [r[2] for r in conn.execute("SELECT * FROM finshard.audit_verify(%s::bigint)", (a,)).fetchall()] == [
-            "carried-forward state does not match its MAC (altered, or written without the audit key)"]
-        assert {r[2] for r in conn.execute("SELECT * FROM finshard.ledger_verify() WHERE account_id = %s", (a,)).fetchall()} == {
-            "running_balance", "balance_sum"}
-        conn.execute("UPDATE finshard.carried_forward SET balance = balance - 1 WHERE account_id = %s", (a,))
-        assert conn.execute("SELECT * FROM finshard.audit_verify(%s::bigint)", (a,)).fetchall() == []
+            rows = {r[1]: r for r in conn.execute("SELECT * FROM finshard.retire_partitions(false)").fetchall()}
+            # Kept, and so is the month after it: the chain is carried from its oldest end.
+            assert rows[names[0]][3] is False and rows[names[0]][4] is None and rows[names[1]][3] is False
+            assert conn.execute(
+                "SELECT to_regclass(%s) IS NOT NULL", (f"finshard.{names[0]}",)).fetchone()[0]
+            assert conn.execute("SELECT * FROM finshard.audit_verify(%s::bigint)", (acc,)).fetchall() == []
+        finally:
+            # Its entries back to now, as written, before their months go: the chain stays whole.
+            now = conn.execute("SELECT now()").fetchone()[0]
+            _redate_chain(conn, acc, lambda seq: now + timedelta(seconds=seq))
+            for name in names:
+                conn.execute(f"DROP TABLE IF EXISTS finshard.{name}")
 
 
 def test_retire_into_an_unwritable_archive_directory_drops_nothing(db, old_month, archive_dir):

@@ -395,6 +395,8 @@ def test_sql_routing_decisions(citus):
         for garbage in ("SELEC garbage", "garbage", "1 + 1"):  # expressions sqlglot accepts, no statement
             with pytest.raises(errors.UnparsableSQL, match="is not a statement"):
                 r.explain_route(garbage)
+        for command in ("LISTEN finshard_events", "DISCARD ALL", "CHECKPOINT", "START TRANSACTION"):  # read the same way
+            assert r.explain_route(command).kind == "coordinator", command
         with citus.connect() as conn:
             acc = new_account(conn, "USD", "1.00")
         rows = r.execute("SELECT balance FROM finshard.accounts WHERE account_id = %s", [acc])

@@ -240,6 +240,7 @@ def test_idempotent_order_is_placed_once(db):
         with pytest.raises(psycopg.Error) as info:
             order(conn, acc, iid, "limit", "buy", 1, "9.00", key="ord-3")
         assert info.value.sqlstate == "FS051"
+        conn.execute("SELECT finshard.deactivate_instrument(%s::bigint)", (iid,))  # again: it sweeps, no error
         # Deactivation ended the resting order and released its cash.
         assert state(conn, acc, iid, c)[0][0] == "cancelled"
         assert conn.execute("SELECT reserved FROM finshard.accounts WHERE account_id = %s", (acc,)).fetchone()[0] == 0
@@ -294,11 +295,11 @@ def test_an_account_keeps_at_most_100_armed_alerts_and_cancels_them(db):
                             (acc, iid, D(20) + i)).fetchone()[0] for i in range(100)]
         with pytest.raises(psycopg.Error) as info:
             conn.execute("SELECT finshard.create_price_alert(%s::bigint, %s::bigint, 'above', 500)", (acc, iid))
-        assert info.value.sqlstate == "FS062" and "100 armed price alerts" in info.value.diag.message_primary
+        assert info.value.sqlstate == "FS065" and "100 armed price alerts" in info.value.diag.message_primary
         conn.execute("SELECT finshard.cancel_price_alert(%s::bigint, %s::bigint)", (acc, ids[0]))
         with pytest.raises(psycopg.Error) as info:
             conn.execute("SELECT finshard.cancel_price_alert(%s::bigint, %s::bigint)", (acc, ids[0]))
-        assert info.value.sqlstate == "FS062"
+        assert info.value.sqlstate == "FS066"
         conn.execute("SELECT finshard.create_price_alert(%s::bigint, %s::bigint, 'above', 500)", (acc, iid))
         assert conn.execute("SELECT count(*) FROM finshard.price_alerts WHERE account_id = %s", (acc,)).fetchone()[0] == 100
 

@@ -233,7 +233,7 @@ FINGERPRINTS = {1: "082c8d226395e983c5b144f0e0d7e2192f178224f0f2031fc6ff7a9a9fa5
                 2: "782921607cfba38ba225386fad0a9149144854397de87a977289a1686e6da387",
                 3: "a07387d7dd7ccd6d78ad5e70d1311bfee4aa8f90e2ab52dc692fc2dcc356b9db",
                 4: "5c60a630d46e36cdcda275a8bded55e37d75671bbef816171cceda012d73bd64",
-                5: "00813b9bd968cdc935414b87a4804e9f5291886fe818807435985d06ced69616"}
+                5: "86a94b238284e3fdaf12fbfbdb47518e89b30fd74a62d0ea49641b23fae6e9a2"}
 
 
 def test_the_table_ddl_is_what_its_schema_level_says():

@@ -113,12 +113,16 @@ def write_config(cluster: ClusterState) -> Path:
             raise ClusterError(f"cannot create {path}: {exc.strerror}") from None
         chown_to_postgres(path)
     path = config_path(cluster)
-    # It holds the repository's passphrase: the postgres user's alone.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    # It holds the repository's passphrase: the postgres user's alone from its first byte (a new
+    # file, renamed over the old one, which an earlier finshard made readable to all).
+    text = _conf_text(cluster, repo)
+    fresh = path.with_name(path.name + ".new")
+    fresh.unlink(missing_ok=True)
+    fd = os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
-        f.write(_conf_text(cluster, repo))
-    os.chmod(path, 0o600)
-    chown_to_postgres(path)
+        f.write(text)
+    chown_to_postgres(fresh)
+    os.replace(fresh, path)
     return path
 
 

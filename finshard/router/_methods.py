@@ -350,7 +350,7 @@ class RouterMethods:
         self.call("cancel_order", account_id=account_id, order_id=order_id, session=session)
 
     def cancel_price_alert(self, *, account_id: int, alert_id: int, session: str | None = None) -> None:
-        """Disarms (deletes) an armed price alert of the account. Raises FS001, FS010, FS019, FS062 (no
+        """Disarms (deletes) an armed price alert of the account. Raises FS001, FS010, FS019, FS066 (no
         such armed alert), FS080-FS085
         """
         self.call("cancel_price_alert", account_id=account_id, alert_id=alert_id, session=session)
@@ -471,7 +471,7 @@ class RouterMethods:
     ) -> int:
         """Arms an alert that fires once (notification + pg_notify on finshard_events) when the quote
         mid goes above or below p_price; returns alert_id. At most 100 armed per account. Raises
-        FS001, FS010, FS011, FS019, FS050, FS051, FS062, FS080-FS085
+        FS001, FS010, FS011, FS019, FS050, FS051, FS062, FS065, FS080-FS085
         """
         result: int = self.call("create_price_alert",
             account_id=account_id,
@@ -530,7 +530,8 @@ class RouterMethods:
 
     def deactivate_instrument(self, *, instrument_id: int) -> None:
         """Closes trading in an instrument (new orders are rejected with FS051; open orders are
-        cancelled, releasing what they reserve). Raises FS001, FS050, FS051
+        cancelled, releasing what they reserve; run again, it cancels what was placed meanwhile).
+        Raises FS001, FS050
         """
         self.call("deactivate_instrument", instrument_id=instrument_id)
 
@@ -1224,7 +1225,7 @@ class AsyncRouterMethods:
         await self.call("cancel_order", account_id=account_id, order_id=order_id, session=session)
 
     async def cancel_price_alert(self, *, account_id: int, alert_id: int, session: str | None = None) -> None:
-        """Disarms (deletes) an armed price alert of the account. Raises FS001, FS010, FS019, FS062 (no
+        """Disarms (deletes) an armed price alert of the account. Raises FS001, FS010, FS019, FS066 (no
         such armed alert), FS080-FS085
         """
         await self.call("cancel_price_alert", account_id=account_id, alert_id=alert_id, session=session)
@@ -1345,7 +1346,7 @@ class AsyncRouterMethods:
     ) -> int:
         """Arms an alert that fires once (notification + pg_notify on finshard_events) when the quote
         mid goes above or below p_price; returns alert_id. At most 100 armed per account. Raises
-        FS001, FS010, FS011, FS019, FS050, FS051, FS062, FS080-FS085
+        FS001, FS010, FS011, FS019, FS050, FS051, FS062, FS065, FS080-FS085
         """
         result: int = await self.call("create_price_alert",
             account_id=account_id,
@@ -1404,7 +1405,8 @@ class AsyncRouterMethods:
 
     async def deactivate_instrument(self, *, instrument_id: int) -> None:
         """Closes trading in an instrument (new orders are rejected with FS051; open orders are
-        cancelled, releasing what they reserve). Raises FS001, FS050, FS051
+        cancelled, releasing what they reserve; run again, it cancels what was placed meanwhile).
+        Raises FS001, FS050
         """
         await self.call("deactivate_instrument", instrument_id=instrument_id)
 

@@ -79,6 +79,13 @@ def _table_name(table: exp.Table) -> str:
     return f"{schema}.{table.name}"
 
 
+# The words PostgreSQL statements begin with (its SQL command reference).
+_COMMANDS = frozenset("""ABORT ALTER ANALYZE BEGIN CALL CHECKPOINT CLOSE CLUSTER COMMENT COMMIT COPY CREATE DEALLOCATE
+    DECLARE DELETE DISCARD DO DROP END EXECUTE EXPLAIN FETCH GRANT IMPORT INSERT LISTEN LOAD LOCK MERGE MOVE NOTIFY
+    PREPARE REASSIGN REFRESH REINDEX RELEASE RESET REVOKE ROLLBACK SAVEPOINT SECURITY SELECT SET SHOW START TABLE
+    TRUNCATE UNLISTEN UPDATE VACUUM VALUES WITH""".split())
+
+
 def route(sql: str, params: Sequence[Any] | dict[str, Any] | None, topology: Topology) -> Route:
     """Decide where ``sql`` runs. Raises UnparsableSQL for what sqlglot cannot parse."""
     text, names = _to_dollar(sql)
@@ -89,14 +96,19 @@ def route(sql: str, params: Sequence[Any] | dict[str, Any] | None, topology: Top
     if len(statements) != 1:
         raise UnparsableSQL(f"route one statement at a time, not {len(statements)}")
     stmt = statements[0]
-    # sqlglot reads a bare expression ("SELEC garbage" is a column with an alias): no statement.
+    # sqlglot reads a bare expression ("SELEC garbage" is a column with an alias) where it does not
+    # know a command (LISTEN x reads the same): only a PostgreSQL command word makes it a statement.
     if isinstance(stmt, (exp.Condition, exp.Alias, exp.Identifier, exp.Paren)):
-        raise UnparsableSQL(f"cannot parse SQL to route it: {sql.strip()[:60]!r} is not a statement")
+        first = text.strip().split(None, 1)[0].upper() if text.strip() else ""
+        if first not in _COMMANDS:
+            raise UnparsableSQL(f"cannot parse SQL to route it: {sql.strip()[:60]!r} is not a statement")
+        stmt = exp.Command(this=first)
     coordinator = topology.coordinator
     if not topology.citus:
         return Route(coordinator, "local", "plain PostgreSQL: one node holds everything")
     if isinstance(stmt, exp.Command) or not isinstance(stmt, (exp.Select, exp.Insert, exp.Update, exp.Delete, exp.Union)):
-        return Route(coordinator, "coordinator", f"{stmt.key.upper()} statements run on the coordinator")
+        verb = str(stmt.this).upper() if isinstance(stmt, exp.Command) and isinstance(stmt.this, str) else stmt.key.upper()
+        return Route(coordinator, "coordinator", f"{verb} statements run on the coordinator")
     delegated = _delegated_call(stmt, params, names, topology)
     if delegated is not None:
         return delegated

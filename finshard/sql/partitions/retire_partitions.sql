@@ -20,6 +20,7 @@ DECLARE
     v_dir   text;
     v_from  timestamptz;
     v_files record;
+    v_straddles boolean;
 BEGIN
     IF current_query() IS NULL OR current_setting('transaction_read_only') = 'on'
        OR current_setting('transaction_isolation') <> 'read committed' THEN
@@ -46,6 +47,27 @@ BEGIN
         archive_file := v_dir || '/' || partition_name || '.csv.gz';
         row_count := NULL;
         sha256 := NULL;
+        -- An audit entry numbered after one of a later month (its time was read before it waited
+        -- for its chain's lock across the month's end) would leave the kept chain a gap that no
+        -- carried link closes: such a month stays, and says why.
+        IF retired AND table_name = 'finshard.audit_log'::regclass THEN
+            -- The chain is carried from its oldest end: after a month that stays, none goes.
+            v_straddles := EXISTS (SELECT 1 FROM finshard.list_partitions() l
+                                    WHERE l.table_name = 'finshard.audit_log'::regclass AND l.range_to <= v_from);
+            IF NOT v_straddles THEN
+                EXECUTE format('SELECT EXISTS (SELECT 1 FROM (SELECT r.account_id, max(r.audit_seq) AS last FROM finshard.%I r
+                                                            GROUP BY r.account_id) r
+                                            WHERE EXISTS (SELECT 1 FROM finshard.audit_log k
+                                                           WHERE k.account_id = r.account_id AND k.audit_seq < r.last
+                                                             AND k.created_at >= %L::timestamptz))',
+                           partition_name, range_to) INTO v_straddles;
+            END IF;
+            IF v_straddles THEN
+                RAISE WARNING 'finshard.retire_partitions: % kept: an audit chain runs out of time order across its end (an entry of a later month numbered before one of it), or an older audit month is kept', partition_name;
+                retired := false;
+                archive_file := NULL;
+            END IF;
+        END IF;
         IF retired THEN
             SELECT * INTO v_files FROM finshard._archive_partition(table_name, partition_name, v_from, range_to, finshard._archive_dir(true));
             archive_file := v_files.file;

@@ -22,8 +22,10 @@ BEGIN
     v_fee := finshard._fee(v_notional, p_minor_units);
     IF p_side = 'buy' THEN
         -- Release the share of the reservation this fill uses (all of it on the last fill).
+        -- At least what the fill costs: a share rounded down must not leave a funded order short.
         v_release := CASE WHEN p_quantity = p_remaining THEN p_reserved_cash
-                          ELSE least(p_reserved_cash, round(p_reserved_cash * p_quantity / p_remaining, 4)) END;
+                          ELSE least(p_reserved_cash, greatest(round(p_reserved_cash * p_quantity / p_remaining, 4),
+                                                               v_notional + v_fee)) END;
         -- A stop can fill above the price it reserved for (a gap): without the cash, reject it.
         IF p_available + v_release < v_notional + v_fee THEN
             PERFORM finshard._close_order(p_account_id, p_order_id, 'rejected', p_created_at);

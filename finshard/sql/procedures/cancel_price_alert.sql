@@ -17,11 +17,11 @@ BEGIN
     -- An alert that fired has done its work and stays as the record of it.
     DELETE FROM finshard.price_alerts a WHERE a.account_id = p_account_id AND a.alert_id = p_alert_id AND a.fired_at IS NULL;
     IF NOT FOUND THEN
-        PERFORM finshard.fail('FS062', format('account %s has no armed price alert %s', p_account_id, p_alert_id));
+        PERFORM finshard.fail('FS066', format('account %s has no armed price alert %s', p_account_id, p_alert_id));
     END IF;
     PERFORM finshard._audit(p_account_id, 'cancel_price_alert', jsonb_build_object('alert_id', p_alert_id));
 END
 $$;
-COMMENT ON FUNCTION finshard.cancel_price_alert(bigint, bigint, text) IS 'Disarms (deletes) an armed price alert of the account. Raises FS001, FS010, FS019, FS062 (no such armed alert), FS080-FS085';
+COMMENT ON FUNCTION finshard.cancel_price_alert(bigint, bigint, text) IS 'Disarms (deletes) an armed price alert of the account. Raises FS001, FS010, FS019, FS066 (no such armed alert), FS080-FS085';
 REVOKE ALL ON FUNCTION finshard.cancel_price_alert(bigint, bigint, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION finshard.cancel_price_alert(bigint, bigint, text) TO finshard_app, finshard_admin;

@@ -30,7 +30,7 @@ BEGIN
     -- Every quote update looks for the armed alerts it crosses: an account may not make that cost
     -- grow without bound (cancel_price_alert frees a place).
     IF (SELECT count(*) FROM finshard.price_alerts a WHERE a.account_id = p_account_id AND a.fired_at IS NULL) >= 100 THEN
-        PERFORM finshard.fail('FS062', format('account %s has 100 armed price alerts, the most an account keeps; cancel one first', p_account_id));
+        PERFORM finshard.fail('FS065', format('account %s has 100 armed price alerts, the most an account keeps; cancel one first', p_account_id));
     END IF;
     INSERT INTO finshard.price_alerts (account_id, instrument_id, condition, price)
     VALUES (p_account_id, p_instrument_id, p_condition, p_price)
@@ -41,6 +41,6 @@ BEGIN
     RETURN v_alert_id;
 END
 $$;
-COMMENT ON FUNCTION finshard.create_price_alert(bigint, bigint, text, numeric, text) IS 'Arms an alert that fires once (notification + pg_notify on finshard_events) when the quote mid goes above or below p_price; returns alert_id. At most 100 armed per account. Raises FS001, FS010, FS011, FS019, FS050, FS051, FS062, FS080-FS085';
+COMMENT ON FUNCTION finshard.create_price_alert(bigint, bigint, text, numeric, text) IS 'Arms an alert that fires once (notification + pg_notify on finshard_events) when the quote mid goes above or below p_price; returns alert_id. At most 100 armed per account. Raises FS001, FS010, FS011, FS019, FS050, FS051, FS062, FS065, FS080-FS085';
 REVOKE ALL ON FUNCTION finshard.create_price_alert(bigint, bigint, text, numeric, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION finshard.create_price_alert(bigint, bigint, text, numeric, text) TO finshard_app, finshard_admin;

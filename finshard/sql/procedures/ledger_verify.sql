@@ -6,9 +6,12 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     -- Where retired months end (finshard.carried_forward; NULL while none are): each account's
-    -- entries continue from its carried state, and a pair whose two halves lie within a day of it
-    -- (a transfer and its legs, a trade and its entries) may have lost one half to the archive.
+    -- entries continue from its carried state, and a pair one of whose halves lies within a day
+    -- after it (a transfer and its legs, a trade and its entries) may have lost the other to the
+    -- archive: a missing half is not reported there.
     v_horizon timestamptz := (SELECT max(c.ledger_through) FROM finshard.carried_forward c) + interval '1 day';
+    -- Fills settle rounded against the customer since schema level 5; before, half up.
+    v_rounded timestamptz := coalesce((SELECT min(v.installed_at) FROM finshard.schema_version v WHERE v.migration >= 5), '-infinity');
 BEGIN
     -- Each check is one set-based query. Those that join or window by account_id run on the
     -- shards as they are (every table here is colocated with accounts on Citus); only the
@@ -129,7 +132,7 @@ BEGIN
           FULL JOIN actual a ON a.transfer_id = e.transfer_id AND a.account_id = e.account_id AND a.kind = e.kind
          WHERE (e.account_id IS NULL OR a.account_id IS NULL OR a.legs <> 1
                 OR a.amount IS DISTINCT FROM e.amount OR a.currency IS DISTINCT FROM e.currency)
-           AND (v_horizon IS NULL OR least(e.at, a.at) >= v_horizon);
+           AND (v_horizon IS NULL OR (e.account_id IS NOT NULL AND a.account_id IS NOT NULL) OR least(e.at, a.at) >= v_horizon);
 
     -- Trade legs (_fill): each fill settles one trade_buy (-notional) or trade_sell (+notional)
     -- entry, notional = quantity x price in the account's minor units (_cash_amount), and a fee entry of
@@ -143,7 +146,7 @@ BEGIN
              CROSS JOIN LATERAL (VALUES
                     ('trade_' || r.side,
                      CASE r.side WHEN 'buy' THEN -1 ELSE 1 END * finshard._cash_amount(r.quantity, r.price, c.minor_units, r.side),
-                     -- Fills settled before finshard rounded against the customer rounded half up.
+                     -- Fills settled before schema level 5 (v_rounded) rounded half up.
                      CASE r.side WHEN 'buy' THEN -1 ELSE 1 END * round(r.quantity * r.price, c.minor_units)),
                     ('fee', -r.commission, -r.commission))
                    AS l (kind, amount, half_up)
@@ -166,8 +169,8 @@ BEGIN
           FROM expected e
           FULL JOIN actual a ON a.account_id = e.account_id AND a.trade_id = e.trade_id AND a.kind = e.kind
          WHERE (e.account_id IS NULL OR a.account_id IS NULL OR a.legs <> 1
-                OR (a.amount IS DISTINCT FROM e.amount AND a.amount IS DISTINCT FROM e.half_up))
-           AND (v_horizon IS NULL OR least(e.at, a.at) >= v_horizon);
+                OR (a.amount IS DISTINCT FROM e.amount AND (a.amount IS DISTINCT FROM e.half_up OR e.at >= v_rounded)))
+           AND (v_horizon IS NULL OR (e.account_id IS NOT NULL AND a.account_id IS NOT NULL) OR least(e.at, a.at) >= v_horizon);
 
     -- Per currency, over every account (house and system included): money enters only by
     -- deposit and leaves by withdraw, trade_buy and fee (paid to the market and to no account
