@@ -9,6 +9,7 @@ import argparse
 import json
 import multiprocessing as mp
 import random
+import statistics
 import sys
 import time
 import uuid
@@ -93,3 +94,25 @@ def router_tps(dsn: str, node_dsns: dict[str, str] | None, ids: list[int], clien
             time.sleep(1.5)
             evt.set()
             return sum(result.get(seconds + 60)) / seconds
+
+
+def transfers_side_by_side(dsns: dict[str, str], *, clients: int, seconds: float, rounds: int,
+                           benchmark: str) -> dict[str, Any]:
+    """The same transfer script (1,000 accounts, random pairs) on each node in alternating rounds,
+    simple and prepared protocol: tps, medians and the first node's ratio to the second."""
+    scripts = {}
+    for name, dsn in dsns.items():
+        ids = make_accounts(dsn, 1000)
+        scripts[name] = (f"\\set f random(0, {len(ids) - 1})\n\\set d random(1, {len(ids) - 1})\n"
+                         f"\\set src {ids[0]} + :f\n\\set dst {ids[0]} + ((:f + :d) % {len(ids)})\n"
+                         "SELECT finshard.transfer(:src::bigint, :dst::bigint, 0.01);\n")
+    first, second = list(dsns)
+    result: dict[str, Any] = {"benchmark": benchmark, "clients": clients, "seconds": seconds, "rounds": rounds}
+    for protocol in ("simple", "prepared"):
+        tps: dict[str, list[float]] = {name: [] for name in dsns}
+        for _ in range(rounds):
+            for name, dsn in dsns.items():
+                tps[name].append(pgbench(dsn, [scripts[name]], clients=clients, seconds=seconds, protocol=protocol))
+        med = {name: statistics.median(v) for name, v in tps.items()}
+        result[protocol] = {"tps": tps, "median": med, f"ratio_{first}": round(med[first] / med[second], 3)}
+    return result

@@ -12,11 +12,10 @@ the ratio audited/not; asserts nothing.
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
 from pathlib import Path
 
-from _common import make_accounts, pgbench, show
+from _common import show, transfers_side_by_side
 
 from finshard import db
 from finshard.local.cluster import Cluster
@@ -47,22 +46,8 @@ def main() -> None:
     base = Path(tempfile.mkdtemp(prefix="finshard-bench-pgaudit-", dir="/tmp"))
     base.chmod(0o755)
     dsns = {"audited": node(base / "audited", True), "not_audited": node(base / "plain", False)}
-    scripts = {}
-    for name, dsn in dsns.items():
-        ids = make_accounts(dsn, 1000)
-        scripts[name] = (f"\\set f random(0, {len(ids) - 1})\n\\set d random(1, {len(ids) - 1})\n"
-                         f"\\set src {ids[0]} + :f\n\\set dst {ids[0]} + ((:f + :d) % {len(ids)})\n"
-                         "SELECT finshard.transfer(:src::bigint, :dst::bigint, 0.01);\n")
-    result: dict[str, object] = {"benchmark": "finshard.transfer, plain PostgreSQL, pgAudit preloaded or not",
-                                 "clients": args.clients, "seconds": args.seconds, "rounds": args.rounds}
-    for protocol in ("simple", "prepared"):
-        tps: dict[str, list[float]] = {name: [] for name in dsns}
-        for _ in range(args.rounds):
-            for name, dsn in dsns.items():
-                tps[name].append(pgbench(dsn, [scripts[name]], clients=args.clients, seconds=args.seconds,
-                                               protocol=protocol))
-        med = {name: statistics.median(v) for name, v in tps.items()}
-        result[protocol] = {"tps": tps, "median": med, "ratio_audited": round(med["audited"] / med["not_audited"], 3)}
+    result = transfers_side_by_side(dsns, clients=args.clients, seconds=args.seconds, rounds=args.rounds,
+                                    benchmark="finshard.transfer, plain PostgreSQL, pgAudit preloaded or not")
     for name in ("audited", "plain"):
         Cluster.load(base / name).down()
     show(result)
