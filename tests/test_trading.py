@@ -296,6 +296,12 @@ def test_an_account_keeps_at_most_100_armed_alerts_and_cancels_them(db):
         with pytest.raises(psycopg.Error) as info:
             conn.execute("SELECT finshard.create_price_alert(%s::bigint, %s::bigint, 'above', 500)", (acc, iid))
         assert info.value.sqlstate == "FS065" and "100 armed price alerts" in info.value.diag.message_primary
+        other = new_account(conn, "USD")
+        for args, code in (((acc, None), "FS001"), ((other, ids[0]), "FS066")):  # no id; another account's alert
+            with pytest.raises(psycopg.Error) as info:
+                conn.execute("SELECT finshard.cancel_price_alert(%s::bigint, %s::bigint)", args)
+            assert info.value.sqlstate == code
+        assert conn.execute("SELECT count(*) FROM finshard.price_alerts WHERE account_id = %s", (acc,)).fetchone()[0] == 100
         conn.execute("SELECT finshard.cancel_price_alert(%s::bigint, %s::bigint)", (acc, ids[0]))
         with pytest.raises(psycopg.Error) as info:
             conn.execute("SELECT finshard.cancel_price_alert(%s::bigint, %s::bigint)", (acc, ids[0]))
